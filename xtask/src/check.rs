@@ -1,0 +1,111 @@
+//! `series check`: series/ applies to the base, is in exported form, and the tip view matches.
+//!
+//! The series is applied in a scratch tree (`build/series-check`) that the user never edits; it
+//! is re-applied only when `series/` changed since its last successful check.
+
+use crate::git::Git;
+use crate::series::{self, read_topic_dir};
+use crate::setup::BASE_TAG;
+use crate::tipview::{self, sha256, Problem};
+use crate::topics::Topics;
+use crate::tree;
+use crate::util::Stamp;
+use anyhow::Result;
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The outcome of one check: its name and the problems found (empty when it passed).
+pub struct CheckResult {
+    /// What was checked.
+    pub name: &'static str,
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+/// A digest of `series/` (topic folders and description).
+fn series_key(repo: &Path, topics: &Topics) -> Result<String> {
+    let series_dir = repo.join("series");
+    let mut key = sha256(&fs::read(series_dir.join("topics.toml"))?);
+    for t in &topics.topics {
+        for (name, data) in read_topic_dir(&series_dir, t)? {
+            key.push_str(&format!("{}/{name}:{}", t.dir, sha256(&data)));
+        }
+    }
+    Ok(sha256(format!("{BASE_TAG}{key}").as_bytes()))
+}
+
+/// The scratch tree used by checks.
+pub fn scratch(build: &Path) -> PathBuf {
+    build.join("series-check")
+}
+
+/// Runs all checks of the series.
+pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResult>> {
+    let series_dir = repo.join("series");
+    let mut results = Vec::new();
+    let topics = match Topics::load(&series_dir) {
+        Ok(t) => t,
+        Err(e) => {
+            results.push(CheckResult { name: "topics", problems: vec![format!("{e:#}")] });
+            return Ok(results);
+        }
+    };
+    results.push(CheckResult { name: "topics", problems: vec![] });
+
+    let scratch = scratch(build);
+    let key = series_key(repo, &topics)?;
+    let stamp = Stamp::new(build.join("series-check.applied"));
+    let applied = if stamp.is_done(&key) && Git::exists(&scratch) {
+        Ok(())
+    } else {
+        stamp.clear()?;
+        // The scratch tree is the tool's own: always replace its branches.
+        tree::materialise(&scratch, base_repo, &topics, &series_dir, true)
+    };
+    match applied {
+        Ok(()) => {
+            stamp.mark(&key)?;
+            results.push(CheckResult { name: "applies", problems: vec![] });
+        }
+        Err(e) => {
+            results.push(CheckResult { name: "applies", problems: vec![format!("{e:#}")] });
+            return Ok(results);
+        }
+    }
+
+    let git = Git::new(&scratch);
+    let mut problems = Vec::new();
+    for t in &topics.topics {
+        let exported = series::format_topic(&git, t)?;
+        let stored = read_topic_dir(&series_dir, t)?;
+        for name in series::diff_names(&exported, &stored) {
+            problems.push(format!(
+                "series/{}/{name}: not what `cargo xtask series export` writes for it (hand-edited \
+                 patch? re-export from the kernel tree)",
+                t.dir
+            ));
+        }
+    }
+    results.push(CheckResult { name: "exported-form", problems });
+
+    let mut problems = Vec::new();
+    let tip = &topics.tip().branch;
+    for t in &topics.topics {
+        if !git.ok(&["merge-base", "--is-ancestor", &format!("refs/heads/{}", t.branch), tip]) {
+            problems.push(format!("the last topic `{tip}` does not contain `{}`", t.branch));
+        }
+    }
+    results.push(CheckResult { name: "tip-contains-all", problems });
+
+    let view = tipview::generate(&git, tip)?;
+    let top: BTreeSet<String> = git
+        .run(&["ls-tree", "--name-only", &format!("refs/tags/{BASE_TAG}")])?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let problems: Vec<String> =
+        tipview::compare(repo, &view, &top)?.iter().map(Problem::to_string).collect();
+    results.push(CheckResult { name: "tip-view", problems });
+    Ok(results)
+}

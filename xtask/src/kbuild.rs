@@ -1,0 +1,115 @@
+//! Building a kernel tree out of tree (`O=`), one build folder per branch and configuration.
+//!
+//! A build is skipped entirely when its inputs (source commit, uncommitted changes, fragments,
+//! toolchain) are those of the last successful build; otherwise `make` rebuilds incrementally.
+
+use crate::git::Git;
+use crate::kconfig;
+use crate::setup::Toolchain;
+use crate::tipview::sha256;
+use crate::util::{self, run_logged, Stamp};
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One kernel build.
+pub struct Build {
+    /// Name of the build folder and log, e.g. `base` or `nova-stub`.
+    pub name: String,
+    /// The kernel source (a git work tree).
+    pub src: PathBuf,
+    /// The build folder.
+    pub out: PathBuf,
+    /// Config fragments merged on top of tinyconfig.
+    pub fragments: Vec<PathBuf>,
+}
+
+/// What a build produced.
+pub struct Built {
+    /// The bootable image.
+    pub bzimage: PathBuf,
+    /// Whether `make` ran (false when the inputs were unchanged).
+    pub rebuilt: bool,
+}
+
+fn make(tc: &Toolchain, b: &Build) -> Command {
+    let mut c = Command::new("make");
+    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    c.arg("-C")
+        .arg(&b.src)
+        .arg(format!("O={}", b.out.display()))
+        .arg(format!("-j{jobs}"))
+        .arg("LLVM=-14")
+        .arg(format!("RUST_LIB_SRC={}", tc.rust_lib_src.display()))
+        .arg(format!("BINDGEN={}", tc.bindgen.display()))
+        .env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib");
+    c
+}
+
+/// A digest of everything the build's result depends on.
+fn input_key(tc: &Toolchain, b: &Build) -> Result<String> {
+    let git = Git::new(&b.src);
+    let mut key = String::new();
+    key.push_str(&git.run(&["rev-parse", "HEAD"])?);
+    key.push_str(&git.run(&["status", "--porcelain=v1", "--untracked-files=all"])?);
+    let diff = git.cmd(&["diff", "--binary", "HEAD"]).output()?;
+    key.push_str(&sha256(&diff.stdout));
+    for line in git.run(&["ls-files", "-o", "--exclude-standard"])?.lines() {
+        key.push_str(&sha256(&fs::read(b.src.join(line)).unwrap_or_default()));
+    }
+    for f in &b.fragments {
+        key.push_str(&sha256(&fs::read(f)?));
+    }
+    key.push_str(&format!("{}{}", tc.rust_lib_src.display(), tc.bindgen.display()));
+    Ok(sha256(key.as_bytes()))
+}
+
+/// Configures (when the fragments changed) and builds `b`.
+pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
+    let bzimage = b.out.join("arch/x86/boot/bzImage");
+    let key = input_key(tc, b)?;
+    let stamp = Stamp::new(b.out.join(".nova-built"));
+    if stamp.is_done(&key) && bzimage.exists() {
+        return Ok(Built { bzimage, rebuilt: false });
+    }
+    fs::create_dir_all(&b.out)?;
+    let log = logs.join(format!("build-{}.log", b.name));
+    let _ = fs::remove_file(&log);
+    let frag_key = b
+        .fragments
+        .iter()
+        .map(|f| fs::read(f).map(|d| sha256(&d)))
+        .collect::<std::io::Result<Vec<_>>>()?
+        .join(" ");
+    let config_stamp = Stamp::new(b.out.join(".nova-config"));
+    let config = b.out.join(".config");
+    if !config_stamp.is_done(&frag_key) || !config.exists() {
+        util::step(&format!("configure {} (tinyconfig + fragments)", b.name), || {
+            config_stamp.clear()?;
+            let mut avail = make(tc, b);
+            avail.arg("rustavailable");
+            run_logged("make rustavailable", &mut avail, &log)
+                .context("the Rust toolchain is not usable for this kernel")?;
+            run_logged("make tinyconfig", make(tc, b).arg("tinyconfig"), &log)?;
+            let mut merge = Command::new(b.src.join("scripts/kconfig/merge_config.sh"));
+            merge.current_dir(&b.src).arg("-m").arg("-O").arg(&b.out).arg(&config);
+            merge.args(&b.fragments);
+            run_logged("merge_config.sh", &mut merge, &log)?;
+            run_logged("make olddefconfig", make(tc, b).arg("olddefconfig"), &log)?;
+            kconfig::check(&b.fragments, &config)?;
+            config_stamp.mark(&frag_key)
+        })?;
+    }
+    kconfig::check(&b.fragments, &config)?;
+    stamp.clear()?;
+    util::step(&format!("build {} ({})", b.name, b.out.display()), || {
+        run_logged(&format!("make {}", b.name), make(tc, b).arg("bzImage"), &log)
+    })?;
+    if !bzimage.exists() {
+        bail!("the build of {} made no bzImage (log: {})", b.name, log.display());
+    }
+    // Recompute: the build must not have changed its own inputs.
+    stamp.mark(&input_key(tc, b)?)?;
+    Ok(Built { bzimage, rebuilt: true })
+}

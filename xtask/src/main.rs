@@ -1,0 +1,216 @@
+//! `cargo xtask`: the Nova project's tool. See README.md for the commands.
+
+mod check;
+mod ctx;
+mod git;
+mod initramfs;
+mod kbuild;
+mod kconfig;
+mod ktap;
+mod libtest;
+mod qemu;
+mod report;
+mod series;
+mod setup;
+mod suites;
+mod tipview;
+mod topics;
+mod tree;
+mod util;
+
+use anyhow::{bail, Context, Result};
+use ctx::Ctx;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+  run [--chip NAME | --gpu-passthrough BDF] [--debug]
+                         set up, materialise the branches, build the kernel tree's checked-out
+                         branch, boot it under QEMU and show what the kernel reported
+  test [--suite NAME]... run the test suites (host, series, boot-base); last line `N passed, N failed`
+  setup                  install and cache what the tool needs (idempotent)
+  tree [--force]         materialise the kernel tree build/linux from series/
+  series export [--force]  write series/ and the tip view from the kernel tree's branches
+  series check           check that series/ applies and the tip view matches it
+  series absorb          fold direct edits of tip-view files into the commits that own them
+  build [--debug]        build the kernel tree's checked-out branch
+";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Command-line options after the command name.
+struct Opts {
+    args: Vec<String>,
+}
+
+impl Opts {
+    fn flag(&mut self, name: &str) -> bool {
+        let before = self.args.len();
+        self.args.retain(|a| a != name);
+        before != self.args.len()
+    }
+
+    fn values(&mut self, name: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        while let Some(i) = self.args.iter().position(|a| a == name) {
+            if i + 1 >= self.args.len() {
+                bail!("{name} needs a value");
+            }
+            out.push(self.args.remove(i + 1));
+            self.args.remove(i);
+        }
+        Ok(out)
+    }
+
+    fn value(&mut self, name: &str) -> Result<Option<String>> {
+        let mut v = self.values(name)?;
+        if v.len() > 1 {
+            bail!("{name} given twice");
+        }
+        Ok(v.pop())
+    }
+
+    fn done(self) -> Result<()> {
+        if let Some(a) = self.args.first() {
+            bail!("unexpected argument `{a}`\n\n{USAGE}");
+        }
+        Ok(())
+    }
+}
+
+fn run() -> Result<()> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    let cmd = args.remove(0);
+    let sub = if cmd == "series" && !args.is_empty() { Some(args.remove(0)) } else { None };
+    let mut o = Opts { args };
+    let ctx = Ctx::new()?;
+    match (cmd.as_str(), sub.as_deref()) {
+        ("setup", None) => {
+            o.done()?;
+            setup::setup(&ctx)?;
+            println!("setup complete (cache: {})", ctx.cache.display());
+            Ok(())
+        }
+        ("tree", None) => {
+            let force = o.flag("--force");
+            o.done()?;
+            let tc = setup::setup(&ctx)?;
+            let topics = topics::Topics::load(&ctx.repo.join("series"))?;
+            tree::materialise(&ctx.tree(), &tc.base_repo, &topics, &ctx.repo.join("series"), force)?;
+            println!("kernel tree: {} (branch {})", ctx.tree().display(), head_branch(&ctx)?);
+            Ok(())
+        }
+        ("series", Some("export")) => {
+            let force = o.flag("--force");
+            o.done()?;
+            series_export(&ctx, force)
+        }
+        ("series", Some("check")) => {
+            o.done()?;
+            let tc = setup::existing(&ctx).or_else(|_| setup::setup(&ctx))?;
+            let results = check::run(&ctx.repo, &ctx.build, &tc.base_repo)?;
+            let mut failed = 0;
+            for r in &results {
+                if r.problems.is_empty() {
+                    println!("ok      {}", r.name);
+                } else {
+                    failed += 1;
+                    println!("FAILED  {}", r.name);
+                    for p in &r.problems {
+                        println!("        {p}");
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("series check: {failed} check(s) failed");
+            }
+            Ok(())
+        }
+        ("series", Some("absorb")) => {
+            o.done()?;
+            let tc = setup::setup(&ctx)?;
+            suites::absorb(&ctx, &tc)
+        }
+        ("build", None) => {
+            let debug = o.flag("--debug");
+            o.done()?;
+            let tc = setup::setup(&ctx)?;
+            let (branch, built) = suites::build_tree(&ctx, &tc, debug)?;
+            println!("{branch}: {}", built.bzimage.display());
+            Ok(())
+        }
+        ("run", None) => {
+            let debug = o.flag("--debug");
+            let chip = o.value("--chip")?;
+            let pass = o.value("--gpu-passthrough")?;
+            o.done()?;
+            let gpu = match (chip, pass) {
+                (Some(_), Some(_)) => bail!("--chip and --gpu-passthrough exclude each other"),
+                (Some(c), None) => suites::GpuChoice::Model(c),
+                (None, Some(p)) => {
+                    if !qemu::valid_bdf(&p) {
+                        bail!("--gpu-passthrough wants a PCI address like 0000:01:00.0, not `{p}`");
+                    }
+                    suites::GpuChoice::Passthrough(p)
+                }
+                (None, None) => suites::GpuChoice::None,
+            };
+            suites::run(&ctx, gpu, debug)
+        }
+        ("test", None) => {
+            let names = o.values("--suite")?;
+            o.done()?;
+            suites::test(&ctx, &names)
+        }
+        _ => bail!("unknown command `{cmd}{}`\n\n{USAGE}", sub.map(|s| format!(" {s}")).unwrap_or_default()),
+    }
+}
+
+/// The branch checked out in the kernel tree.
+fn head_branch(ctx: &Ctx) -> Result<String> {
+    let g = git::Git::new(ctx.tree());
+    Ok(g.run(&["rev-parse", "--abbrev-ref", "HEAD"]).context("kernel tree")?.trim().to_string())
+}
+
+fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
+    let series_dir = ctx.repo.join("series");
+    let topics = topics::Topics::load(&series_dir)?;
+    let git = git::Git::new(ctx.tree());
+    if !git::Git::exists(&ctx.tree()) {
+        bail!("no kernel tree at {}: run `cargo xtask tree` first", ctx.tree().display());
+    }
+    if git.dirty()? {
+        println!("note: uncommitted changes in {} are not exported", ctx.tree().display());
+    }
+    let view = tipview::generate(&git, &topics.tip().branch)?;
+    if !force {
+        let edits = tipview::edited(&ctx.repo)?;
+        if !edits.is_empty() {
+            bail!(
+                "tip-view files were edited directly: {}\nfold them into their commits with \
+                 `cargo xtask series absorb`, or pass --force to overwrite them",
+                edits.join(", ")
+            );
+        }
+    }
+    let counts = series::export(&git, &topics, &series_dir)?;
+    tipview::write(&ctx.repo, &view, force)?;
+    for t in &topics.topics {
+        let files = series::format_topic(&git, t)?;
+        tree::record_synced(&ctx.tree(), t, &files)?;
+    }
+    for (branch, n) in counts {
+        println!("{branch}: {n} patch(es)");
+    }
+    println!("tip view: {} file(s), manifest {}", view.len(), tipview::MANIFEST);
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! Booting a kernel under QEMU 11.1 (q35, TCG, serial console) and capturing its console.
+
+use crate::setup::{kvm_usable, qemu_command};
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The GPU a boot gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gpu {
+    /// No GPU.
+    None,
+    /// The emulated GPU served over vfio-user on this socket.
+    Model(PathBuf),
+    /// A host GPU passed through with vfio-pci (PCI address such as `0000:01:00.0`).
+    Passthrough(String),
+}
+
+/// One boot.
+pub struct Boot {
+    /// The kernel image.
+    pub bzimage: PathBuf,
+    /// The initramfs.
+    pub initramfs: PathBuf,
+    /// Folder for the console log and the QMP socket.
+    pub run_dir: PathBuf,
+    /// Extra kernel command-line arguments.
+    pub append: Vec<String>,
+    /// The GPU to attach.
+    pub gpu: Gpu,
+    /// Extra QEMU devices (`-device` values).
+    pub devices: Vec<String>,
+    /// The boot is killed and failed after this long.
+    pub timeout: Duration,
+}
+
+/// What a boot produced.
+pub struct BootResult {
+    /// The whole console output.
+    pub console: String,
+    /// Where the console was saved.
+    pub log: PathBuf,
+    /// QEMU's exit code (`None` when it was killed).
+    pub exit: Option<i32>,
+    /// Whether the timeout killed QEMU.
+    pub timed_out: bool,
+    /// Wall time of the boot.
+    pub wall: Duration,
+}
+
+impl Boot {
+    /// The QMP socket of the boot.
+    pub fn qmp_socket(&self) -> PathBuf {
+        self.run_dir.join("qmp.sock")
+    }
+
+    /// The QEMU arguments (after the binary and its `-L` folders).
+    pub fn args(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "-machine".into(),
+            "q35".into(),
+            "-accel".into(),
+            if kvm_usable() { "kvm".into() } else { "tcg".into() },
+            "-cpu".into(),
+            "max".into(),
+            "-m".into(),
+            "1024".into(),
+            "-smp".into(),
+            "1".into(),
+            "-nodefaults".into(),
+            "-no-reboot".into(),
+            "-nographic".into(),
+            "-serial".into(),
+            "stdio".into(),
+            "-bios".into(),
+            "qboot.rom".into(),
+            "-kernel".into(),
+            self.bzimage.display().to_string(),
+            "-initrd".into(),
+            self.initramfs.display().to_string(),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", self.qmp_socket().display()),
+        ];
+        let mut append = vec!["console=ttyS0".to_string(), "panic=-1".into(), "rdinit=/init".into()];
+        append.extend(self.append.iter().cloned());
+        a.push("-append".into());
+        a.push(append.join(" "));
+        match &self.gpu {
+            Gpu::None => {}
+            Gpu::Model(sock) => {
+                a.extend(["-device".into(), "pcie-root-port,id=rp1,chassis=1,slot=1".into()]);
+                a.push("-device".into());
+                a.push(format!(
+                    r#"{{"driver":"vfio-user-pci","id":"gpu0","bus":"rp1","socket":{{"type":"unix","path":"{}"}}}}"#,
+                    sock.display()
+                ));
+            }
+            Gpu::Passthrough(bdf) => {
+                a.extend(["-device".into(), "pcie-root-port,id=rp1,chassis=1,slot=1".into()]);
+                a.extend(["-device".into(), format!("vfio-pci,host={bdf},id=gpu0,bus=rp1")]);
+            }
+        }
+        for d in &self.devices {
+            a.extend(["-device".into(), d.clone()]);
+        }
+        a
+    }
+}
+
+/// Checks a PCI address given for passthrough (`DDDD:BB:DD.F`).
+pub fn valid_bdf(bdf: &str) -> bool {
+    let b = bdf.as_bytes();
+    b.len() == 12
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b':',
+            10 => *c == b'.',
+            11 => (b'0'..=b'7').contains(c),
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Boots, passing every console line to `on_line` as it arrives; kills QEMU at the timeout.
+pub fn boot(rootfs: &Path, b: &Boot, mut on_line: impl FnMut(&str)) -> Result<BootResult> {
+    std::fs::create_dir_all(&b.run_dir)?;
+    let _ = std::fs::remove_file(b.qmp_socket());
+    let log = b.run_dir.join("console.log");
+    let mut file = std::fs::File::create(&log)?;
+    let mut cmd: Command = qemu_command(rootfs);
+    cmd.args(b.args()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().context("cannot start QEMU")?;
+    let (tx, rx) = mpsc::channel::<String>();
+    let out = child.stdout.take().context("no stdout")?;
+    let err = child.stderr.take().context("no stderr")?;
+    let tx2 = tx.clone();
+    let t1 = std::thread::spawn(move || {
+        for line in BufReader::new(out).split(b'\n').map_while(|l| l.ok()) {
+            let _ = tx.send(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string());
+        }
+    });
+    let t2 = std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(|l| l.ok()) {
+            let _ = tx2.send(format!("qemu: {line}"));
+        }
+    });
+    let mut console = String::new();
+    let mut timed_out = false;
+    let exit = loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                writeln!(file, "{line}")?;
+                on_line(&line);
+                console.push_str(&line);
+                console.push('\n');
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(st) = child.try_wait()? {
+            break st.code();
+        }
+        if start.elapsed() > b.timeout {
+            timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+    };
+    let _ = t1.join();
+    let _ = t2.join();
+    for line in rx.try_iter() {
+        writeln!(file, "{line}")?;
+        on_line(&line);
+        console.push_str(&line);
+        console.push('\n');
+    }
+    Ok(BootResult { console, log, exit, timed_out, wall: start.elapsed() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boot(gpu: Gpu) -> Boot {
+        Boot {
+            bzimage: "/k/bzImage".into(),
+            initramfs: "/k/initramfs.cpio".into(),
+            run_dir: "/r".into(),
+            append: vec!["quiet".into()],
+            gpu,
+            devices: vec![],
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn passthrough_uses_vfio_pci_on_a_root_port() {
+        let a = boot(Gpu::Passthrough("0000:01:00.0".into())).args().join(" ");
+        assert!(a.contains("-device pcie-root-port,id=rp1,chassis=1,slot=1"), "{a}");
+        assert!(a.contains("-device vfio-pci,host=0000:01:00.0,id=gpu0,bus=rp1"), "{a}");
+        assert!(!a.contains("vfio-user"), "{a}");
+    }
+
+    #[test]
+    fn model_uses_vfio_user_socket() {
+        let a = boot(Gpu::Model("/s/gpu.sock".into())).args().join(" ");
+        assert!(a.contains(r#""driver":"vfio-user-pci""#), "{a}");
+        assert!(a.contains(r#""path":"/s/gpu.sock""#), "{a}");
+        assert!(a.contains("-qmp unix:/r/qmp.sock,server=on,wait=off"), "{a}");
+    }
+
+    #[test]
+    fn base_boot_has_console_and_no_gpu() {
+        let a = boot(Gpu::None).args();
+        let append = &a[a.iter().position(|x| x == "-append").unwrap() + 1];
+        assert!(append.starts_with("console=ttyS0 panic=-1"), "{append}");
+        assert!(append.ends_with("quiet"));
+        assert!(!a.iter().any(|x| x.contains("rp1")));
+    }
+
+    #[test]
+    fn bdf_validation() {
+        assert!(valid_bdf("0000:01:00.0"));
+        assert!(valid_bdf("0000:af:1f.7"));
+        assert!(!valid_bdf("01:00.0"));
+        assert!(!valid_bdf("0000:01:00.8"));
+        assert!(!valid_bdf("0000:01:00.0; rm"));
+    }
+}

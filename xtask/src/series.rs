@@ -1,0 +1,149 @@
+//! The series as patch files: exporting topic branches to `series/` deterministically.
+
+use crate::git::Git;
+use crate::setup::BASE_TAG;
+use crate::topics::{Topic, Topics, BASE};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+/// The files of one exported topic: file name → contents.
+pub type PatchFiles = BTreeMap<String, Vec<u8>>;
+
+/// The git revision a parent name stands for.
+pub fn parent_ref(p: &str) -> String {
+    if p == BASE {
+        format!("refs/tags/{BASE_TAG}")
+    } else {
+        format!("refs/heads/{p}")
+    }
+}
+
+/// Formats the commits of topic `t` (those not in its parents) as patches with a cover letter.
+///
+/// The output depends only on the commits' contents, authors and author dates: commit hashes are
+/// zeroed, the signature is dropped and the cover letter's sender and date are the last commit's.
+pub fn format_topic(git: &Git, t: &Topic) -> Result<PatchFiles> {
+    let tip = format!("refs/heads/{}", t.branch);
+    if git.rev(&tip).is_none() {
+        bail!("branch `{}` does not exist in {}", t.branch, git.dir.display());
+    }
+    let mut range: Vec<String> = t.parents.iter().map(|p| format!("^{}", parent_ref(p))).collect();
+    range.push(tip.clone());
+    let count: usize = git
+        .run(&[&["rev-list", "--count", "--no-merges"][..], &to_strs(&range)].concat())?
+        .trim()
+        .parse()?;
+    if count == 0 {
+        return Ok(PatchFiles::new());
+    }
+    let tmp = tempdir(&git.dir, "format-patch")?;
+    let base = format!("--base={}", parent_ref(BASE));
+    let out = tmp.to_string_lossy().into_owned();
+    let mut args = vec![
+        "format-patch", "-q", "--zero-commit", "--no-signature", "--cover-letter", "--no-renames",
+        "--encode-email-headers", "--subject-prefix=PATCH", &base, "-o", &out,
+    ];
+    let range_strs = to_strs(&range);
+    args.extend(range_strs.iter().copied());
+    git.run(&args).with_context(|| format!("format-patch of `{}`", t.branch))?;
+    let mut files = PatchFiles::new();
+    for e in fs::read_dir(&tmp)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        files.insert(name, fs::read(e.path())?);
+    }
+    fs::remove_dir_all(&tmp)?;
+    let cover_name = "0000-cover-letter.patch";
+    let raw = files.remove(cover_name).context("format-patch wrote no cover letter")?;
+    let sender = git.run(&["log", "-1", "--no-merges", "--format=%an <%ae>%n%aD", &tip])?;
+    let mut sender = sender.lines();
+    let (from, date) = (sender.next().unwrap_or(""), sender.next().unwrap_or(""));
+    files.insert(cover_name.to_string(), fill_cover(&raw, t, from, date, count)?.into_bytes());
+    Ok(files)
+}
+
+fn to_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// A fresh temporary folder inside the repository's git dir (same file system, no /tmp litter).
+fn tempdir(repo: &Path, what: &str) -> Result<std::path::PathBuf> {
+    let git_dir = if repo.join(".git").is_dir() { repo.join(".git") } else { repo.to_path_buf() };
+    let d = git_dir.join(format!("nova-{what}-{}", std::process::id()));
+    crate::util::remove_dir(&d)?;
+    fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+/// Replaces format-patch's cover-letter header and placeholders with the topic's description.
+fn fill_cover(raw: &[u8], t: &Topic, from: &str, date: &str, count: usize) -> Result<String> {
+    let raw = String::from_utf8(raw.to_vec()).context("cover letter is not UTF-8")?;
+    let (_, body) = raw.split_once("\n\n").context("cover letter without a body")?;
+    if !body.contains("*** BLURB HERE ***") {
+        bail!("unexpected cover letter layout from git format-patch");
+    }
+    let blurb = t.cover.trim_end();
+    let body = body.replacen("*** BLURB HERE ***", blurb, 1);
+    Ok(format!(
+        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n\
+         From: {from}\nDate: {date}\nSubject: [PATCH 0/{count}] {}\n\n{body}",
+        t.subject.trim()
+    ))
+}
+
+/// The exported files of topic `t` as they are in `series/<dir>/`.
+pub fn read_topic_dir(series: &Path, t: &Topic) -> Result<PatchFiles> {
+    let dir = series.join(&t.dir);
+    let mut files = PatchFiles::new();
+    if let Ok(rd) = fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".patch") {
+                files.insert(name, fs::read(e.path())?);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Replaces the patch files of `series/<dir>/` with `files` (the folder goes when it is empty).
+pub fn write_topic_dir(series: &Path, t: &Topic, files: &PatchFiles) -> Result<()> {
+    let dir = series.join(&t.dir);
+    if let Ok(rd) = fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".patch") && !files.contains_key(&name) {
+                fs::remove_file(e.path())?;
+            }
+        }
+    }
+    for (name, data) in files {
+        let path = dir.join(name);
+        if fs::read(&path).ok().as_deref() != Some(data.as_slice()) {
+            crate::util::write_atomic(&path, data)?;
+        }
+    }
+    if files.is_empty() && dir.exists() && fs::read_dir(&dir)?.next().is_none() {
+        fs::remove_dir(&dir)?;
+    }
+    Ok(())
+}
+
+/// The names of files that differ between two exports (missing on either side included).
+pub fn diff_names(a: &PatchFiles, b: &PatchFiles) -> Vec<String> {
+    let names: std::collections::BTreeSet<&String> =
+        a.keys().chain(b.keys()).filter(|k| a.get(*k) != b.get(*k)).collect();
+    names.into_iter().cloned().collect()
+}
+
+/// Exports every topic branch of `git` into `series/`, then the tip view.
+pub fn export(git: &Git, topics: &Topics, series: &Path) -> Result<Vec<(String, usize)>> {
+    let mut counts = Vec::new();
+    for t in &topics.topics {
+        let files = format_topic(git, t)?;
+        write_topic_dir(series, t, &files)?;
+        counts.push((t.branch.clone(), files.len().saturating_sub(1)));
+    }
+    Ok(counts)
+}

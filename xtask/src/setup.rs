@@ -1,0 +1,495 @@
+//! Setup: host packages, `rust-src`, bindgen, the kernel source as a git base, the trixie rootfs.
+//!
+//! Every step is pinned, cached under [`Ctx::cache`] and skipped when its output is there and
+//! valid (a [`Stamp`] written after the output is complete), so an interrupted step is redone.
+
+use crate::ctx::Ctx;
+use crate::util::{self, output, run_logged, succeeds, Stamp};
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Debian (bookworm) packages the kernel build and the tool need.
+const HOST_PACKAGES: &[&str] = &[
+    "clang-14", "lld-14", "llvm-14", "libclang-14-dev", "make", "gcc", "libc6-dev", "bc", "flex",
+    "bison", "libelf-dev", "libssl-dev", "cpio", "kmod", "python3", "xz-utils", "perl",
+    "debootstrap", "git",
+];
+/// The kernel source package and its exact version (bookworm-security).
+pub const KERNEL_PACKAGE: &str = "linux-source-6.12";
+/// Pinned Debian version of [`KERNEL_PACKAGE`].
+pub const KERNEL_DEBIAN_VERSION: &str = "6.12.117-1~deb12u1";
+/// The tag of the imported base commit.
+pub const BASE_TAG: &str = "v6.12.117-deb12u1";
+/// Pinned bindgen-cli version (v6.12 needs >= 0.65.1).
+const BINDGEN_VERSION: &str = "0.70.1";
+/// Pinned QEMU from trixie-backports (the first with a usable `vfio-user-pci`).
+const QEMU_DEBIAN_VERSION: &str = "1:11.1.3+ds-1~bpo13+1";
+/// Packages installed into the trixie rootfs besides QEMU.
+const ROOTFS_PACKAGES: &[&str] = &["busybox-static"];
+/// Free space a cold setup and build need (source, objects, packages, rootfs), in GiB.
+const MIN_FREE_GIB: u64 = 8;
+/// Fixed identity and date of tool-made commits, so that they hash the same everywhere.
+pub const TOOL_IDENT: (&str, &str) = ("Nova xtask", "nova-xtask@localhost");
+/// Date of the imported base commit.
+pub const BASE_DATE: &str = "2025-11-01T00:00:00+00:00";
+
+/// Everything later steps need from setup.
+pub struct Toolchain {
+    /// `RUST_LIB_SRC` for the kernel's build of `core`.
+    pub rust_lib_src: PathBuf,
+    /// The bindgen binary.
+    pub bindgen: PathBuf,
+    /// The bare git repository holding the base commit, tagged [`BASE_TAG`].
+    pub base_repo: PathBuf,
+    /// The trixie root filesystem holding QEMU 11.1 and busybox-static.
+    pub rootfs: PathBuf,
+}
+
+/// Runs every setup step that is not done yet.
+pub fn setup(ctx: &Ctx) -> Result<Toolchain> {
+    preflight(ctx)?;
+    host_packages(ctx)?;
+    let rust_lib_src = rust_src(ctx)?;
+    let bindgen = bindgen(ctx)?;
+    let base_repo = kernel_source(ctx)?;
+    let rootfs = rootfs(ctx)?;
+    Ok(Toolchain { rust_lib_src, bindgen, base_repo, rootfs })
+}
+
+/// The toolchain of a completed setup, without running any step (fails if setup is missing).
+pub fn existing(ctx: &Ctx) -> Result<Toolchain> {
+    let tc = Toolchain {
+        rust_lib_src: rust_src_dir(ctx, &rustc_version()?).join(RUST_LIB_SUBDIR),
+        bindgen: ctx.cache.join(format!("bindgen-{BINDGEN_VERSION}/bin/bindgen")),
+        base_repo: ctx.cache.join("linux-base.git"),
+        rootfs: ctx.cache.join("rootfs-trixie"),
+    };
+    for p in [&tc.rust_lib_src, &tc.bindgen, &tc.base_repo, &tc.rootfs] {
+        if !p.exists() {
+            bail!("{} is missing: run `cargo xtask setup`", p.display());
+        }
+    }
+    Ok(tc)
+}
+
+/// Checks what the steps assume, with errors that say what to do.
+fn preflight(ctx: &Ctx) -> Result<()> {
+    let os = fs::read_to_string("/etc/os-release").unwrap_or_default();
+    if !os.lines().any(|l| l == "ID=debian") || !os.lines().any(|l| l == "VERSION_ID=\"12\"") {
+        bail!("this tool supports Debian 12 (bookworm) only; /etc/os-release says otherwise");
+    }
+    let arch = output(Command::new("dpkg").arg("--print-architecture"))?;
+    if arch.trim() != "amd64" {
+        bail!("this tool supports amd64 hosts only (dpkg says {})", arch.trim());
+    }
+    let uid = output(Command::new("id").arg("-u"))?;
+    if uid.trim() != "0" && !setup_is_complete(ctx) {
+        bail!("setup installs Debian packages and builds a root filesystem: run it as root");
+    }
+    rustc_version()?;
+    fs::create_dir_all(&ctx.cache)
+        .with_context(|| format!("cannot create the cache folder {}", ctx.cache.display()))?;
+    let free = free_gib(&ctx.cache)?;
+    if free < MIN_FREE_GIB && !setup_is_complete(ctx) {
+        bail!(
+            "disk nearly full: {free} GiB free under {}, setup and a kernel build need about \
+             {MIN_FREE_GIB} GiB; free space or point NOVA_CACHE at a larger disk",
+            ctx.cache.display()
+        );
+    }
+    Ok(())
+}
+
+fn setup_is_complete(ctx: &Ctx) -> bool {
+    existing(ctx).is_ok()
+}
+
+/// Free space of the file system holding `path`, in GiB.
+fn free_gib(path: &Path) -> Result<u64> {
+    let out = output(Command::new("df").arg("-Pk").arg(path))?;
+    let kib: u64 = out
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .context("cannot parse the output of df")?;
+    Ok(kib / (1024 * 1024))
+}
+
+/// The upstream version of the active rustc, e.g. `1.95.0`.
+pub fn rustc_version() -> Result<String> {
+    let out = output(Command::new("rustc").arg("--version"))
+        .context("rustc not found: install the rustup toolchain")?;
+    let v = out.split_whitespace().nth(1).context("cannot parse `rustc --version`")?;
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) < (1, 78) {
+        bail!("rustc {v} is too old for Linux 6.12 with rust-src 1.78+; update the rustup toolchain");
+    }
+    Ok(v.to_string())
+}
+
+/// Whether a Debian package is installed.
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).ends_with("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Turns an apt failure into an error a user can act on.
+fn apt_error(log: &Path, err: anyhow::Error) -> anyhow::Error {
+    let t = util::tail(log, 60);
+    if t.contains("Could not resolve")
+        || t.contains("Temporary failure resolving")
+        || t.contains("Failed to fetch")
+        || t.contains("Could not connect")
+    {
+        err.context("no network access to the Debian package mirror: setup needs it once (later runs use the cache); check connectivity or the proxy settings of apt")
+    } else if t.contains("No space left") {
+        err.context("disk full while fetching packages: free space and run again")
+    } else {
+        err
+    }
+}
+
+fn host_packages(ctx: &Ctx) -> Result<()> {
+    let missing: Vec<&str> = HOST_PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    util::step(&format!("install host packages: {}", missing.join(" ")), || {
+        let log = ctx.cache.join("logs/apt-host.log");
+        let mut update = Command::new("apt-get");
+        update.args(["update", "-q"]);
+        run_logged("apt-get update", &mut update, &log).map_err(|e| apt_error(&log, e))?;
+        let mut install = Command::new("apt-get");
+        install
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-upgrade", "--no-install-recommends"])
+            .args(&missing);
+        run_logged("apt-get install", &mut install, &log).map_err(|e| apt_error(&log, e))
+    })
+}
+
+/// The Debian archive URI of the host's own apt configuration (reused for trixie).
+fn debian_mirror() -> Result<String> {
+    let mut text = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
+    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
+        for e in dir.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "sources" || x == "list") {
+                text.push_str(&fs::read_to_string(&p).unwrap_or_default());
+                text.push('\n');
+            }
+        }
+    }
+    for word in text.split_whitespace() {
+        let w = word.trim_end_matches('/');
+        if w.starts_with("http") && w.ends_with("/debian") {
+            return Ok(w.to_string());
+        }
+    }
+    bail!("no Debian archive found in the host's apt sources (/etc/apt): cannot fetch trixie packages")
+}
+
+/// A private apt configuration (own sources list, state and cache) for trixie-backports.
+fn private_apt(ctx: &Ctx, log: &Path) -> Result<Vec<String>> {
+    let dir = ctx.cache.join("apt-trixie");
+    for sub in ["lists/partial", "cache/archives/partial", "etc"] {
+        fs::create_dir_all(dir.join(sub))?;
+    }
+    let sources = dir.join("etc/sources.list");
+    let line = format!(
+        "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {} trixie-backports main\n",
+        debian_mirror()?
+    );
+    util::write_atomic(&sources, line.as_bytes())?;
+    let d = dir.display();
+    let opts = vec![
+        format!("-oDir::Etc::SourceList={}", sources.display()),
+        "-oDir::Etc::SourceParts=/nonexistent".to_string(),
+        format!("-oDir::State::Lists={d}/lists"),
+        format!("-oDir::Cache={d}/cache"),
+        "-oDir::State::status=/dev/null".to_string(),
+        "-oAPT::Sandbox::User=root".to_string(),
+        "-oDebug::NoLocking=1".to_string(),
+    ];
+    let stamp = Stamp::new(dir.join("updated"));
+    if !stamp.is_done(&line) {
+        let mut update = Command::new("apt-get");
+        update.args(&opts).args(["update", "-q"]);
+        run_logged("apt-get update (trixie-backports)", &mut update, log)
+            .map_err(|e| apt_error(log, e))?;
+        stamp.mark(&line)?;
+    }
+    Ok(opts)
+}
+
+const RUST_LIB_SUBDIR: &str = "usr/lib/rustlib/src/rust/library";
+
+fn rust_src_dir(ctx: &Ctx, rustc: &str) -> PathBuf {
+    ctx.cache.join(format!("rust-src-{rustc}"))
+}
+
+/// Picks the `rust-src` version whose upstream part equals `rustc` from `apt-cache madison` output.
+fn pick_rust_src(madison: &str, rustc: &str) -> Option<String> {
+    madison
+        .lines()
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .find(|v| {
+            let upstream = v.split(':').next_back().unwrap_or(v);
+            upstream.split(['+', '-', '~']).next() == Some(rustc)
+        })
+        .map(str::to_string)
+}
+
+fn rust_src(ctx: &Ctx) -> Result<PathBuf> {
+    let rustc = rustc_version()?;
+    let dir = rust_src_dir(ctx, &rustc);
+    let stamp = Stamp::new(dir.join(".complete"));
+    if stamp.is_done(&rustc) && dir.join(RUST_LIB_SUBDIR).join("core/src/lib.rs").exists() {
+        return Ok(dir.join(RUST_LIB_SUBDIR));
+    }
+    util::step(&format!("rust-src {rustc} from trixie-backports"), || {
+        let log = ctx.cache.join("logs/rust-src.log");
+        let opts = private_apt(ctx, &log)?;
+        let madison = output(Command::new("apt-cache").args(&opts).args(["madison", "rust-src"]))?;
+        let Some(version) = pick_rust_src(&madison, &rustc) else {
+            let listed: Vec<&str> =
+                madison.lines().filter_map(|l| l.split('|').nth(1)).map(str::trim).collect();
+            bail!(
+                "no rust-src for rustc {rustc} in trixie-backports (it has: {}); install a rustup \
+                 toolchain whose version is listed, or wait for the package",
+                listed.join(", ")
+            );
+        };
+        let debs = ctx.cache.join("debs");
+        fs::create_dir_all(&debs)?;
+        let mut dl = Command::new("apt-get");
+        dl.current_dir(&debs).args(&opts).arg("download").arg(format!("rust-src={version}"));
+        run_logged("apt-get download rust-src", &mut dl, &log).map_err(|e| apt_error(&log, e))?;
+        let deb = find_deb(&debs, "rust-src", &version)?;
+        util::remove_dir(&dir)?;
+        let mut x = Command::new("dpkg-deb");
+        x.arg("-x").arg(&deb).arg(&dir);
+        run_logged("unpack rust-src", &mut x, &log)?;
+        if !dir.join(RUST_LIB_SUBDIR).join("core/src/lib.rs").exists() {
+            bail!("{} does not hold the Rust library sources", deb.display());
+        }
+        stamp.mark(&rustc)?;
+        Ok(dir.join(RUST_LIB_SUBDIR))
+    })
+}
+
+/// The downloaded `.deb` of `pkg` at `version` in `dir`, checked with dpkg-deb.
+fn find_deb(dir: &Path, pkg: &str, version: &str) -> Result<PathBuf> {
+    for e in fs::read_dir(dir)?.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("{pkg}_")) && name.ends_with(".deb") {
+            let v = output(Command::new("dpkg-deb").arg("-f").arg(&p).arg("Version"));
+            if v.map(|v| v.trim() == version).unwrap_or(false) {
+                return Ok(p);
+            }
+        }
+    }
+    bail!("the download of {pkg} {version} left no valid .deb in {}", dir.display())
+}
+
+fn bindgen(ctx: &Ctx) -> Result<PathBuf> {
+    let root = ctx.cache.join(format!("bindgen-{BINDGEN_VERSION}"));
+    let bin = root.join("bin/bindgen");
+    let ok = |bin: &Path| {
+        output(Command::new(bin).arg("--version"))
+            .map(|v| v.trim() == format!("bindgen {BINDGEN_VERSION}"))
+            .unwrap_or(false)
+    };
+    if ok(&bin) {
+        return Ok(bin);
+    }
+    util::step(&format!("bindgen-cli {BINDGEN_VERSION} (cargo install, ~2 min)"), || {
+        let log = ctx.cache.join("logs/bindgen.log");
+        let mut c = Command::new("cargo");
+        c.env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib")
+            .args(["install", "bindgen-cli", "--locked", "--force", "--version", BINDGEN_VERSION])
+            .arg("--root")
+            .arg(&root);
+        run_logged("cargo install bindgen-cli", &mut c, &log)?;
+        if !ok(&bin) {
+            bail!("{} does not report version {BINDGEN_VERSION}", bin.display());
+        }
+        Ok(bin)
+    })
+}
+
+/// Sets the fixed identity and dates for commits the tool makes.
+pub fn tool_commit_env(cmd: &mut Command, date: &str) {
+    cmd.env("GIT_AUTHOR_NAME", TOOL_IDENT.0)
+        .env("GIT_AUTHOR_EMAIL", TOOL_IDENT.1)
+        .env("GIT_COMMITTER_NAME", TOOL_IDENT.0)
+        .env("GIT_COMMITTER_EMAIL", TOOL_IDENT.1)
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date);
+}
+
+fn kernel_source(ctx: &Ctx) -> Result<PathBuf> {
+    let repo = ctx.cache.join("linux-base.git");
+    let key = format!("{KERNEL_PACKAGE} {KERNEL_DEBIAN_VERSION} {BASE_TAG}");
+    let stamp = Stamp::new(ctx.cache.join("linux-base.complete"));
+    if stamp.is_done(&key) && repo.exists() {
+        return Ok(repo);
+    }
+    util::step(&format!("kernel source {KERNEL_PACKAGE} {KERNEL_DEBIAN_VERSION} as a git base"), || {
+        stamp.clear()?;
+        let log = ctx.cache.join("logs/kernel-source.log");
+        let debs = ctx.cache.join("debs");
+        fs::create_dir_all(&debs)?;
+        if find_deb(&debs, KERNEL_PACKAGE, KERNEL_DEBIAN_VERSION).is_err() {
+            let mut dl = Command::new("apt-get");
+            dl.current_dir(&debs)
+                .args(["-q", "-oAPT::Sandbox::User=root", "download"])
+                .arg(format!("{KERNEL_PACKAGE}={KERNEL_DEBIAN_VERSION}"));
+            if run_logged("apt-get download", &mut dl, &log).is_err() {
+                // The host's package lists may predate the pinned version: refresh once.
+                let mut update = Command::new("apt-get");
+                update.args(["update", "-q"]);
+                run_logged("apt-get update", &mut update, &log).map_err(|e| apt_error(&log, e))?;
+                run_logged("apt-get download", &mut dl, &log).map_err(|e| apt_error(&log, e))?;
+            }
+        }
+        let deb = find_deb(&debs, KERNEL_PACKAGE, KERNEL_DEBIAN_VERSION)?;
+        let work = ctx.cache.join("linux-import.tmp");
+        util::remove_dir(&work)?;
+        fs::create_dir_all(&work)?;
+        let mut x = Command::new("bash");
+        x.arg("-o").arg("pipefail").arg("-c")
+            .arg(r#"dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/src/linux-source-6.12.tar.xz | tar -xJ -C "$2""#)
+            .arg("extract").arg(&deb).arg(&work);
+        run_logged("extract kernel source", &mut x, &log)?;
+        let src = work.join("linux-source-6.12");
+        if !src.join("Makefile").exists() || !src.join("rust/kernel/lib.rs").exists() {
+            bail!("{} does not hold a kernel tree with Rust support", deb.display());
+        }
+        let tmp_repo = ctx.cache.join("linux-base.git.tmp");
+        util::remove_dir(&tmp_repo)?;
+        let git = |args: &[&str]| {
+            let mut c = Command::new("git");
+            c.arg("--git-dir").arg(&tmp_repo).arg("--work-tree").arg(&src)
+                .args(["-c", "gc.auto=0", "-c", "core.autocrlf=false"])
+                .args(args);
+            tool_commit_env(&mut c, BASE_DATE);
+            c
+        };
+        let mut init = Command::new("git");
+        init.args(["init", "-q", "--bare", "-b", "base"]).arg(&tmp_repo);
+        run_logged("git init", &mut init, &log)?;
+        run_logged("git add (about 90 k files)", &mut git(&["add", "-A", "-f", "."]), &log)?;
+        let msg = format!(
+            "Linux 6.12.117 as Debian {KERNEL_PACKAGE} {KERNEL_DEBIAN_VERSION}\n\n\
+             The series' base: the kernel source of the Debian package {KERNEL_PACKAGE},\n\
+             version {KERNEL_DEBIAN_VERSION} (v6.12.117 with Debian's patches applied),\n\
+             imported unchanged by `cargo xtask setup`.\n"
+        );
+        run_logged("git commit", &mut git(&["commit", "-q", "-m", &msg]), &log)?;
+        run_logged("git tag", &mut git(&["tag", "-a", BASE_TAG, "-m", &msg]), &log)?;
+        util::remove_dir(&repo)?;
+        fs::rename(&tmp_repo, &repo)?;
+        util::remove_dir(&work)?;
+        stamp.mark(&key)?;
+        Ok(repo)
+    })
+}
+
+/// Runs QEMU's binary from the rootfs through the rootfs's own loader (no chroot).
+pub fn qemu_command(rootfs: &Path) -> Command {
+    let mut c = Command::new(rootfs.join("usr/lib64/ld-linux-x86-64.so.2"));
+    c.arg("--library-path")
+        .arg(rootfs.join("usr/lib/x86_64-linux-gnu"))
+        .arg(rootfs.join("usr/bin/qemu-system-x86_64"))
+        .env("QEMU_MODULE_DIR", rootfs.join("usr/lib/x86_64-linux-gnu/qemu"));
+    for d in ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"] {
+        c.arg("-L").arg(rootfs.join(d));
+    }
+    c
+}
+
+fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
+    let dir = ctx.cache.join("rootfs-trixie");
+    let key = format!("trixie qemu-system-x86={QEMU_DEBIAN_VERSION} {}", ROOTFS_PACKAGES.join(" "));
+    let stamp = Stamp::new(ctx.cache.join("rootfs-trixie.complete"));
+    if stamp.is_done(&key) && dir.join("usr/bin/qemu-system-x86_64").exists() {
+        return Ok(dir);
+    }
+    util::step("trixie rootfs with QEMU 11.1 (debootstrap, ~2 min)", || {
+        stamp.clear()?;
+        let log = ctx.cache.join("logs/rootfs.log");
+        let tmp = ctx.cache.join("rootfs-trixie.tmp");
+        util::remove_dir(&tmp)?;
+        let mirror = debian_mirror()?;
+        let mut boot = Command::new("debootstrap");
+        boot.args(["--variant=minbase", "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg"])
+            .arg("trixie")
+            .arg(&tmp)
+            .arg(&mirror);
+        run_logged("debootstrap trixie", &mut boot, &log).map_err(|e| apt_error(&log, e))?;
+        let list = format!("deb {mirror} trixie-backports main\n");
+        fs::write(tmp.join("etc/apt/sources.list.d/backports.list"), list)?;
+        let chroot = |args: &[&str]| {
+            let mut c = Command::new("chroot");
+            c.arg(&tmp).args(args).env("DEBIAN_FRONTEND", "noninteractive");
+            c
+        };
+        run_logged("apt-get update (rootfs)", &mut chroot(&["apt-get", "update", "-q"]), &log)
+            .map_err(|e| apt_error(&log, e))?;
+        let qemu = format!("qemu-system-x86={QEMU_DEBIAN_VERSION}");
+        let mut args =
+            vec!["apt-get", "install", "-y", "-q", "--no-install-recommends", "-t", "trixie-backports", &qemu];
+        args.extend_from_slice(ROOTFS_PACKAGES);
+        run_logged("apt-get install qemu (rootfs)", &mut chroot(&args), &log)
+            .map_err(|e| apt_error(&log, e))?;
+        run_logged("apt-get clean (rootfs)", &mut chroot(&["apt-get", "clean"]), &log)?;
+        let v = output(qemu_command(&tmp).arg("--version"))?;
+        if !v.contains("11.1.3") {
+            bail!("QEMU in the rootfs reports `{}`, expected 11.1.3", v.lines().next().unwrap_or(""));
+        }
+        let help = output(qemu_command(&tmp).args(["-device", "help"]))?;
+        if !help.contains("vfio-user-pci") {
+            bail!("QEMU in the rootfs has no vfio-user-pci device");
+        }
+        util::remove_dir(&dir)?;
+        fs::rename(&tmp, &dir)?;
+        stamp.mark(&key)?;
+        Ok(dir)
+    })
+}
+
+/// Whether the host has a usable hardware KVM (not PVM): only then QEMU may use `-accel kvm`.
+pub fn kvm_usable() -> bool {
+    Path::new("/dev/kvm").exists()
+        && (Path::new("/sys/module/kvm_intel").exists() || Path::new("/sys/module/kvm_amd").exists())
+}
+
+/// Checks a command exists on the host.
+pub fn have(cmd: &str) -> bool {
+    succeeds(Command::new("sh").arg("-c").arg(format!("command -v {cmd}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_rust_src_matching_rustc() {
+        let madison = "  rust-src | 1.96.1+dfsg1-1~bpo13+1 | http://m trixie-backports/main all\n\
+                       \x20 rust-src | 1.95.0+dfsg1-2~bpo13+1 | http://m trixie-backports/main all\n\
+                       \x20 rust-src | 1.94.1+dfsg1-1~bpo13+1 | http://m trixie-backports/main all\n";
+        assert_eq!(pick_rust_src(madison, "1.95.0").as_deref(), Some("1.95.0+dfsg1-2~bpo13+1"));
+        assert_eq!(pick_rust_src(madison, "1.96.1").as_deref(), Some("1.96.1+dfsg1-1~bpo13+1"));
+        assert_eq!(pick_rust_src(madison, "1.95.1"), None);
+        assert_eq!(pick_rust_src(madison, "1.9"), None);
+    }
+}

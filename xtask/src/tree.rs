@@ -1,0 +1,203 @@
+//! Materialising the kernel git tree: the base tag and every topic branch applied from `series/`.
+//!
+//! The tree remembers, per topic, the export it was last synchronised with (materialised from or
+//! exported to). A branch whose export differs from that record holds work that is not in
+//! `series/`: it is never overwritten without `--force`, and even then its old tip is kept under
+//! `refs/nova-backup/`.
+
+use crate::git::Git;
+use crate::series::{self, format_topic, parent_ref, read_topic_dir, PatchFiles};
+use crate::setup::{tool_commit_env, BASE_DATE, BASE_TAG, TOOL_IDENT};
+use crate::topics::{Topic, Topics};
+use crate::util;
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Where the tree records the export each topic was last synchronised with.
+fn synced_dir(tree: &Path, t: &Topic) -> PathBuf {
+    tree.join(".git/nova-synced").join(&t.dir)
+}
+
+/// The recorded export of topic `t`, if any.
+fn read_synced(tree: &Path, t: &Topic) -> Option<PatchFiles> {
+    let dir = synced_dir(tree, t);
+    let mut files = PatchFiles::new();
+    for e in fs::read_dir(&dir).ok()?.flatten() {
+        files.insert(e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).ok()?);
+    }
+    Some(files)
+}
+
+/// Records `files` as the export topic `t` is synchronised with.
+pub fn record_synced(tree: &Path, t: &Topic, files: &PatchFiles) -> Result<()> {
+    let dir = synced_dir(tree, t);
+    util::remove_dir(&dir)?;
+    fs::create_dir_all(&dir)?;
+    for (name, data) in files {
+        fs::write(dir.join(name), data)?;
+    }
+    Ok(())
+}
+
+/// How a topic branch of the tree relates to `series/`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum State {
+    /// The branch does not exist yet.
+    Missing,
+    /// The branch exports to exactly what `series/` holds.
+    InSync,
+    /// `series/` changed since the branch was synchronised; the branch itself did not.
+    SeriesNewer,
+    /// The branch holds commits or edits that are not exported.
+    Unexported(Vec<String>),
+}
+
+/// Compares topic `t`'s branch with `series/`.
+pub fn state(git: &Git, series_dir: &Path, t: &Topic) -> Result<State> {
+    if git.rev(&format!("refs/heads/{}", t.branch)).is_none() {
+        return Ok(State::Missing);
+    }
+    let now = format_topic(git, t)?;
+    let in_series = read_topic_dir(series_dir, t)?;
+    if now == in_series {
+        return Ok(State::InSync);
+    }
+    match read_synced(&git.dir, t) {
+        Some(rec) if rec == now => Ok(State::SeriesNewer),
+        _ => Ok(State::Unexported(series::diff_names(&now, &in_series))),
+    }
+}
+
+/// Creates the tree (a clone of the base repository) if needed and brings every topic branch in
+/// line with `series/`.
+pub fn materialise(
+    tree: &Path,
+    base_repo: &Path,
+    topics: &Topics,
+    series_dir: &Path,
+    force: bool,
+) -> Result<()> {
+    let git = Git::new(tree);
+    if !Git::exists(tree) {
+        util::step(&format!("create the kernel tree {}", tree.display()), || {
+            let mut c = std::process::Command::new("git");
+            c.args(["clone", "-q", "--shared", "--branch", BASE_TAG])
+                .arg(base_repo)
+                .arg(tree);
+            util::run_logged("git clone", &mut c, &tree.with_extension("clone.log"))?;
+            git.run(&["checkout", "-q", "-B", "base", BASE_TAG])?;
+            Ok(())
+        })?;
+    }
+    if git.rev(&format!("refs/tags/{BASE_TAG}")).is_none() {
+        bail!("{} has no tag {BASE_TAG}: it is not a tree made by this tool", tree.display());
+    }
+    let mut states = Vec::new();
+    let mut blocked = Vec::new();
+    for t in &topics.topics {
+        let s = state(&git, series_dir, t)?;
+        if let State::Unexported(files) = &s {
+            blocked.push(format!("  {} ({})", t.branch, files.join(", ")));
+        }
+        states.push(s);
+    }
+    if states.iter().all(|s| *s == State::InSync) {
+        return Ok(());
+    }
+    if git.dirty()? {
+        if !force {
+            bail!(
+                "the kernel tree {} has uncommitted changes: commit them and run `cargo xtask \
+                 series export`, or pass --force to discard them",
+                tree.display()
+            );
+        }
+        git.run(&["stash", "push", "-u", "-q", "-m", "nova-xtask tree --force"])?;
+        println!("    uncommitted changes kept in `git stash` of {}", tree.display());
+    }
+    if !blocked.is_empty() {
+        if !force {
+            bail!(
+                "these branches of {} hold work that is not exported to series/:\n{}\nrun `cargo \
+                 xtask series export` to keep it, or pass --force to replace the branches (their \
+                 tips are kept under refs/nova-backup/)",
+                tree.display(),
+                blocked.join("\n")
+            );
+        }
+        backup(&git, topics)?;
+    }
+    util::step("materialise the topic branches from series/", || {
+        for t in &topics.topics {
+            apply_topic(&git, series_dir, t)?;
+            let files = format_topic(&git, t)?;
+            record_synced(tree, t, &files)?;
+        }
+        git.run(&["checkout", "-q", &topics.tip().branch])?;
+        Ok(())
+    })
+}
+
+/// Keeps the current tips of all topic branches under `refs/nova-backup/<time>/`.
+fn backup(git: &Git, topics: &Topics) -> Result<()> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for t in &topics.topics {
+        if let Some(rev) = git.rev(&format!("refs/heads/{}", t.branch)) {
+            let name = format!("refs/nova-backup/{stamp}/{}", t.branch);
+            git.run(&["update-ref", &name, &rev])?;
+            println!("    old {} kept as {name}", t.branch);
+        }
+    }
+    Ok(())
+}
+
+/// Makes `t`'s branch: its first parent, a merge of the others, then `git am` of its patches.
+fn apply_topic(git: &Git, series_dir: &Path, t: &Topic) -> Result<()> {
+    let first = parent_ref(&t.parents[0]);
+    git.run(&["checkout", "-q", "-f", "-B", &t.branch, &first])
+        .with_context(|| format!("topic `{}`: cannot start the branch", t.branch))?;
+    if t.parents.len() > 1 {
+        let msg = format!("Merge {} into {}", t.parents[1..].join(", "), t.branch);
+        let mut args = vec!["merge", "-q", "--no-ff", "--no-edit", "-m", &msg];
+        let others: Vec<String> = t.parents[1..].iter().map(|p| parent_ref(p)).collect();
+        args.extend(others.iter().map(String::as_str));
+        let mut c = git.cmd(&args);
+        tool_commit_env(&mut c, BASE_DATE);
+        if let Err(e) = Git::run_cmd(c) {
+            let _ = git.run(&["merge", "--abort"]);
+            bail!("topic `{}`: merging {} fails: {e}", t.branch, t.parents.join(" + "));
+        }
+    }
+    let dir = series_dir.join(&t.dir);
+    let mut patches: Vec<PathBuf> = match fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let n = p.file_name().unwrap_or_default().to_string_lossy();
+                n.ends_with(".patch") && !n.starts_with("0000-")
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    patches.sort();
+    for p in &patches {
+        let mut c = git.cmd(&["am", "-q", "--committer-date-is-author-date", "--no-3way"]);
+        c.arg(p)
+            .env("GIT_COMMITTER_NAME", TOOL_IDENT.0)
+            .env("GIT_COMMITTER_EMAIL", TOOL_IDENT.1);
+        if let Err(e) = Git::run_cmd(c) {
+            let _ = git.run(&["am", "--abort"]);
+            bail!(
+                "topic `{}`: patch {} does not apply:\n{e}",
+                t.branch,
+                p.strip_prefix(series_dir.parent().unwrap_or(series_dir)).unwrap_or(p).display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! Running commands with logs and progress, and small file helpers shared by the steps.
+
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Lines of a failed step's log shown to the user.
+const TAIL_LINES: usize = 30;
+
+/// Prints the start of a named step.
+pub fn announce(step: &str) {
+    println!("==> {step}");
+}
+
+/// Runs `f` as a named step and prints how long it took.
+pub fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    announce(name);
+    let t = Instant::now();
+    let r = f().with_context(|| format!("step '{name}' failed"))?;
+    println!("    {name}: done in {:.1}s", t.elapsed().as_secs_f64());
+    Ok(r)
+}
+
+/// Describes a command for error messages.
+pub fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Runs a command, capturing its output; fails with its stderr when it exits non-zero.
+pub fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start `{}`", describe(cmd)))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed ({}):\n{}{}",
+            describe(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs a command and reports whether it exited successfully (output discarded).
+pub fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// The last `n` lines of a file.
+pub fn tail(path: &Path, n: usize) -> String {
+    let mut f = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(_) => return String::new(),
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(64 * 1024);
+    let _ = f.seek(SeekFrom::Start(start));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs a long command with stdout and stderr appended to `log`.
+///
+/// While it runs, a status line shows the elapsed time and the log's last line (on a terminal),
+/// or a line every 30 s otherwise. On failure the error carries the log's tail and path.
+pub fn run_logged(label: &str, cmd: &mut Command, log: &Path) -> Result<()> {
+    if let Some(dir) = log.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut file = fs::OpenOptions::new().create(true).append(true).open(log)?;
+    writeln!(file, "$ {}", describe(cmd))?;
+    let err = file.try_clone()?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", describe(cmd)))?;
+    let tty = std::io::stdout().is_terminal();
+    let t = Instant::now();
+    let mut last_report = 0;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        let secs = t.elapsed().as_secs();
+        if tty {
+            let last = tail(log, 1);
+            let mut line = format!("    [{secs:>4}s] {label}: {}", last.trim());
+            line.truncate(100);
+            print!("\r\x1b[2K{line}");
+            let _ = std::io::stdout().flush();
+        } else if secs >= last_report + 30 {
+            last_report = secs;
+            if secs > 0 {
+                println!("    [{secs:>4}s] {label} ...");
+            }
+        }
+    };
+    if tty {
+        print!("\r\x1b[2K");
+        let _ = std::io::stdout().flush();
+    }
+    if !status.success() {
+        bail!(
+            "{label} failed ({status}); last lines of {}:\n{}\n(full log: {})",
+            log.display(),
+            tail(log, TAIL_LINES),
+            log.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `path` atomically (temporary file + rename), creating parent folders.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = path.parent().context("path without parent")?;
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// A "done" marker: a step's output is valid only when its stamp exists and records the same key.
+///
+/// Stamps are written last, after the output is complete, so an interrupted step is redone.
+pub struct Stamp(PathBuf);
+
+impl Stamp {
+    /// The stamp at `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self(path)
+    }
+
+    /// Whether the stamp records exactly `key`.
+    pub fn is_done(&self, key: &str) -> bool {
+        fs::read_to_string(&self.0).map(|s| s == key).unwrap_or(false)
+    }
+
+    /// Records `key` as done.
+    pub fn mark(&self, key: &str) -> Result<()> {
+        write_atomic(&self.0, key.as_bytes())
+    }
+
+    /// Forgets the stamp (before redoing the step).
+    pub fn clear(&self) -> Result<()> {
+        match fs::remove_file(&self.0) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Removes a folder tree if it exists.
+pub fn remove_dir(path: &Path) -> Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
