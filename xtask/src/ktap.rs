@@ -158,7 +158,9 @@ pub fn parse(log: &str) -> Parsed {
     p.line_no += 1;
     p.close_all("the console log ended");
     if p.docs == 0 {
-        p.out.errors.push("no KTAP document found in the console log".to_string());
+        p.out
+            .errors
+            .push("no KTAP document found in the console log".to_string());
     }
     p.out
 }
@@ -221,7 +223,10 @@ enum Kind<'a> {
 }
 
 fn classify(body: &str) -> Kind<'_> {
-    if let Some(v) = body.strip_prefix("KTAP version ").or(body.strip_prefix("TAP version ")) {
+    if let Some(v) = body
+        .strip_prefix("KTAP version ")
+        .or(body.strip_prefix("TAP version "))
+    {
         if !v.is_empty() && v.trim().bytes().all(|b| b.is_ascii_digit()) {
             return Kind::Version;
         }
@@ -248,7 +253,12 @@ fn classify(body: &str) -> Kind<'_> {
                 let text = after.trim_start();
                 let text = text.strip_prefix("- ").unwrap_or(text);
                 let (name, skip) = split_skip(text);
-                return Kind::Result(ResultLine { ok, num, name, skip });
+                return Kind::Result(ResultLine {
+                    ok,
+                    num,
+                    name,
+                    skip,
+                });
             }
         }
     }
@@ -268,7 +278,10 @@ fn split_skip(text: &str) -> (&str, Option<&str>) {
         if d.len() >= 4 && d[..4].eq_ignore_ascii_case("skip") {
             let rest = &d[4..];
             if rest.is_empty() || rest.starts_with([' ', ':']) {
-                return (text[..i].trim_end(), Some(rest.trim_start_matches(':').trim()));
+                return (
+                    text[..i].trim_end(),
+                    Some(rest.trim_start_matches(':').trim()),
+                );
             }
         }
     }
@@ -330,7 +343,9 @@ struct Parser {
 
 impl Parser {
     fn error(&mut self, msg: String) {
-        self.out.errors.push(format!("line {}: {msg}", self.line_no));
+        self.out
+            .errors
+            .push(format!("line {}: {msg}", self.line_no));
     }
 
     fn line(&mut self, text: &str) {
@@ -448,7 +463,10 @@ impl Parser {
         frame.pending.clear();
         let done = j == 0 && frame.plan.is_some_and(|p| frame.results >= p);
         if r.num != expected {
-            self.error(format!("result {} out of order, expected {expected}", r.num));
+            self.error(format!(
+                "result {} out of order, expected {expected}",
+                r.num
+            ));
         }
         if done {
             self.close_doc(None);
@@ -496,7 +514,10 @@ impl Parser {
         let mut errors = Vec::new();
         if let (Some(r), Some(name)) = (r, &f.name) {
             if r.name != name {
-                errors.push(format!("subtest {full} ended by the result of '{}'", r.name));
+                errors.push(format!(
+                    "subtest {full} ended by the result of '{}'",
+                    r.name
+                ));
             }
         }
         let mut status = r.map_or(Outcome::Fail, ResultLine::outcome);
@@ -515,7 +536,10 @@ impl Parser {
             }
             Some(p) if f.results != p => {
                 if r.is_some() {
-                    errors.push(format!("subtest {full}: plan 1..{p} but {} results", f.results));
+                    errors.push(format!(
+                        "subtest {full}: plan 1..{p} but {} results",
+                        f.results
+                    ));
                 }
                 status = Outcome::Fail;
                 let cause = if r.is_some() {
@@ -613,7 +637,10 @@ mod tests {
     use Outcome::{Fail, Pass, Skip};
 
     fn cases(s: &Suite) -> Vec<(&str, Outcome)> {
-        s.tests.iter().map(|c| (c.name.as_str(), c.outcome)).collect()
+        s.tests
+            .iter()
+            .map(|c| (c.name.as_str(), c.outcome))
+            .collect()
     }
 
     fn names(p: &Parsed) -> Vec<&str> {
@@ -630,7 +657,10 @@ mod tests {
         assert_eq!((doc.status, doc.plan, doc.tests.len()), (Pass, Some(5), 5));
         assert_eq!(doc.tests[0].name, "rust_doctest_kernel_alloc_kbox_rs_0");
         assert_eq!(doc.tests[4].name, "rust_doctest_kernel_sync_arc_rs_0");
-        assert!(doc.tests.iter().all(|c| c.outcome == Pass && c.detail.is_empty()));
+        assert!(doc
+            .tests
+            .iter()
+            .all(|c| c.outcome == Pass && c.detail.is_empty()));
         assert_eq!(
             cases(&p.suites[1]),
             [
@@ -815,9 +845,13 @@ mod tests {
             ]
         );
         assert_eq!(p.errors.len(), 2, "{:#?}", p.errors);
-        assert!(p.errors[0].starts_with("line 32: subtest rust_doctests_kernel (line 4) has no result line: kernel panic"));
+        assert!(p.errors[0].starts_with(
+            "line 32: subtest rust_doctests_kernel (line 4) has no result line: kernel panic"
+        ));
         assert!(p.errors[0].ends_with("; 3 of 5 tests reported"));
-        assert!(p.errors[1].starts_with("line 32: KTAP document 1 (line 2): plan 1..2 but 0 results (kernel panic"));
+        assert!(p.errors[1].starts_with(
+            "line 32: KTAP document 1 (line 2): plan 1..2 but 0 results (kernel panic"
+        ));
         assert_eq!(
             find_crashes(log),
             [
@@ -837,7 +871,14 @@ mod tests {
         let p = parse(&cut);
         assert_eq!(p.suites.len(), 1);
         assert_eq!(p.suites[0].status, Fail);
-        assert_eq!(p.suites[0].tests.iter().filter(|c| c.outcome == Fail).count(), 3);
+        assert_eq!(
+            p.suites[0]
+                .tests
+                .iter()
+                .filter(|c| c.outcome == Fail)
+                .count(),
+            3
+        );
         assert_eq!(p.errors.len(), 2);
         assert!(p.errors[0].contains("the console log ended; 2 of 5 tests reported"));
     }
@@ -933,7 +974,9 @@ mod tests {
 
     #[test]
     fn no_ktap_at_all_is_an_error() {
-        let p = parse("[    0.000000] Linux version 6.12.11\n[    0.5] Kernel panic - not syncing: VFS\n");
+        let p = parse(
+            "[    0.000000] Linux version 6.12.11\n[    0.5] Kernel panic - not syncing: VFS\n",
+        );
         assert!(p.suites.is_empty());
         assert_eq!(p.errors, ["no KTAP document found in the console log"]);
     }
@@ -970,17 +1013,25 @@ mod tests {
 
     #[test]
     fn out_of_order_results_are_errors() {
-        let p = parse("KTAP version 1\n1..1\n    # Subtest: s\n    1..2\n    ok 1 a\n    ok 3 b\nok 1 s\n");
+        let p = parse(
+            "KTAP version 1\n1..1\n    # Subtest: s\n    1..2\n    ok 1 a\n    ok 3 b\nok 1 s\n",
+        );
         assert_eq!(p.errors, ["line 6: result 3 out of order, expected 2"]);
         assert_eq!(p.suites[0].tests.len(), 2);
     }
 
     #[test]
     fn console_prefix() {
-        assert_eq!(strip_console_prefix("[    1.234567]     ok 1 x\r"), "    ok 1 x");
+        assert_eq!(
+            strip_console_prefix("[    1.234567]     ok 1 x\r"),
+            "    ok 1 x"
+        );
         assert_eq!(strip_console_prefix("[12345.000001] msg"), "msg");
         assert_eq!(strip_console_prefix("[    0.1][  C12] msg"), "msg");
-        assert_eq!(strip_console_prefix("[not a stamp] msg"), "[not a stamp] msg");
+        assert_eq!(
+            strip_console_prefix("[not a stamp] msg"),
+            "[not a stamp] msg"
+        );
         assert_eq!(strip_console_prefix("    # no stamp"), "    # no stamp");
     }
 }

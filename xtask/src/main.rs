@@ -1,5 +1,6 @@
 //! `cargo xtask`: the Nova project's tool. See README.md for the commands.
 
+mod absorb;
 mod check;
 mod ctx;
 mod git;
@@ -11,6 +12,8 @@ mod libtest;
 mod qemu;
 mod report;
 mod series;
+#[cfg(test)]
+mod series_tests;
 mod setup;
 mod suites;
 mod tipview;

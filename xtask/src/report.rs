@@ -437,10 +437,17 @@ mod tests {
 
     #[test]
     fn ktap_all_pass_is_green() {
-        let s = SuiteResult::from_console("boot-base", include_str!("../tests/data/ktap/all_pass.log"));
+        let s =
+            SuiteResult::from_console("boot-base", include_str!("../tests/data/ktap/all_pass.log"));
         assert_eq!(counts(&s), [8, 0, 0]);
-        assert_eq!(s.tests[0].name, "rust_doctests_kernel.rust_doctest_kernel_alloc_kbox_rs_0");
-        assert_eq!(s.tests[7].name, "kunit_executor_test.filter_suites_to_empty_test");
+        assert_eq!(
+            s.tests[0].name,
+            "rust_doctests_kernel.rust_doctest_kernel_alloc_kbox_rs_0"
+        );
+        assert_eq!(
+            s.tests[7].name,
+            "kunit_executor_test.filter_suites_to_empty_test"
+        );
     }
 
     #[test]
@@ -453,8 +460,14 @@ mod tests {
             .filter(|t| t.outcome == Outcome::Fail)
             .map(|t| t.name.as_str())
             .collect();
-        assert_eq!(failed, ["drm_rect.drm_test_rect_intersect.top-right x bottom-left"]);
-        assert!(s.tests.iter().all(|t| t.name != "example.example_params_test"));
+        assert_eq!(
+            failed,
+            ["drm_rect.drm_test_rect_intersect.top-right x bottom-left"]
+        );
+        assert!(s
+            .tests
+            .iter()
+            .all(|t| t.name != "example.example_params_test"));
     }
 
     #[test]
@@ -485,16 +498,21 @@ mod tests {
 
     #[test]
     fn ktap_warning_fails_an_otherwise_green_log() {
-        let s = SuiteResult::from_console("boot", include_str!("../tests/data/ktap/interleaved.log"));
+        let s =
+            SuiteResult::from_console("boot", include_str!("../tests/data/ktap/interleaved.log"));
         assert_eq!(counts(&s), [2, 3, 0]);
         let empty = SuiteResult::from_console("boot", "");
         assert_eq!(counts(&empty), [0, 1, 0]);
-        assert_eq!(empty.tests[0].detail, "no KTAP document found in the console log");
+        assert_eq!(
+            empty.tests[0].detail,
+            "no KTAP document found in the console log"
+        );
     }
 
     #[test]
     fn ktap_suite_failing_without_failed_cases() {
-        let s = SuiteResult::from_console("guest", include_str!("../tests/data/ktap/missing_plan.log"));
+        let s =
+            SuiteResult::from_console("guest", include_str!("../tests/data/ktap/missing_plan.log"));
         // 3 passes; suite nova_uapi (no plan) fails, plus the two missing-plan errors.
         assert_eq!(counts(&s), [3, 3, 0]);
         assert_eq!(s.tests[2].name, "nova_uapi");

@@ -1,0 +1,302 @@
+//! Round-trip tests of the series tooling on a small synthetic kernel and series.
+
+use crate::git::Git;
+use crate::series::{self, read_topic_dir};
+use crate::setup::{tool_commit_env, BASE_TAG};
+use crate::topics::Topics;
+use crate::{absorb, check, tipview, tree};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TOPICS: &str = r#"
+[[topic]]
+dir = "a"
+branch = "staging/a"
+parents = ["base"]
+subject = "rust: add a"
+cover = "Topic a."
+
+[[topic]]
+dir = "b"
+branch = "staging/b"
+parents = ["staging/a"]
+subject = "rust: add b"
+cover = "Topic b."
+
+[[topic]]
+dir = "c"
+branch = "topic/c"
+parents = ["staging/a"]
+subject = "rust: add c"
+cover = "Topic c."
+
+[[topic]]
+dir = "dev"
+branch = "staging/dev"
+parents = ["staging/b", "topic/c"]
+subject = "integration"
+cover = "Merge of b and c."
+
+[[topic]]
+dir = "tip"
+branch = "nova/stub"
+parents = ["staging/dev"]
+subject = "drm/nova: stub"
+cover = "The driver."
+"#;
+
+/// A temporary folder removed on drop.
+struct Tmp(PathBuf);
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tmp(name: &str) -> Tmp {
+    let d = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    Tmp(d)
+}
+
+fn git(dir: &Path, args: &[&str], date: &str) {
+    let mut c = Git::new(dir).cmd(args);
+    tool_commit_env(&mut c, date);
+    Git::run_cmd(c).unwrap_or_else(|e| panic!("git {args:?}: {e}"));
+}
+
+fn write(dir: &Path, path: &str, text: &str) {
+    let p = dir.join(path);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, text).unwrap();
+}
+
+fn commit(dir: &Path, msg: &str, date: &str) {
+    git(dir, &["add", "-A"], date);
+    git(dir, &["commit", "-q", "-m", msg], date);
+}
+
+/// A base repository (tagged like the real one), a project repository with topics.toml, and a
+/// kernel tree whose branches hold a commit per topic, exported once.
+struct World {
+    _tmp: Tmp,
+    base: PathBuf,
+    repo: PathBuf,
+    build: PathBuf,
+    topics: Topics,
+}
+
+impl World {
+    fn tree(&self) -> PathBuf {
+        self.build.join("linux")
+    }
+    fn series(&self) -> PathBuf {
+        self.repo.join("series")
+    }
+}
+
+fn world(name: &str) -> World {
+    let t = tmp(name);
+    let base = t.0.join("base");
+    fs::create_dir_all(&base).unwrap();
+    git(&base, &["init", "-q", "-b", "base"], "2025-01-01T00:00:00Z");
+    write(&base, "MAINTAINERS", "RUST\nM:\tsomeone\n");
+    write(&base, "rust/kernel/lib.rs", "//! The kernel crate.\n\npub mod a;\n\nfn x() {}\n");
+    write(&base, "README", "Linux\n");
+    commit(&base, "base", "2025-01-01T00:00:00Z");
+    git(&base, &["tag", "-a", BASE_TAG, "-m", "base"], "2025-01-01T00:00:00Z");
+
+    let repo = t.0.join("repo");
+    fs::create_dir_all(repo.join("series")).unwrap();
+    fs::write(repo.join("series/topics.toml"), TOPICS).unwrap();
+    git(&repo, &["init", "-q"], "2025-01-01T00:00:00Z");
+    let build = repo.join("build");
+    let topics = Topics::parse(TOPICS).unwrap();
+    let tree_dir = build.join("linux");
+    tree::materialise(&tree_dir, &base, &topics, &repo.join("series"), false).unwrap();
+
+    // One commit per topic, written like a developer would, then exported.
+    let d = "2025-02-01T10:00:00Z";
+    git(&tree_dir, &["checkout", "-q", "staging/a"], d);
+    write(&tree_dir, "rust/kernel/device.rs", "//! Devices.\n\npub struct Device;\n\nimpl Device {}\n");
+    write(&tree_dir, "MAINTAINERS", "RUST\nM:\tsomeone\nF:\trust/kernel/device.rs\n");
+    commit(&tree_dir, "rust: add device\n\nWhy: drivers need it.\n\nSigned-off-by: A <a@example.org>", d);
+    let d = "2025-02-02T10:00:00Z";
+    git(&tree_dir, &["checkout", "-q", "-B", "staging/b", "staging/a"], d);
+    write(&tree_dir, "rust/kernel/pci.rs", "//! PCI.\n");
+    commit(&tree_dir, "rust: add pci\n\nSigned-off-by: B <b@example.org>", d);
+    git(&tree_dir, &["checkout", "-q", "-B", "topic/c", "staging/a"], d);
+    write(&tree_dir, "rust/kernel/drm.rs", "//! DRM.\n");
+    commit(&tree_dir, "rust: add drm\n\nSigned-off-by: C <c@example.org>", d);
+    git(&tree_dir, &["checkout", "-q", "-B", "staging/dev", "staging/b"], d);
+    git(&tree_dir, &["merge", "-q", "--no-ff", "-m", "merge", "topic/c"], d);
+    git(&tree_dir, &["checkout", "-q", "-B", "nova/stub", "staging/dev"], d);
+    write(&tree_dir, "drivers/gpu/drm/nova/nova.rs", "//! Nova.\n");
+    write(&tree_dir, "rust/kernel/lib.rs", "//! The kernel crate.\n\npub mod a;\npub mod nova;\n\nfn x() {}\n");
+    commit(&tree_dir, "drm/nova: add stub\n\nSigned-off-by: N <n@example.org>", d);
+    export_all(&tree_dir, &topics, &repo);
+    World { _tmp: t, base, repo, build, topics }
+}
+
+fn export_all(tree_dir: &Path, topics: &Topics, repo: &Path) {
+    let g = Git::new(tree_dir);
+    series::export(&g, topics, &repo.join("series")).unwrap();
+    let view = tipview::generate(&g, &topics.tip().branch).unwrap();
+    tipview::write(repo, &view, false).unwrap();
+    for t in &topics.topics {
+        tree::record_synced(tree_dir, t, &series::format_topic(&g, t).unwrap()).unwrap();
+    }
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            if rel == ".git" || rel == "build" {
+                continue;
+            }
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push((rel, fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn failing(results: &[check::CheckResult]) -> Vec<String> {
+    results.iter().flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.name))).collect()
+}
+
+#[test]
+fn export_materialise_export_is_identity_and_deterministic() {
+    let w = world("roundtrip");
+    let first = snapshot(&w.repo);
+    let counts: Vec<usize> = w.topics.topics.iter().map(|t| read_topic_dir(&w.series(), t).unwrap().len()).collect();
+    assert_eq!(counts, [2, 2, 2, 0, 2], "cover letter + one patch per topic; the merge topic is empty");
+    // The tip view: new files whole, edits of base files as .patch, plus the manifest.
+    let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "rust/kernel/device.rs",
+        "drivers/gpu/drm/nova/nova.rs",
+        "MAINTAINERS.patch",
+        "rust/kernel/lib.rs.patch",
+        "series/tip-view.sha256",
+        "series/a/0001-rust-add-device.patch",
+        "series/a/0000-cover-letter.patch",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let cover = String::from_utf8(read_topic_dir(&w.series(), &w.topics.topics[1]).unwrap()["0000-cover-letter.patch"].clone()).unwrap();
+    assert!(cover.contains("Subject: [PATCH 0/1] rust: add b"), "{cover}");
+    assert!(cover.contains("Topic b."), "{cover}");
+    assert!(cover.contains("base-commit: "), "{cover}");
+    assert!(cover.contains("prerequisite-patch-id: "), "{cover}");
+    assert!(cover.contains("Date: Sun, 2 Feb 2025 10:00:00 +0000"), "{cover}");
+    assert!(!cover.contains("*** "), "{cover}");
+
+    // Export again from the same branches: byte-identical.
+    export_all(&w.tree(), &w.topics, &w.repo);
+    assert_eq!(first, snapshot(&w.repo), "a second export changed files");
+
+    // Materialise a fresh tree from series/ (new commit hashes) and export from it.
+    let tree2 = w.build.join("linux2");
+    tree::materialise(&tree2, &w.base, &w.topics, &w.series(), false).unwrap();
+    export_all(&tree2, &w.topics, &w.repo);
+    assert_eq!(first, snapshot(&w.repo), "export → materialise → export changed files");
+}
+
+#[test]
+fn check_passes_then_catches_direct_edit_which_absorb_folds_in() {
+    let w = world("absorb");
+    let ok = check::run(&w.repo, &w.build, &w.base).unwrap();
+    assert!(failing(&ok).is_empty(), "{:?}", failing(&ok));
+
+    // A direct edit of a whole new file owned by topic a.
+    let dev = w.repo.join("rust/kernel/device.rs");
+    fs::write(&dev, "//! Devices.\n\npub struct Device;\n\nimpl Device {\n    // absorbed\n}\n").unwrap();
+    let r = check::run(&w.repo, &w.build, &w.base).unwrap();
+    let f = failing(&r);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].contains("rust/kernel/device.rs: edited directly"), "{f:?}");
+    // Export refuses to overwrite the edit.
+    let e = tipview::write(&w.repo, &tipview::View::new(), false).unwrap_err().to_string();
+    assert!(e.contains("rust/kernel/device.rs"), "{e}");
+
+    // A direct edit of a .patch file owned by the tip topic.
+    let libp = w.repo.join("rust/kernel/lib.rs.patch");
+    let text = fs::read_to_string(&libp).unwrap().replace("+pub mod nova;", "+pub mod nova;\n+pub mod uapi;");
+    let text = text.replace("@@ -1,5 +1,6 @@", "@@ -1,5 +1,7 @@");
+    fs::write(&libp, text).unwrap();
+
+    let absorbed = absorb::absorb(&w.repo, &w.build, &w.base).unwrap();
+    assert_eq!(absorbed.len(), 2, "{absorbed:?}");
+    let r = check::run(&w.repo, &w.build, &w.base).unwrap();
+    assert!(failing(&r).is_empty(), "{:?}", failing(&r));
+    let a = read_topic_dir(&w.series(), &w.topics.topics[0]).unwrap();
+    let p = String::from_utf8(a["0001-rust-add-device.patch"].clone()).unwrap();
+    assert!(p.contains("+    // absorbed"), "the edit went into topic a's commit:\n{p}");
+    let tip = read_topic_dir(&w.series(), &w.topics.topics[4]).unwrap();
+    let p = String::from_utf8(tip["0001-drm-nova-add-stub.patch"].clone()).unwrap();
+    assert!(p.contains("+pub mod uapi;"), "{p}");
+    assert_eq!(a.len(), 2, "still one commit in topic a");
+}
+
+#[test]
+fn unexported_work_is_never_destroyed() {
+    let w = world("safety");
+    let g = Git::new(w.tree());
+    git(&w.tree(), &["checkout", "-q", "staging/b"], "2025-03-01T00:00:00Z");
+    write(&w.tree(), "rust/kernel/pci.rs", "//! PCI, more.\n");
+    commit(&w.tree(), "rust: more pci", "2025-03-01T00:00:00Z");
+    let extra = g.rev("refs/heads/staging/b").unwrap();
+    let e = tree::materialise(&w.tree(), &w.base, &w.topics, &w.series(), false).unwrap_err();
+    assert!(format!("{e:#}").contains("staging/b"), "{e:#}");
+    assert_eq!(g.rev("refs/heads/staging/b").unwrap(), extra, "branch untouched");
+
+    // Uncommitted changes alone do not block a tree that is in sync, and are kept.
+    tree::materialise(&w.tree(), &w.base, &w.topics, &w.series(), true).unwrap();
+    let backups = g.run(&["for-each-ref", "--format=%(objectname)", "refs/nova-backup/"]).unwrap();
+    assert!(backups.lines().any(|l| l == extra), "--force keeps the old tip: {backups}");
+    assert_ne!(g.rev("refs/heads/staging/b").unwrap(), extra);
+
+    // series/ changed upstream while the branch did not: re-materialising is safe without --force.
+    let b = &w.topics.topics[1];
+    let mut files = read_topic_dir(&w.series(), b).unwrap();
+    files.retain(|n, _| n.starts_with("0000"));
+    files.clear();
+    series::write_topic_dir(&w.series(), b, &files).unwrap();
+    assert_eq!(tree::state(&g, &w.series(), b).unwrap(), tree::State::SeriesNewer);
+}
+
+#[test]
+fn a_patch_that_does_not_apply_is_named() {
+    let w = world("broken");
+    let p = w.series().join("b/0001-rust-add-pci.patch");
+    let text = fs::read_to_string(&p).unwrap().replace("rust/kernel/pci.rs", "README");
+    fs::write(&p, text).unwrap();
+    let tree3 = w.build.join("linux3");
+    let e = format!("{:#}", tree::materialise(&tree3, &w.base, &w.topics, &w.series(), false).unwrap_err());
+    assert!(e.contains("topic `staging/b`"), "{e}");
+    assert!(e.contains("series/b/0001-rust-add-pci.patch"), "{e}");
+    let r = check::run(&w.repo, &w.build, &w.base).unwrap();
+    assert!(failing(&r).iter().any(|f| f.starts_with("applies")), "{:?}", failing(&r));
+}
+
+#[test]
+fn stray_kernel_file_in_repo_is_reported() {
+    let w = world("stray");
+    write(&w.repo, "rust/kernel/stray.rs", "//! Not in the series.\n");
+    let r = check::run(&w.repo, &w.build, &w.base).unwrap();
+    let f = failing(&r);
+    assert!(f.iter().any(|p| p.contains("rust/kernel/stray.rs: not part of the series")), "{f:?}");
+    let _ = Command::new("true").status();
+}
