@@ -39,7 +39,12 @@ pub fn absorb(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<String>
     let git = Git::new(&scratch);
     let tip = format!("refs/heads/{}", topics.tip().branch);
     let base_files: BTreeSet<String> = git
-        .run(&["ls-tree", "-r", "--name-only", &format!("refs/tags/{BASE_TAG}")])?
+        .run(&[
+            "ls-tree",
+            "-r",
+            "--name-only",
+            &format!("refs/tags/{BASE_TAG}"),
+        ])?
         .lines()
         .map(str::to_string)
         .collect();
@@ -62,7 +67,10 @@ pub fn absorb(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<String>
     let new_series = build.join("absorb-series");
     util::remove_dir(&new_series)?;
     fs::create_dir_all(&new_series)?;
-    fs::copy(series_dir.join("topics.toml"), new_series.join("topics.toml"))?;
+    fs::copy(
+        series_dir.join("topics.toml"),
+        new_series.join("topics.toml"),
+    )?;
     for t in &topics.topics {
         let files = if changed_topics.contains(&t.dir) {
             series::format_topic(&git, t)?
@@ -71,11 +79,14 @@ pub fn absorb(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<String>
         };
         write_topic_dir(&new_series, t, &files)?;
     }
-    tree::materialise(&scratch, base_repo, &topics, &new_series, true)
-        .context("the absorbed edit conflicts with a later topic; edit in the kernel tree instead")?;
+    tree::materialise(&scratch, base_repo, &topics, &new_series, true).context(
+        "the absorbed edit conflicts with a later topic; edit in the kernel tree instead",
+    )?;
     let view = tipview::generate(&git, &topics.tip().branch)?;
     for e in by_commit.values().flatten() {
-        let at_tip = git.cmd(&["cat-file", "blob", &format!("{tip}:{}", e.kernel_path)]).output()?;
+        let at_tip = git
+            .cmd(&["cat-file", "blob", &format!("{tip}:{}", e.kernel_path)])
+            .output()?;
         let at_tip = at_tip.status.success().then_some(at_tip.stdout);
         if at_tip != e.new {
             bail!(
@@ -96,7 +107,10 @@ pub fn absorb(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<String>
 /// Reads an edited tip-view file as a change of a kernel path at the tip.
 fn to_edit(git: &Git, repo: &Path, view_path: &str, base: &BTreeSet<String>) -> Result<Edit> {
     let data = fs::read(repo.join(view_path)).ok();
-    if let Some(kernel_path) = view_path.strip_suffix(".patch").filter(|k| base.contains(*k)) {
+    if let Some(kernel_path) = view_path
+        .strip_suffix(".patch")
+        .filter(|k| base.contains(*k))
+    {
         // A `.patch` of a base file: apply the edited diff to the base file in a private index.
         let data = data.with_context(|| format!("{view_path} was deleted: revert it instead"))?;
         let index = git.dir.join(".git/nova-absorb-index");
@@ -108,8 +122,9 @@ fn to_edit(git: &Git, repo: &Path, view_path: &str, base: &BTreeSet<String>) -> 
             Git::run_cmd(c)
         };
         with_index(&["read-tree", &format!("refs/tags/{BASE_TAG}")])?;
-        with_index(&["apply", "--cached", &patch.to_string_lossy()])
-            .with_context(|| format!("{view_path} is no longer a patch that applies to the base"))?;
+        with_index(&["apply", "--cached", &patch.to_string_lossy()]).with_context(|| {
+            format!("{view_path} is no longer a patch that applies to the base")
+        })?;
         let listed = with_index(&["ls-files", "--", kernel_path])?;
         let new = if listed.trim().is_empty() {
             None
@@ -120,9 +135,17 @@ fn to_edit(git: &Git, repo: &Path, view_path: &str, base: &BTreeSet<String>) -> 
         };
         let _ = fs::remove_file(&index);
         let _ = fs::remove_file(&patch);
-        return Ok(Edit { view_path: view_path.into(), kernel_path: kernel_path.into(), new });
+        return Ok(Edit {
+            view_path: view_path.into(),
+            kernel_path: kernel_path.into(),
+            new,
+        });
     }
-    Ok(Edit { view_path: view_path.into(), kernel_path: view_path.into(), new: data })
+    Ok(Edit {
+        view_path: view_path.into(),
+        kernel_path: view_path.into(),
+        new: data,
+    })
 }
 
 /// Changed line ranges of `old` → `new` as (first line, count) in `old` (count 0: insertion
@@ -157,13 +180,29 @@ fn parse_hunks(diff: &str) -> Vec<(usize, usize)> {
 /// The series commit that owns the lines an edit changes.
 fn owner(git: &Git, tip: &str, e: &Edit) -> Result<String> {
     let base = format!("refs/tags/{BASE_TAG}");
-    let touching = git.run(&["log", "--format=%H", &format!("{base}..{tip}"), "--", &e.kernel_path])?;
+    let touching = git.run(&[
+        "log",
+        "--format=%H",
+        &format!("{base}..{tip}"),
+        "--",
+        &e.kernel_path,
+    ])?;
     let touching: Vec<&str> = touching.lines().collect();
     let Some(first) = touching.last() else {
-        bail!("{}: no commit of the series touches {}", e.view_path, e.kernel_path);
+        bail!(
+            "{}: no commit of the series touches {}",
+            e.view_path,
+            e.kernel_path
+        );
     };
-    let old = git.cmd(&["cat-file", "blob", &format!("{tip}:{}", e.kernel_path)]).output()?;
-    let old = if old.status.success() { old.stdout } else { Vec::new() };
+    let old = git
+        .cmd(&["cat-file", "blob", &format!("{tip}:{}", e.kernel_path)])
+        .output()?;
+    let old = if old.status.success() {
+        old.stdout
+    } else {
+        Vec::new()
+    };
     let Some(new) = &e.new else {
         // Deleting the file belongs to the commit that added or last changed it.
         return Ok(touching[0].to_string());
@@ -174,14 +213,24 @@ fn owner(git: &Git, tip: &str, e: &Edit) -> Result<String> {
         let s = start.clamp(1, lines);
         let end = (start + count.max(1) - 1).clamp(s, lines);
         let blame = git.run(&[
-            "blame", "--porcelain", "-L", &format!("{s},{end}"), tip, "--", &e.kernel_path,
+            "blame",
+            "--porcelain",
+            "-L",
+            &format!("{s},{end}"),
+            tip,
+            "--",
+            &e.kernel_path,
         ])?;
         for l in blame.lines() {
             let word = l.split(' ').next().unwrap_or("");
             if word.len() == 40 && word.bytes().all(|c| c.is_ascii_hexdigit()) && l.contains(' ') {
                 // Lines of the base belong to the first series commit that touches the file.
                 let in_series = touching.contains(&word);
-                owners.insert(if in_series { word.to_string() } else { first.to_string() });
+                owners.insert(if in_series {
+                    word.to_string()
+                } else {
+                    first.to_string()
+                });
             }
         }
     }
@@ -191,7 +240,12 @@ fn owner(git: &Git, tip: &str, e: &Edit) -> Result<String> {
         _ => {
             let names: Vec<String> = owners
                 .iter()
-                .map(|c| git.run(&["log", "-1", "--format=%h %s", c]).unwrap_or_default().trim().to_string())
+                .map(|c| {
+                    git.run(&["log", "-1", "--format=%h %s", c])
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string()
+                })
                 .collect();
             bail!(
                 "{}: the edit changes lines of several commits ({}); make it in the kernel tree \
@@ -228,7 +282,9 @@ fn fixup(git: &Git, t: &Topic, commit: &str, tip: &str, edits: &[Edit]) -> Resul
             }
             Some(new) => {
                 // Three-way: the change tip → new, carried onto the topic's version of the file.
-                let tip_old = git.cmd(&["cat-file", "blob", &format!("{tip}:{}", e.kernel_path)]).output()?;
+                let tip_old = git
+                    .cmd(&["cat-file", "blob", &format!("{tip}:{}", e.kernel_path)])
+                    .output()?;
                 let merged = if tip_old.status.success() && path.exists() {
                     let base = git.dir.join(".git/nova-absorb-base");
                     let theirs = git.dir.join(".git/nova-absorb-theirs");
@@ -241,7 +297,11 @@ fn fixup(git: &Git, t: &Topic, commit: &str, tip: &str, edits: &[Edit]) -> Resul
                         .arg(&theirs)
                         .output()?;
                     if !out.status.success() {
-                        bail!("{}: the edit does not carry over to topic `{}`", e.view_path, t.branch);
+                        bail!(
+                            "{}: the edit does not carry over to topic `{}`",
+                            e.view_path,
+                            t.branch
+                        );
                     }
                     out.stdout
                 } else {
@@ -259,12 +319,19 @@ fn fixup(git: &Git, t: &Topic, commit: &str, tip: &str, edits: &[Edit]) -> Resul
     let upstream = if t.parents.len() == 1 {
         parent_ref(&t.parents[0])
     } else {
-        git.run(&["rev-list", "--first-parent", "--merges", "-n1", &format!("refs/heads/{}", t.branch)])?
-            .trim()
-            .to_string()
+        git.run(&[
+            "rev-list",
+            "--first-parent",
+            "--merges",
+            "-n1",
+            &format!("refs/heads/{}", t.branch),
+        ])?
+        .trim()
+        .to_string()
     };
     let mut c = git.cmd(&["rebase", "-q", "-i", "--autosquash", &upstream]);
-    c.env("GIT_SEQUENCE_EDITOR", "true").env("GIT_EDITOR", "true");
+    c.env("GIT_SEQUENCE_EDITOR", "true")
+        .env("GIT_EDITOR", "true");
     if let Err(e) = Git::run_cmd(c) {
         let _ = git.run(&["rebase", "--abort"]);
         bail!("autosquash of topic `{}` failed: {e}", t.branch);

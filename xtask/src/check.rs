@@ -47,11 +47,17 @@ pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResul
     let topics = match Topics::load(&series_dir) {
         Ok(t) => t,
         Err(e) => {
-            results.push(CheckResult { name: "topics", problems: vec![format!("{e:#}")] });
+            results.push(CheckResult {
+                name: "topics",
+                problems: vec![format!("{e:#}")],
+            });
             return Ok(results);
         }
     };
-    results.push(CheckResult { name: "topics", problems: vec![] });
+    results.push(CheckResult {
+        name: "topics",
+        problems: vec![],
+    });
 
     let scratch = scratch(build);
     let key = series_key(repo, &topics)?;
@@ -66,10 +72,16 @@ pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResul
     match applied {
         Ok(()) => {
             stamp.mark(&key)?;
-            results.push(CheckResult { name: "applies", problems: vec![] });
+            results.push(CheckResult {
+                name: "applies",
+                problems: vec![],
+            });
         }
         Err(e) => {
-            results.push(CheckResult { name: "applies", problems: vec![format!("{e:#}")] });
+            results.push(CheckResult {
+                name: "applies",
+                problems: vec![format!("{e:#}")],
+            });
             return Ok(results);
         }
     }
@@ -87,16 +99,30 @@ pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResul
             ));
         }
     }
-    results.push(CheckResult { name: "exported-form", problems });
+    results.push(CheckResult {
+        name: "exported-form",
+        problems,
+    });
 
     let mut problems = Vec::new();
     let tip = &topics.tip().branch;
     for t in &topics.topics {
-        if !git.ok(&["merge-base", "--is-ancestor", &format!("refs/heads/{}", t.branch), tip]) {
-            problems.push(format!("the last topic `{tip}` does not contain `{}`", t.branch));
+        if !git.ok(&[
+            "merge-base",
+            "--is-ancestor",
+            &format!("refs/heads/{}", t.branch),
+            tip,
+        ]) {
+            problems.push(format!(
+                "the last topic `{tip}` does not contain `{}`",
+                t.branch
+            ));
         }
     }
-    results.push(CheckResult { name: "tip-contains-all", problems });
+    results.push(CheckResult {
+        name: "tip-contains-all",
+        problems,
+    });
 
     let view = tipview::generate(&git, tip)?;
     let top: BTreeSet<String> = git
@@ -104,8 +130,13 @@ pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResul
         .lines()
         .map(str::to_string)
         .collect();
-    let problems: Vec<String> =
-        tipview::compare(repo, &view, &top)?.iter().map(Problem::to_string).collect();
-    results.push(CheckResult { name: "tip-view", problems });
+    let problems: Vec<String> = tipview::compare(repo, &view, &top)?
+        .iter()
+        .map(Problem::to_string)
+        .collect();
+    results.push(CheckResult {
+        name: "tip-view",
+        problems,
+    });
     Ok(results)
 }

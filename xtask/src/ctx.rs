@@ -29,7 +29,11 @@ impl Ctx {
             let home = std::env::var_os("HOME").context("HOME is not set")?;
             PathBuf::from(home).join(".cache/nova-xtask")
         };
-        Ok(Self { build: repo.join("build"), repo, cache })
+        Ok(Self {
+            build: repo.join("build"),
+            repo,
+            cache,
+        })
     }
 
     /// The materialised kernel git tree, where kernel code is edited.

@@ -25,8 +25,20 @@ impl Git {
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_PAGER", "cat")
             .env("LC_ALL", "C")
-            .args(["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false"])
-            .args(["-c", "color.ui=false", "-c", "diff.renames=false", "-c", "gc.auto=0"])
+            .args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "-c",
+                "commit.gpgSign=false",
+            ])
+            .args([
+                "-c",
+                "color.ui=false",
+                "-c",
+                "diff.renames=false",
+                "-c",
+                "gc.auto=0",
+            ])
             .args(["-c", "core.abbrev=12", "-c", "advice.detachedHead=false"])
             .args(args);
         c
@@ -50,7 +62,10 @@ impl Git {
 
     /// Runs a prepared git command; on failure returns git's own message.
     pub fn run_cmd(mut cmd: Command) -> Result<String> {
-        let out = cmd.stdin(Stdio::null()).output().with_context(|| describe(&cmd))?;
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| describe(&cmd))?;
         if !out.status.success() {
             let mut msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
             if msg.is_empty() {

@@ -27,17 +27,20 @@ impl Cpio {
 
     /// Adds a regular file with permission bits `mode`.
     pub fn file(&mut self, path: &str, data: Vec<u8>, mode: u32) {
-        self.entries.push((path.to_string(), Entry::File { data, mode }));
+        self.entries
+            .push((path.to_string(), Entry::File { data, mode }));
     }
 
     /// Adds a symbolic link to `target`.
     pub fn symlink(&mut self, path: &str, target: &str) {
-        self.entries.push((path.to_string(), Entry::Symlink(target.to_string())));
+        self.entries
+            .push((path.to_string(), Entry::Symlink(target.to_string())));
     }
 
     /// Adds a character device node.
     pub fn char_dev(&mut self, path: &str, major: u32, minor: u32) {
-        self.entries.push((path.to_string(), Entry::CharDev { major, minor }));
+        self.entries
+            .push((path.to_string(), Entry::CharDev { major, minor }));
     }
 
     /// The archive's bytes.
@@ -73,7 +76,7 @@ fn header(out: &mut Vec<u8>, ino: u32, mode: u32, size: usize, rdev: (u32, u32),
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -102,7 +105,17 @@ reboot -f
 /// lines of `run` executed in order by init.
 pub fn build(rootfs: &Path, programs: &[PathBuf], run: &[String], out: &Path) -> Result<()> {
     let mut c = Cpio::default();
-    for d in ["bin", "dev", "etc", "etc/nova", "proc", "sys", "tmp", "lib", "lib/firmware"] {
+    for d in [
+        "bin",
+        "dev",
+        "etc",
+        "etc/nova",
+        "proc",
+        "sys",
+        "tmp",
+        "lib",
+        "lib/firmware",
+    ] {
         c.dir(d);
     }
     c.char_dev("dev/console", 5, 1);
@@ -115,7 +128,10 @@ pub fn build(rootfs: &Path, programs: &[PathBuf], run: &[String], out: &Path) ->
     c.symlink("bin/sh", "busybox");
     c.file("init", INIT.as_bytes().to_vec(), 0o755);
     for p in programs {
-        let name = p.file_name().context("program without a name")?.to_string_lossy();
+        let name = p
+            .file_name()
+            .context("program without a name")?
+            .to_string_lossy();
         let data = fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
         c.file(&format!("bin/{name}"), data, 0o755);
     }

@@ -35,7 +35,9 @@ pub struct Built {
 
 fn make(tc: &Toolchain, b: &Build) -> Command {
     let mut c = Command::new("make");
-    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     c.arg("-C")
         .arg(&b.src)
         .arg(format!("O={}", b.out.display()))
@@ -61,7 +63,11 @@ fn input_key(tc: &Toolchain, b: &Build) -> Result<String> {
     for f in &b.fragments {
         key.push_str(&sha256(&fs::read(f)?));
     }
-    key.push_str(&format!("{}{}", tc.rust_lib_src.display(), tc.bindgen.display()));
+    key.push_str(&format!(
+        "{}{}",
+        tc.rust_lib_src.display(),
+        tc.bindgen.display()
+    ));
     Ok(sha256(key.as_bytes()))
 }
 
@@ -71,7 +77,10 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
     let key = input_key(tc, b)?;
     let stamp = Stamp::new(b.out.join(".nova-built"));
     if stamp.is_done(&key) && bzimage.exists() {
-        return Ok(Built { bzimage, rebuilt: false });
+        return Ok(Built {
+            bzimage,
+            rebuilt: false,
+        });
     }
     fs::create_dir_all(&b.out)?;
     let log = logs.join(format!("build-{}.log", b.name));
@@ -85,31 +94,50 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
     let config_stamp = Stamp::new(b.out.join(".nova-config"));
     let config = b.out.join(".config");
     if !config_stamp.is_done(&frag_key) || !config.exists() {
-        util::step(&format!("configure {} (tinyconfig + fragments)", b.name), || {
-            config_stamp.clear()?;
-            let mut avail = make(tc, b);
-            avail.arg("rustavailable");
-            run_logged("make rustavailable", &mut avail, &log)
-                .context("the Rust toolchain is not usable for this kernel")?;
-            run_logged("make tinyconfig", make(tc, b).arg("tinyconfig"), &log)?;
-            let mut merge = Command::new(b.src.join("scripts/kconfig/merge_config.sh"));
-            merge.current_dir(&b.src).arg("-m").arg("-O").arg(&b.out).arg(&config);
-            merge.args(&b.fragments);
-            run_logged("merge_config.sh", &mut merge, &log)?;
-            run_logged("make olddefconfig", make(tc, b).arg("olddefconfig"), &log)?;
-            kconfig::check(&b.fragments, &config)?;
-            config_stamp.mark(&frag_key)
-        })?;
+        util::step(
+            &format!("configure {} (tinyconfig + fragments)", b.name),
+            || {
+                config_stamp.clear()?;
+                let mut avail = make(tc, b);
+                avail.arg("rustavailable");
+                run_logged("make rustavailable", &mut avail, &log)
+                    .context("the Rust toolchain is not usable for this kernel")?;
+                run_logged("make tinyconfig", make(tc, b).arg("tinyconfig"), &log)?;
+                let mut merge = Command::new(b.src.join("scripts/kconfig/merge_config.sh"));
+                merge
+                    .current_dir(&b.src)
+                    .arg("-m")
+                    .arg("-O")
+                    .arg(&b.out)
+                    .arg(&config);
+                merge.args(&b.fragments);
+                run_logged("merge_config.sh", &mut merge, &log)?;
+                run_logged("make olddefconfig", make(tc, b).arg("olddefconfig"), &log)?;
+                kconfig::check(&b.fragments, &config)?;
+                config_stamp.mark(&frag_key)
+            },
+        )?;
     }
     kconfig::check(&b.fragments, &config)?;
     stamp.clear()?;
     util::step(&format!("build {} ({})", b.name, b.out.display()), || {
-        run_logged(&format!("make {}", b.name), make(tc, b).arg("bzImage"), &log)
+        run_logged(
+            &format!("make {}", b.name),
+            make(tc, b).arg("bzImage"),
+            &log,
+        )
     })?;
     if !bzimage.exists() {
-        bail!("the build of {} made no bzImage (log: {})", b.name, log.display());
+        bail!(
+            "the build of {} made no bzImage (log: {})",
+            b.name,
+            log.display()
+        );
     }
     // Recompute: the build must not have changed its own inputs.
     stamp.mark(&input_key(tc, b)?)?;
-    Ok(Built { bzimage, rebuilt: true })
+    Ok(Built {
+        bzimage,
+        rebuilt: true,
+    })
 }

@@ -95,7 +95,8 @@ mod tests {
 
     #[test]
     fn parses_values_and_unset() {
-        let m = parse("CONFIG_A=y\n# CONFIG_B is not set\n# comment\nCONFIG_C=\"x=y\"\nCONFIG_A=m\n");
+        let m =
+            parse("CONFIG_A=y\n# CONFIG_B is not set\n# comment\nCONFIG_C=\"x=y\"\nCONFIG_A=m\n");
         assert_eq!(m["CONFIG_A"], Want::Value("m".into()));
         assert_eq!(m["CONFIG_B"], Want::Unset);
         assert_eq!(m["CONFIG_C"], Want::Value("\"x=y\"".into()));
@@ -107,13 +108,22 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kconfig-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let frag = dir.join("t.config");
-        fs::write(&frag, "CONFIG_RUST=y\nCONFIG_DRM=y\n# CONFIG_MODVERSIONS is not set\n").unwrap();
+        fs::write(
+            &frag,
+            "CONFIG_RUST=y\nCONFIG_DRM=y\n# CONFIG_MODVERSIONS is not set\n",
+        )
+        .unwrap();
         let cfg = "CONFIG_RUST=y\n# CONFIG_DRM is not set\nCONFIG_MODVERSIONS=y\n";
-        let missing = verify(&[frag.clone()], cfg).unwrap();
+        let missing = verify(std::slice::from_ref(&frag), cfg).unwrap();
         assert_eq!(missing.len(), 2, "{missing:?}");
         assert!(missing[0].contains("CONFIG_DRM=y"), "{missing:?}");
-        assert!(missing[1].contains("CONFIG_MODVERSIONS unset"), "{missing:?}");
-        assert!(verify(&[frag], "CONFIG_RUST=y\nCONFIG_DRM=y\n").unwrap().is_empty());
+        assert!(
+            missing[1].contains("CONFIG_MODVERSIONS unset"),
+            "{missing:?}"
+        );
+        assert!(verify(&[frag], "CONFIG_RUST=y\nCONFIG_DRM=y\n")
+            .unwrap()
+            .is_empty());
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -10,6 +10,7 @@ mod kconfig;
 mod ktap;
 mod libtest;
 mod qemu;
+mod qmp;
 mod report;
 mod series;
 #[cfg(test)]
@@ -93,7 +94,11 @@ fn run() -> Result<()> {
         return Ok(());
     }
     let cmd = args.remove(0);
-    let sub = if cmd == "series" && !args.is_empty() { Some(args.remove(0)) } else { None };
+    let sub = if cmd == "series" && !args.is_empty() {
+        Some(args.remove(0))
+    } else {
+        None
+    };
     let mut o = Opts { args };
     let ctx = Ctx::new()?;
     match (cmd.as_str(), sub.as_deref()) {
@@ -108,8 +113,18 @@ fn run() -> Result<()> {
             o.done()?;
             let tc = setup::setup(&ctx)?;
             let topics = topics::Topics::load(&ctx.repo.join("series"))?;
-            tree::materialise(&ctx.tree(), &tc.base_repo, &topics, &ctx.repo.join("series"), force)?;
-            println!("kernel tree: {} (branch {})", ctx.tree().display(), head_branch(&ctx)?);
+            tree::materialise(
+                &ctx.tree(),
+                &tc.base_repo,
+                &topics,
+                &ctx.repo.join("series"),
+                force,
+            )?;
+            println!(
+                "kernel tree: {} (branch {})",
+                ctx.tree().display(),
+                head_branch(&ctx)?
+            );
             Ok(())
         }
         ("series", Some("export")) => {
@@ -174,14 +189,20 @@ fn run() -> Result<()> {
             o.done()?;
             suites::test(&ctx, &names)
         }
-        _ => bail!("unknown command `{cmd}{}`\n\n{USAGE}", sub.map(|s| format!(" {s}")).unwrap_or_default()),
+        _ => bail!(
+            "unknown command `{cmd}{}`\n\n{USAGE}",
+            sub.map(|s| format!(" {s}")).unwrap_or_default()
+        ),
     }
 }
 
 /// The branch checked out in the kernel tree.
 fn head_branch(ctx: &Ctx) -> Result<String> {
     let g = git::Git::new(ctx.tree());
-    Ok(g.run(&["rev-parse", "--abbrev-ref", "HEAD"]).context("kernel tree")?.trim().to_string())
+    Ok(g.run(&["rev-parse", "--abbrev-ref", "HEAD"])
+        .context("kernel tree")?
+        .trim()
+        .to_string())
 }
 
 fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
@@ -189,10 +210,16 @@ fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
     let topics = topics::Topics::load(&series_dir)?;
     let git = git::Git::new(ctx.tree());
     if !git::Git::exists(&ctx.tree()) {
-        bail!("no kernel tree at {}: run `cargo xtask tree` first", ctx.tree().display());
+        bail!(
+            "no kernel tree at {}: run `cargo xtask tree` first",
+            ctx.tree().display()
+        );
     }
     if git.dirty()? {
-        println!("note: uncommitted changes in {} are not exported", ctx.tree().display());
+        println!(
+            "note: uncommitted changes in {} are not exported",
+            ctx.tree().display()
+        );
     }
     let view = tipview::generate(&git, &topics.tip().branch)?;
     if !force {
@@ -214,6 +241,10 @@ fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
     for (branch, n) in counts {
         println!("{branch}: {n} patch(es)");
     }
-    println!("tip view: {} file(s), manifest {}", view.len(), tipview::MANIFEST);
+    println!(
+        "tip view: {} file(s), manifest {}",
+        view.len(),
+        tipview::MANIFEST
+    );
     Ok(())
 }

@@ -63,7 +63,11 @@ impl Boot {
             "-machine".into(),
             "q35".into(),
             "-accel".into(),
-            if kvm_usable() { "kvm".into() } else { "tcg".into() },
+            if kvm_usable() {
+                "kvm".into()
+            } else {
+                "tcg".into()
+            },
             "-cpu".into(),
             "max".into(),
             "-m".into(),
@@ -84,14 +88,21 @@ impl Boot {
             "-qmp".into(),
             format!("unix:{},server=on,wait=off", self.qmp_socket().display()),
         ];
-        let mut append = vec!["console=ttyS0".to_string(), "panic=-1".into(), "rdinit=/init".into()];
+        let mut append = vec![
+            "console=ttyS0".to_string(),
+            "panic=-1".into(),
+            "rdinit=/init".into(),
+        ];
         append.extend(self.append.iter().cloned());
         a.push("-append".into());
         a.push(append.join(" "));
         match &self.gpu {
             Gpu::None => {}
             Gpu::Model(sock) => {
-                a.extend(["-device".into(), "pcie-root-port,id=rp1,chassis=1,slot=1".into()]);
+                a.extend([
+                    "-device".into(),
+                    "pcie-root-port,id=rp1,chassis=1,slot=1".into(),
+                ]);
                 a.push("-device".into());
                 a.push(format!(
                     r#"{{"driver":"vfio-user-pci","id":"gpu0","bus":"rp1","socket":{{"type":"unix","path":"{}"}}}}"#,
@@ -99,8 +110,14 @@ impl Boot {
                 ));
             }
             Gpu::Passthrough(bdf) => {
-                a.extend(["-device".into(), "pcie-root-port,id=rp1,chassis=1,slot=1".into()]);
-                a.extend(["-device".into(), format!("vfio-pci,host={bdf},id=gpu0,bus=rp1")]);
+                a.extend([
+                    "-device".into(),
+                    "pcie-root-port,id=rp1,chassis=1,slot=1".into(),
+                ]);
+                a.extend([
+                    "-device".into(),
+                    format!("vfio-pci,host={bdf},id=gpu0,bus=rp1"),
+                ]);
             }
         }
         for d in &self.devices {
@@ -129,7 +146,10 @@ pub fn boot(rootfs: &Path, b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Bo
     let log = b.run_dir.join("console.log");
     let mut file = std::fs::File::create(&log)?;
     let mut cmd: Command = qemu_command(rootfs);
-    cmd.args(b.args()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(b.args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let start = Instant::now();
     let mut child = cmd.spawn().context("cannot start QEMU")?;
     let (tx, rx) = mpsc::channel::<String>();
@@ -138,7 +158,11 @@ pub fn boot(rootfs: &Path, b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Bo
     let tx2 = tx.clone();
     let t1 = std::thread::spawn(move || {
         for line in BufReader::new(out).split(b'\n').map_while(|l| l.ok()) {
-            let _ = tx.send(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string());
+            let _ = tx.send(
+                String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_string(),
+            );
         }
     });
     let t2 = std::thread::spawn(move || {
@@ -178,7 +202,13 @@ pub fn boot(rootfs: &Path, b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Bo
         console.push_str(&line);
         console.push('\n');
     }
-    Ok(BootResult { console, log, exit, timed_out, wall: start.elapsed() })
+    Ok(BootResult {
+        console,
+        log,
+        exit,
+        timed_out,
+        wall: start.elapsed(),
+    })
 }
 
 #[cfg(test)]
@@ -199,9 +229,17 @@ mod tests {
 
     #[test]
     fn passthrough_uses_vfio_pci_on_a_root_port() {
-        let a = boot(Gpu::Passthrough("0000:01:00.0".into())).args().join(" ");
-        assert!(a.contains("-device pcie-root-port,id=rp1,chassis=1,slot=1"), "{a}");
-        assert!(a.contains("-device vfio-pci,host=0000:01:00.0,id=gpu0,bus=rp1"), "{a}");
+        let a = boot(Gpu::Passthrough("0000:01:00.0".into()))
+            .args()
+            .join(" ");
+        assert!(
+            a.contains("-device pcie-root-port,id=rp1,chassis=1,slot=1"),
+            "{a}"
+        );
+        assert!(
+            a.contains("-device vfio-pci,host=0000:01:00.0,id=gpu0,bus=rp1"),
+            "{a}"
+        );
         assert!(!a.contains("vfio-user"), "{a}");
     }
 
@@ -210,7 +248,10 @@ mod tests {
         let a = boot(Gpu::Model("/s/gpu.sock".into())).args().join(" ");
         assert!(a.contains(r#""driver":"vfio-user-pci""#), "{a}");
         assert!(a.contains(r#""path":"/s/gpu.sock""#), "{a}");
-        assert!(a.contains("-qmp unix:/r/qmp.sock,server=on,wait=off"), "{a}");
+        assert!(
+            a.contains("-qmp unix:/r/qmp.sock,server=on,wait=off"),
+            "{a}"
+        );
     }
 
     #[test]

@@ -27,12 +27,26 @@ pub fn parent_ref(p: &str) -> String {
 pub fn format_topic(git: &Git, t: &Topic) -> Result<PatchFiles> {
     let tip = format!("refs/heads/{}", t.branch);
     if git.rev(&tip).is_none() {
-        bail!("branch `{}` does not exist in {}", t.branch, git.dir.display());
+        bail!(
+            "branch `{}` does not exist in {}",
+            t.branch,
+            git.dir.display()
+        );
     }
-    let mut range: Vec<String> = t.parents.iter().map(|p| format!("^{}", parent_ref(p))).collect();
+    let mut range: Vec<String> = t
+        .parents
+        .iter()
+        .map(|p| format!("^{}", parent_ref(p)))
+        .collect();
     range.push(tip.clone());
     let count: usize = git
-        .run(&[&["rev-list", "--count", "--no-merges"][..], &to_strs(&range)].concat())?
+        .run(
+            &[
+                &["rev-list", "--count", "--no-merges"][..],
+                &to_strs(&range),
+            ]
+            .concat(),
+        )?
         .trim()
         .parse()?;
     if count == 0 {
@@ -42,12 +56,22 @@ pub fn format_topic(git: &Git, t: &Topic) -> Result<PatchFiles> {
     let base = format!("--base={}", parent_ref(BASE));
     let out = tmp.to_string_lossy().into_owned();
     let mut args = vec![
-        "format-patch", "-q", "--zero-commit", "--no-signature", "--cover-letter", "--no-renames",
-        "--encode-email-headers", "--subject-prefix=PATCH", &base, "-o", &out,
+        "format-patch",
+        "-q",
+        "--zero-commit",
+        "--no-signature",
+        "--cover-letter",
+        "--no-renames",
+        "--encode-email-headers",
+        "--subject-prefix=PATCH",
+        &base,
+        "-o",
+        &out,
     ];
     let range_strs = to_strs(&range);
     args.extend(range_strs.iter().copied());
-    git.run(&args).with_context(|| format!("format-patch of `{}`", t.branch))?;
+    git.run(&args)
+        .with_context(|| format!("format-patch of `{}`", t.branch))?;
     let mut files = PatchFiles::new();
     for e in fs::read_dir(&tmp)?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -55,11 +79,16 @@ pub fn format_topic(git: &Git, t: &Topic) -> Result<PatchFiles> {
     }
     fs::remove_dir_all(&tmp)?;
     let cover_name = "0000-cover-letter.patch";
-    let raw = files.remove(cover_name).context("format-patch wrote no cover letter")?;
+    let raw = files
+        .remove(cover_name)
+        .context("format-patch wrote no cover letter")?;
     let sender = git.run(&["log", "-1", "--no-merges", "--format=%an <%ae>%n%aD", &tip])?;
     let mut sender = sender.lines();
     let (from, date) = (sender.next().unwrap_or(""), sender.next().unwrap_or(""));
-    files.insert(cover_name.to_string(), fill_cover(&raw, t, from, date, count)?.into_bytes());
+    files.insert(
+        cover_name.to_string(),
+        fill_cover(&raw, t, from, date, count)?.into_bytes(),
+    );
     Ok(files)
 }
 
@@ -69,7 +98,11 @@ fn to_strs(v: &[String]) -> Vec<&str> {
 
 /// A fresh temporary folder inside the repository's git dir (same file system, no /tmp litter).
 fn tempdir(repo: &Path, what: &str) -> Result<std::path::PathBuf> {
-    let git_dir = if repo.join(".git").is_dir() { repo.join(".git") } else { repo.to_path_buf() };
+    let git_dir = if repo.join(".git").is_dir() {
+        repo.join(".git")
+    } else {
+        repo.to_path_buf()
+    };
     let d = git_dir.join(format!("nova-{what}-{}", std::process::id()));
     crate::util::remove_dir(&d)?;
     fs::create_dir_all(&d)?;
@@ -79,7 +112,9 @@ fn tempdir(repo: &Path, what: &str) -> Result<std::path::PathBuf> {
 /// Replaces format-patch's cover-letter header and placeholders with the topic's description.
 fn fill_cover(raw: &[u8], t: &Topic, from: &str, date: &str, count: usize) -> Result<String> {
     let raw = String::from_utf8(raw.to_vec()).context("cover letter is not UTF-8")?;
-    let (_, body) = raw.split_once("\n\n").context("cover letter without a body")?;
+    let (_, body) = raw
+        .split_once("\n\n")
+        .context("cover letter without a body")?;
     if !body.contains("*** BLURB HERE ***") {
         bail!("unexpected cover letter layout from git format-patch");
     }
@@ -132,8 +167,11 @@ pub fn write_topic_dir(series: &Path, t: &Topic, files: &PatchFiles) -> Result<(
 
 /// The names of files that differ between two exports (missing on either side included).
 pub fn diff_names(a: &PatchFiles, b: &PatchFiles) -> Vec<String> {
-    let names: std::collections::BTreeSet<&String> =
-        a.keys().chain(b.keys()).filter(|k| a.get(*k) != b.get(*k)).collect();
+    let names: std::collections::BTreeSet<&String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .collect();
     names.into_iter().cloned().collect()
 }
 

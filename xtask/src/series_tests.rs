@@ -104,10 +104,18 @@ fn world(name: &str) -> World {
     fs::create_dir_all(&base).unwrap();
     git(&base, &["init", "-q", "-b", "base"], "2025-01-01T00:00:00Z");
     write(&base, "MAINTAINERS", "RUST\nM:\tsomeone\n");
-    write(&base, "rust/kernel/lib.rs", "//! The kernel crate.\n\npub mod a;\n\nfn x() {}\n");
+    write(
+        &base,
+        "rust/kernel/lib.rs",
+        "//! The kernel crate.\n\npub mod a;\n\nfn x() {}\n",
+    );
     write(&base, "README", "Linux\n");
     commit(&base, "base", "2025-01-01T00:00:00Z");
-    git(&base, &["tag", "-a", BASE_TAG, "-m", "base"], "2025-01-01T00:00:00Z");
+    git(
+        &base,
+        &["tag", "-a", BASE_TAG, "-m", "base"],
+        "2025-01-01T00:00:00Z",
+    );
 
     let repo = t.0.join("repo");
     fs::create_dir_all(repo.join("series")).unwrap();
@@ -121,24 +129,78 @@ fn world(name: &str) -> World {
     // One commit per topic, written like a developer would, then exported.
     let d = "2025-02-01T10:00:00Z";
     git(&tree_dir, &["checkout", "-q", "staging/a"], d);
-    write(&tree_dir, "rust/kernel/device.rs", "//! Devices.\n\npub struct Device;\n\nimpl Device {}\n");
-    write(&tree_dir, "MAINTAINERS", "RUST\nM:\tsomeone\nF:\trust/kernel/device.rs\n");
-    commit(&tree_dir, "rust: add device\n\nWhy: drivers need it.\n\nSigned-off-by: A <a@example.org>", d);
+    write(
+        &tree_dir,
+        "rust/kernel/device.rs",
+        "//! Devices.\n\npub struct Device;\n\nimpl Device {}\n",
+    );
+    write(
+        &tree_dir,
+        "MAINTAINERS",
+        "RUST\nM:\tsomeone\nF:\trust/kernel/device.rs\n",
+    );
+    commit(
+        &tree_dir,
+        "rust: add device\n\nWhy: drivers need it.\n\nSigned-off-by: A <a@example.org>",
+        d,
+    );
     let d = "2025-02-02T10:00:00Z";
-    git(&tree_dir, &["checkout", "-q", "-B", "staging/b", "staging/a"], d);
+    git(
+        &tree_dir,
+        &["checkout", "-q", "-B", "staging/b", "staging/a"],
+        d,
+    );
     write(&tree_dir, "rust/kernel/pci.rs", "//! PCI.\n");
-    commit(&tree_dir, "rust: add pci\n\nSigned-off-by: B <b@example.org>", d);
-    git(&tree_dir, &["checkout", "-q", "-B", "topic/c", "staging/a"], d);
+    commit(
+        &tree_dir,
+        "rust: add pci\n\nSigned-off-by: B <b@example.org>",
+        d,
+    );
+    git(
+        &tree_dir,
+        &["checkout", "-q", "-B", "topic/c", "staging/a"],
+        d,
+    );
     write(&tree_dir, "rust/kernel/drm.rs", "//! DRM.\n");
-    commit(&tree_dir, "rust: add drm\n\nSigned-off-by: C <c@example.org>", d);
-    git(&tree_dir, &["checkout", "-q", "-B", "staging/dev", "staging/b"], d);
-    git(&tree_dir, &["merge", "-q", "--no-ff", "-m", "merge", "topic/c"], d);
-    git(&tree_dir, &["checkout", "-q", "-B", "nova/stub", "staging/dev"], d);
+    commit(
+        &tree_dir,
+        "rust: add drm\n\nSigned-off-by: C <c@example.org>",
+        d,
+    );
+    git(
+        &tree_dir,
+        &["checkout", "-q", "-B", "staging/dev", "staging/b"],
+        d,
+    );
+    git(
+        &tree_dir,
+        &["merge", "-q", "--no-ff", "-m", "merge", "topic/c"],
+        d,
+    );
+    git(
+        &tree_dir,
+        &["checkout", "-q", "-B", "nova/stub", "staging/dev"],
+        d,
+    );
     write(&tree_dir, "drivers/gpu/drm/nova/nova.rs", "//! Nova.\n");
-    write(&tree_dir, "rust/kernel/lib.rs", "//! The kernel crate.\n\npub mod a;\npub mod nova;\n\nfn x() {}\n");
-    commit(&tree_dir, "drm/nova: add stub\n\nSigned-off-by: N <n@example.org>", d);
+    write(
+        &tree_dir,
+        "rust/kernel/lib.rs",
+        "//! The kernel crate.\n\npub mod a;\npub mod nova;\n\nfn x() {}\n",
+    );
+    commit(
+        &tree_dir,
+        "drm/nova: add stub\n\nSigned-off-by: N <n@example.org>",
+        d,
+    );
     export_all(&tree_dir, &topics, &repo);
-    World { _tmp: t, base, repo, build, topics }
+    World {
+        _tmp: t,
+        base,
+        repo,
+        build,
+        topics,
+    }
 }
 
 fn export_all(tree_dir: &Path, topics: &Topics, repo: &Path) {
@@ -173,15 +235,27 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 fn failing(results: &[check::CheckResult]) -> Vec<String> {
-    results.iter().flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.name))).collect()
+    results
+        .iter()
+        .flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.name)))
+        .collect()
 }
 
 #[test]
 fn export_materialise_export_is_identity_and_deterministic() {
     let w = world("roundtrip");
     let first = snapshot(&w.repo);
-    let counts: Vec<usize> = w.topics.topics.iter().map(|t| read_topic_dir(&w.series(), t).unwrap().len()).collect();
-    assert_eq!(counts, [2, 2, 2, 0, 2], "cover letter + one patch per topic; the merge topic is empty");
+    let counts: Vec<usize> = w
+        .topics
+        .topics
+        .iter()
+        .map(|t| read_topic_dir(&w.series(), t).unwrap().len())
+        .collect();
+    assert_eq!(
+        counts,
+        [2, 2, 2, 0, 2],
+        "cover letter + one patch per topic; the merge topic is empty"
+    );
     // The tip view: new files whole, edits of base files as .patch, plus the manifest.
     let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
     for want in [
@@ -195,12 +269,22 @@ fn export_materialise_export_is_identity_and_deterministic() {
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
-    let cover = String::from_utf8(read_topic_dir(&w.series(), &w.topics.topics[1]).unwrap()["0000-cover-letter.patch"].clone()).unwrap();
-    assert!(cover.contains("Subject: [PATCH 0/1] rust: add b"), "{cover}");
+    let cover = String::from_utf8(
+        read_topic_dir(&w.series(), &w.topics.topics[1]).unwrap()["0000-cover-letter.patch"]
+            .clone(),
+    )
+    .unwrap();
+    assert!(
+        cover.contains("Subject: [PATCH 0/1] rust: add b"),
+        "{cover}"
+    );
     assert!(cover.contains("Topic b."), "{cover}");
     assert!(cover.contains("base-commit: "), "{cover}");
     assert!(cover.contains("prerequisite-patch-id: "), "{cover}");
-    assert!(cover.contains("Date: Sun, 2 Feb 2025 10:00:00 +0000"), "{cover}");
+    assert!(
+        cover.contains("Date: Sun, 2 Feb 2025 10:00:00 +0000"),
+        "{cover}"
+    );
     assert!(!cover.contains("*** "), "{cover}");
 
     // Export again from the same branches: byte-identical.
@@ -211,7 +295,11 @@ fn export_materialise_export_is_identity_and_deterministic() {
     let tree2 = w.build.join("linux2");
     tree::materialise(&tree2, &w.base, &w.topics, &w.series(), false).unwrap();
     export_all(&tree2, &w.topics, &w.repo);
-    assert_eq!(first, snapshot(&w.repo), "export → materialise → export changed files");
+    assert_eq!(
+        first,
+        snapshot(&w.repo),
+        "export → materialise → export changed files"
+    );
 }
 
 #[test]
@@ -222,18 +310,29 @@ fn check_passes_then_catches_direct_edit_which_absorb_folds_in() {
 
     // A direct edit of a whole new file owned by topic a.
     let dev = w.repo.join("rust/kernel/device.rs");
-    fs::write(&dev, "//! Devices.\n\npub struct Device;\n\nimpl Device {\n    // absorbed\n}\n").unwrap();
+    fs::write(
+        &dev,
+        "//! Devices.\n\npub struct Device;\n\nimpl Device {\n    // absorbed\n}\n",
+    )
+    .unwrap();
     let r = check::run(&w.repo, &w.build, &w.base).unwrap();
     let f = failing(&r);
     assert_eq!(f.len(), 1, "{f:?}");
-    assert!(f[0].contains("rust/kernel/device.rs: edited directly"), "{f:?}");
+    assert!(
+        f[0].contains("rust/kernel/device.rs: edited directly"),
+        "{f:?}"
+    );
     // Export refuses to overwrite the edit.
-    let e = tipview::write(&w.repo, &tipview::View::new(), false).unwrap_err().to_string();
+    let e = tipview::write(&w.repo, &tipview::View::new(), false)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("rust/kernel/device.rs"), "{e}");
 
     // A direct edit of a .patch file owned by the tip topic.
     let libp = w.repo.join("rust/kernel/lib.rs.patch");
-    let text = fs::read_to_string(&libp).unwrap().replace("+pub mod nova;", "+pub mod nova;\n+pub mod uapi;");
+    let text = fs::read_to_string(&libp)
+        .unwrap()
+        .replace("+pub mod nova;", "+pub mod nova;\n+pub mod uapi;");
     let text = text.replace("@@ -1,5 +1,6 @@", "@@ -1,5 +1,7 @@");
     fs::write(&libp, text).unwrap();
 
@@ -243,7 +342,10 @@ fn check_passes_then_catches_direct_edit_which_absorb_folds_in() {
     assert!(failing(&r).is_empty(), "{:?}", failing(&r));
     let a = read_topic_dir(&w.series(), &w.topics.topics[0]).unwrap();
     let p = String::from_utf8(a["0001-rust-add-device.patch"].clone()).unwrap();
-    assert!(p.contains("+    // absorbed"), "the edit went into topic a's commit:\n{p}");
+    assert!(
+        p.contains("+    // absorbed"),
+        "the edit went into topic a's commit:\n{p}"
+    );
     let tip = read_topic_dir(&w.series(), &w.topics.topics[4]).unwrap();
     let p = String::from_utf8(tip["0001-drm-nova-add-stub.patch"].clone()).unwrap();
     assert!(p.contains("+pub mod uapi;"), "{p}");
@@ -254,18 +356,35 @@ fn check_passes_then_catches_direct_edit_which_absorb_folds_in() {
 fn unexported_work_is_never_destroyed() {
     let w = world("safety");
     let g = Git::new(w.tree());
-    git(&w.tree(), &["checkout", "-q", "staging/b"], "2025-03-01T00:00:00Z");
+    git(
+        &w.tree(),
+        &["checkout", "-q", "staging/b"],
+        "2025-03-01T00:00:00Z",
+    );
     write(&w.tree(), "rust/kernel/pci.rs", "//! PCI, more.\n");
     commit(&w.tree(), "rust: more pci", "2025-03-01T00:00:00Z");
     let extra = g.rev("refs/heads/staging/b").unwrap();
     let e = tree::materialise(&w.tree(), &w.base, &w.topics, &w.series(), false).unwrap_err();
     assert!(format!("{e:#}").contains("staging/b"), "{e:#}");
-    assert_eq!(g.rev("refs/heads/staging/b").unwrap(), extra, "branch untouched");
+    assert_eq!(
+        g.rev("refs/heads/staging/b").unwrap(),
+        extra,
+        "branch untouched"
+    );
 
     // Uncommitted changes alone do not block a tree that is in sync, and are kept.
     tree::materialise(&w.tree(), &w.base, &w.topics, &w.series(), true).unwrap();
-    let backups = g.run(&["for-each-ref", "--format=%(objectname)", "refs/nova-backup/"]).unwrap();
-    assert!(backups.lines().any(|l| l == extra), "--force keeps the old tip: {backups}");
+    let backups = g
+        .run(&[
+            "for-each-ref",
+            "--format=%(objectname)",
+            "refs/nova-backup/",
+        ])
+        .unwrap();
+    assert!(
+        backups.lines().any(|l| l == extra),
+        "--force keeps the old tip: {backups}"
+    );
     assert_ne!(g.rev("refs/heads/staging/b").unwrap(), extra);
 
     // series/ changed upstream while the branch did not: re-materialising is safe without --force.
@@ -274,21 +393,33 @@ fn unexported_work_is_never_destroyed() {
     files.retain(|n, _| n.starts_with("0000"));
     files.clear();
     series::write_topic_dir(&w.series(), b, &files).unwrap();
-    assert_eq!(tree::state(&g, &w.series(), b).unwrap(), tree::State::SeriesNewer);
+    assert_eq!(
+        tree::state(&g, &w.series(), b).unwrap(),
+        tree::State::SeriesNewer
+    );
 }
 
 #[test]
 fn a_patch_that_does_not_apply_is_named() {
     let w = world("broken");
     let p = w.series().join("b/0001-rust-add-pci.patch");
-    let text = fs::read_to_string(&p).unwrap().replace("rust/kernel/pci.rs", "README");
+    let text = fs::read_to_string(&p)
+        .unwrap()
+        .replace("rust/kernel/pci.rs", "README");
     fs::write(&p, text).unwrap();
     let tree3 = w.build.join("linux3");
-    let e = format!("{:#}", tree::materialise(&tree3, &w.base, &w.topics, &w.series(), false).unwrap_err());
+    let e = format!(
+        "{:#}",
+        tree::materialise(&tree3, &w.base, &w.topics, &w.series(), false).unwrap_err()
+    );
     assert!(e.contains("topic `staging/b`"), "{e}");
     assert!(e.contains("series/b/0001-rust-add-pci.patch"), "{e}");
     let r = check::run(&w.repo, &w.build, &w.base).unwrap();
-    assert!(failing(&r).iter().any(|f| f.starts_with("applies")), "{:?}", failing(&r));
+    assert!(
+        failing(&r).iter().any(|f| f.starts_with("applies")),
+        "{:?}",
+        failing(&r)
+    );
 }
 
 #[test]
@@ -297,6 +428,10 @@ fn stray_kernel_file_in_repo_is_reported() {
     write(&w.repo, "rust/kernel/stray.rs", "//! Not in the series.\n");
     let r = check::run(&w.repo, &w.build, &w.base).unwrap();
     let f = failing(&r);
-    assert!(f.iter().any(|p| p.contains("rust/kernel/stray.rs: not part of the series")), "{f:?}");
+    assert!(
+        f.iter()
+            .any(|p| p.contains("rust/kernel/stray.rs: not part of the series")),
+        "{f:?}"
+    );
     let _ = Command::new("true").status();
 }

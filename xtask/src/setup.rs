@@ -4,7 +4,7 @@
 //! valid (a [`Stamp`] written after the output is complete), so an interrupted step is redone.
 
 use crate::ctx::Ctx;
-use crate::util::{self, output, run_logged, succeeds, Stamp};
+use crate::util::{self, output, run_logged, Stamp};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,9 +12,25 @@ use std::process::Command;
 
 /// Debian (bookworm) packages the kernel build and the tool need.
 const HOST_PACKAGES: &[&str] = &[
-    "clang-14", "lld-14", "llvm-14", "libclang-14-dev", "make", "gcc", "libc6-dev", "bc", "flex",
-    "bison", "libelf-dev", "libssl-dev", "cpio", "kmod", "python3", "xz-utils", "perl",
-    "debootstrap", "git",
+    "clang-14",
+    "lld-14",
+    "llvm-14",
+    "libclang-14-dev",
+    "make",
+    "gcc",
+    "libc6-dev",
+    "bc",
+    "flex",
+    "bison",
+    "libelf-dev",
+    "libssl-dev",
+    "cpio",
+    "kmod",
+    "python3",
+    "xz-utils",
+    "perl",
+    "debootstrap",
+    "git",
 ];
 /// The kernel source package and its exact version (bookworm-security).
 pub const KERNEL_PACKAGE: &str = "linux-source-6.12";
@@ -55,14 +71,21 @@ pub fn setup(ctx: &Ctx) -> Result<Toolchain> {
     let bindgen = bindgen(ctx)?;
     let base_repo = kernel_source(ctx)?;
     let rootfs = rootfs(ctx)?;
-    Ok(Toolchain { rust_lib_src, bindgen, base_repo, rootfs })
+    Ok(Toolchain {
+        rust_lib_src,
+        bindgen,
+        base_repo,
+        rootfs,
+    })
 }
 
 /// The toolchain of a completed setup, without running any step (fails if setup is missing).
 pub fn existing(ctx: &Ctx) -> Result<Toolchain> {
     let tc = Toolchain {
         rust_lib_src: rust_src_dir(ctx, &rustc_version()?).join(RUST_LIB_SUBDIR),
-        bindgen: ctx.cache.join(format!("bindgen-{BINDGEN_VERSION}/bin/bindgen")),
+        bindgen: ctx
+            .cache
+            .join(format!("bindgen-{BINDGEN_VERSION}/bin/bindgen")),
         base_repo: ctx.cache.join("linux-base.git"),
         rootfs: ctx.cache.join("rootfs-trixie"),
     };
@@ -82,7 +105,10 @@ fn preflight(ctx: &Ctx) -> Result<()> {
     }
     let arch = output(Command::new("dpkg").arg("--print-architecture"))?;
     if arch.trim() != "amd64" {
-        bail!("this tool supports amd64 hosts only (dpkg says {})", arch.trim());
+        bail!(
+            "this tool supports amd64 hosts only (dpkg says {})",
+            arch.trim()
+        );
     }
     let uid = output(Command::new("id").arg("-u"))?;
     if uid.trim() != "0" && !setup_is_complete(ctx) {
@@ -122,11 +148,16 @@ fn free_gib(path: &Path) -> Result<u64> {
 pub fn rustc_version() -> Result<String> {
     let out = output(Command::new("rustc").arg("--version"))
         .context("rustc not found: install the rustup toolchain")?;
-    let v = out.split_whitespace().nth(1).context("cannot parse `rustc --version`")?;
+    let v = out
+        .split_whitespace()
+        .nth(1)
+        .context("cannot parse `rustc --version`")?;
     let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     if (major, minor) < (1, 78) {
-        bail!("rustc {v} is too old for Linux 6.12 with rust-src 1.78+; update the rustup toolchain");
+        bail!(
+            "rustc {v} is too old for Linux 6.12 with rust-src 1.78+; update the rustup toolchain"
+        );
     }
     Ok(v.to_string())
 }
@@ -157,22 +188,35 @@ fn apt_error(log: &Path, err: anyhow::Error) -> anyhow::Error {
 }
 
 fn host_packages(ctx: &Ctx) -> Result<()> {
-    let missing: Vec<&str> = HOST_PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    let missing: Vec<&str> = HOST_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    util::step(&format!("install host packages: {}", missing.join(" ")), || {
-        let log = ctx.cache.join("logs/apt-host.log");
-        let mut update = Command::new("apt-get");
-        update.args(["update", "-q"]);
-        run_logged("apt-get update", &mut update, &log).map_err(|e| apt_error(&log, e))?;
-        let mut install = Command::new("apt-get");
-        install
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-q", "--no-upgrade", "--no-install-recommends"])
-            .args(&missing);
-        run_logged("apt-get install", &mut install, &log).map_err(|e| apt_error(&log, e))
-    })
+    util::step(
+        &format!("install host packages: {}", missing.join(" ")),
+        || {
+            let log = ctx.cache.join("logs/apt-host.log");
+            let mut update = Command::new("apt-get");
+            update.args(["update", "-q"]);
+            run_logged("apt-get update", &mut update, &log).map_err(|e| apt_error(&log, e))?;
+            let mut install = Command::new("apt-get");
+            install
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args([
+                    "install",
+                    "-y",
+                    "-q",
+                    "--no-upgrade",
+                    "--no-install-recommends",
+                ])
+                .args(&missing);
+            run_logged("apt-get install", &mut install, &log).map_err(|e| apt_error(&log, e))
+        },
+    )
 }
 
 /// The Debian archive URI of the host's own apt configuration (reused for trixie).
@@ -257,10 +301,17 @@ fn rust_src(ctx: &Ctx) -> Result<PathBuf> {
     util::step(&format!("rust-src {rustc} from trixie-backports"), || {
         let log = ctx.cache.join("logs/rust-src.log");
         let opts = private_apt(ctx, &log)?;
-        let madison = output(Command::new("apt-cache").args(&opts).args(["madison", "rust-src"]))?;
+        let madison = output(
+            Command::new("apt-cache")
+                .args(&opts)
+                .args(["madison", "rust-src"]),
+        )?;
         let Some(version) = pick_rust_src(&madison, &rustc) else {
-            let listed: Vec<&str> =
-                madison.lines().filter_map(|l| l.split('|').nth(1)).map(str::trim).collect();
+            let listed: Vec<&str> = madison
+                .lines()
+                .filter_map(|l| l.split('|').nth(1))
+                .map(str::trim)
+                .collect();
             bail!(
                 "no rust-src for rustc {rustc} in trixie-backports (it has: {}); install a rustup \
                  toolchain whose version is listed, or wait for the package",
@@ -270,7 +321,10 @@ fn rust_src(ctx: &Ctx) -> Result<PathBuf> {
         let debs = ctx.cache.join("debs");
         fs::create_dir_all(&debs)?;
         let mut dl = Command::new("apt-get");
-        dl.current_dir(&debs).args(&opts).arg("download").arg(format!("rust-src={version}"));
+        dl.current_dir(&debs)
+            .args(&opts)
+            .arg("download")
+            .arg(format!("rust-src={version}"));
         run_logged("apt-get download rust-src", &mut dl, &log).map_err(|e| apt_error(&log, e))?;
         let deb = find_deb(&debs, "rust-src", &version)?;
         util::remove_dir(&dir)?;
@@ -297,7 +351,10 @@ fn find_deb(dir: &Path, pkg: &str, version: &str) -> Result<PathBuf> {
             }
         }
     }
-    bail!("the download of {pkg} {version} left no valid .deb in {}", dir.display())
+    bail!(
+        "the download of {pkg} {version} left no valid .deb in {}",
+        dir.display()
+    )
 }
 
 fn bindgen(ctx: &Ctx) -> Result<PathBuf> {
@@ -311,19 +368,32 @@ fn bindgen(ctx: &Ctx) -> Result<PathBuf> {
     if ok(&bin) {
         return Ok(bin);
     }
-    util::step(&format!("bindgen-cli {BINDGEN_VERSION} (cargo install, ~2 min)"), || {
-        let log = ctx.cache.join("logs/bindgen.log");
-        let mut c = Command::new("cargo");
-        c.env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib")
-            .args(["install", "bindgen-cli", "--locked", "--force", "--version", BINDGEN_VERSION])
-            .arg("--root")
-            .arg(&root);
-        run_logged("cargo install bindgen-cli", &mut c, &log)?;
-        if !ok(&bin) {
-            bail!("{} does not report version {BINDGEN_VERSION}", bin.display());
-        }
-        Ok(bin)
-    })
+    util::step(
+        &format!("bindgen-cli {BINDGEN_VERSION} (cargo install, ~2 min)"),
+        || {
+            let log = ctx.cache.join("logs/bindgen.log");
+            let mut c = Command::new("cargo");
+            c.env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib")
+                .args([
+                    "install",
+                    "bindgen-cli",
+                    "--locked",
+                    "--force",
+                    "--version",
+                    BINDGEN_VERSION,
+                ])
+                .arg("--root")
+                .arg(&root);
+            run_logged("cargo install bindgen-cli", &mut c, &log)?;
+            if !ok(&bin) {
+                bail!(
+                    "{} does not report version {BINDGEN_VERSION}",
+                    bin.display()
+                );
+            }
+            Ok(bin)
+        },
+    )
 }
 
 /// Sets the fixed identity and dates for commits the tool makes.
@@ -343,65 +413,85 @@ fn kernel_source(ctx: &Ctx) -> Result<PathBuf> {
     if stamp.is_done(&key) && repo.exists() {
         return Ok(repo);
     }
-    util::step(&format!("kernel source {KERNEL_PACKAGE} {KERNEL_DEBIAN_VERSION} as a git base"), || {
-        stamp.clear()?;
-        let log = ctx.cache.join("logs/kernel-source.log");
-        let debs = ctx.cache.join("debs");
-        fs::create_dir_all(&debs)?;
-        if find_deb(&debs, KERNEL_PACKAGE, KERNEL_DEBIAN_VERSION).is_err() {
-            let mut dl = Command::new("apt-get");
-            dl.current_dir(&debs)
-                .args(["-q", "-oAPT::Sandbox::User=root", "download"])
-                .arg(format!("{KERNEL_PACKAGE}={KERNEL_DEBIAN_VERSION}"));
-            if run_logged("apt-get download", &mut dl, &log).is_err() {
-                // The host's package lists may predate the pinned version: refresh once.
-                let mut update = Command::new("apt-get");
-                update.args(["update", "-q"]);
-                run_logged("apt-get update", &mut update, &log).map_err(|e| apt_error(&log, e))?;
-                run_logged("apt-get download", &mut dl, &log).map_err(|e| apt_error(&log, e))?;
+    util::step(
+        &format!("kernel source {KERNEL_PACKAGE} {KERNEL_DEBIAN_VERSION} as a git base"),
+        || {
+            stamp.clear()?;
+            let log = ctx.cache.join("logs/kernel-source.log");
+            let debs = ctx.cache.join("debs");
+            fs::create_dir_all(&debs)?;
+            if find_deb(&debs, KERNEL_PACKAGE, KERNEL_DEBIAN_VERSION).is_err() {
+                let mut dl = Command::new("apt-get");
+                dl.current_dir(&debs)
+                    .args(["-q", "-oAPT::Sandbox::User=root", "download"])
+                    .arg(format!("{KERNEL_PACKAGE}={KERNEL_DEBIAN_VERSION}"));
+                if run_logged("apt-get download", &mut dl, &log).is_err() {
+                    // The host's package lists may predate the pinned version: refresh once.
+                    let mut update = Command::new("apt-get");
+                    update.args(["update", "-q"]);
+                    run_logged("apt-get update", &mut update, &log)
+                        .map_err(|e| apt_error(&log, e))?;
+                    run_logged("apt-get download", &mut dl, &log)
+                        .map_err(|e| apt_error(&log, e))?;
+                }
             }
-        }
-        let deb = find_deb(&debs, KERNEL_PACKAGE, KERNEL_DEBIAN_VERSION)?;
-        let work = ctx.cache.join("linux-import.tmp");
-        util::remove_dir(&work)?;
-        fs::create_dir_all(&work)?;
-        let mut x = Command::new("bash");
-        x.arg("-o").arg("pipefail").arg("-c")
+            let deb = find_deb(&debs, KERNEL_PACKAGE, KERNEL_DEBIAN_VERSION)?;
+            let work = ctx.cache.join("linux-import.tmp");
+            util::remove_dir(&work)?;
+            fs::create_dir_all(&work)?;
+            let mut x = Command::new("bash");
+            x.arg("-o").arg("pipefail").arg("-c")
             .arg(r#"dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/src/linux-source-6.12.tar.xz | tar -xJ -C "$2""#)
             .arg("extract").arg(&deb).arg(&work);
-        run_logged("extract kernel source", &mut x, &log)?;
-        let src = work.join("linux-source-6.12");
-        if !src.join("Makefile").exists() || !src.join("rust/kernel/lib.rs").exists() {
-            bail!("{} does not hold a kernel tree with Rust support", deb.display());
-        }
-        let tmp_repo = ctx.cache.join("linux-base.git.tmp");
-        util::remove_dir(&tmp_repo)?;
-        let git = |args: &[&str]| {
-            let mut c = Command::new("git");
-            c.arg("--git-dir").arg(&tmp_repo).arg("--work-tree").arg(&src)
-                .args(["-c", "gc.auto=0", "-c", "core.autocrlf=false"])
-                .args(args);
-            tool_commit_env(&mut c, BASE_DATE);
-            c
-        };
-        let mut init = Command::new("git");
-        init.args(["init", "-q", "--bare", "-b", "base"]).arg(&tmp_repo);
-        run_logged("git init", &mut init, &log)?;
-        run_logged("git add (about 90 k files)", &mut git(&["add", "-A", "-f", "."]), &log)?;
-        let msg = format!(
-            "Linux 6.12.117 as Debian {KERNEL_PACKAGE} {KERNEL_DEBIAN_VERSION}\n\n\
+            run_logged("extract kernel source", &mut x, &log)?;
+            let src = work.join("linux-source-6.12");
+            if !src.join("Makefile").exists() || !src.join("rust/kernel/lib.rs").exists() {
+                bail!(
+                    "{} does not hold a kernel tree with Rust support",
+                    deb.display()
+                );
+            }
+            let tmp_repo = ctx.cache.join("linux-base.git.tmp");
+            util::remove_dir(&tmp_repo)?;
+            let git = |args: &[&str]| {
+                let mut c = Command::new("git");
+                c.arg("--git-dir")
+                    .arg(&tmp_repo)
+                    .arg("--work-tree")
+                    .arg(&src)
+                    .args(["-c", "gc.auto=0", "-c", "core.autocrlf=false"])
+                    .args(args);
+                tool_commit_env(&mut c, BASE_DATE);
+                c
+            };
+            let mut init = Command::new("git");
+            init.args(["init", "-q", "--bare", "-b", "base"])
+                .arg(&tmp_repo);
+            run_logged("git init", &mut init, &log)?;
+            run_logged(
+                "git add (about 90 k files)",
+                &mut git(&["add", "-A", "-f", "."]),
+                &log,
+            )?;
+            let msg = format!(
+                "Linux 6.12.117 as Debian {KERNEL_PACKAGE} {KERNEL_DEBIAN_VERSION}\n\n\
              The series' base: the kernel source of the Debian package {KERNEL_PACKAGE},\n\
              version {KERNEL_DEBIAN_VERSION} (v6.12.117 with Debian's patches applied),\n\
              imported unchanged by `cargo xtask setup`.\n"
-        );
-        run_logged("git commit", &mut git(&["commit", "-q", "-m", &msg]), &log)?;
-        run_logged("git tag", &mut git(&["tag", "-a", BASE_TAG, "-m", &msg]), &log)?;
-        util::remove_dir(&repo)?;
-        fs::rename(&tmp_repo, &repo)?;
-        util::remove_dir(&work)?;
-        stamp.mark(&key)?;
-        Ok(repo)
-    })
+            );
+            run_logged("git commit", &mut git(&["commit", "-q", "-m", &msg]), &log)?;
+            run_logged(
+                "git tag",
+                &mut git(&["tag", "-a", BASE_TAG, "-m", &msg]),
+                &log,
+            )?;
+            util::remove_dir(&repo)?;
+            fs::rename(&tmp_repo, &repo)?;
+            util::remove_dir(&work)?;
+            stamp.mark(&key)?;
+            Ok(repo)
+        },
+    )
 }
 
 /// Runs QEMU's binary from the rootfs through the rootfs's own loader (no chroot).
@@ -410,7 +500,10 @@ pub fn qemu_command(rootfs: &Path) -> Command {
     c.arg("--library-path")
         .arg(rootfs.join("usr/lib/x86_64-linux-gnu"))
         .arg(rootfs.join("usr/bin/qemu-system-x86_64"))
-        .env("QEMU_MODULE_DIR", rootfs.join("usr/lib/x86_64-linux-gnu/qemu"));
+        .env(
+            "QEMU_MODULE_DIR",
+            rootfs.join("usr/lib/x86_64-linux-gnu/qemu"),
+        );
     for d in ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"] {
         c.arg("-L").arg(rootfs.join(d));
     }
@@ -419,7 +512,10 @@ pub fn qemu_command(rootfs: &Path) -> Command {
 
 fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
     let dir = ctx.cache.join("rootfs-trixie");
-    let key = format!("trixie qemu-system-x86={QEMU_DEBIAN_VERSION} {}", ROOTFS_PACKAGES.join(" "));
+    let key = format!(
+        "trixie qemu-system-x86={QEMU_DEBIAN_VERSION} {}",
+        ROOTFS_PACKAGES.join(" ")
+    );
     let stamp = Stamp::new(ctx.cache.join("rootfs-trixie.complete"));
     if stamp.is_done(&key) && dir.join("usr/bin/qemu-system-x86_64").exists() {
         return Ok(dir);
@@ -431,30 +527,54 @@ fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
         util::remove_dir(&tmp)?;
         let mirror = debian_mirror()?;
         let mut boot = Command::new("debootstrap");
-        boot.args(["--variant=minbase", "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg"])
-            .arg("trixie")
-            .arg(&tmp)
-            .arg(&mirror);
+        boot.args([
+            "--variant=minbase",
+            "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg",
+        ])
+        .arg("trixie")
+        .arg(&tmp)
+        .arg(&mirror);
         run_logged("debootstrap trixie", &mut boot, &log).map_err(|e| apt_error(&log, e))?;
         let list = format!("deb {mirror} trixie-backports main\n");
         fs::write(tmp.join("etc/apt/sources.list.d/backports.list"), list)?;
         let chroot = |args: &[&str]| {
             let mut c = Command::new("chroot");
-            c.arg(&tmp).args(args).env("DEBIAN_FRONTEND", "noninteractive");
+            c.arg(&tmp)
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive");
             c
         };
-        run_logged("apt-get update (rootfs)", &mut chroot(&["apt-get", "update", "-q"]), &log)
-            .map_err(|e| apt_error(&log, e))?;
+        run_logged(
+            "apt-get update (rootfs)",
+            &mut chroot(&["apt-get", "update", "-q"]),
+            &log,
+        )
+        .map_err(|e| apt_error(&log, e))?;
         let qemu = format!("qemu-system-x86={QEMU_DEBIAN_VERSION}");
-        let mut args =
-            vec!["apt-get", "install", "-y", "-q", "--no-install-recommends", "-t", "trixie-backports", &qemu];
+        let mut args = vec![
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "-t",
+            "trixie-backports",
+            &qemu,
+        ];
         args.extend_from_slice(ROOTFS_PACKAGES);
         run_logged("apt-get install qemu (rootfs)", &mut chroot(&args), &log)
             .map_err(|e| apt_error(&log, e))?;
-        run_logged("apt-get clean (rootfs)", &mut chroot(&["apt-get", "clean"]), &log)?;
+        run_logged(
+            "apt-get clean (rootfs)",
+            &mut chroot(&["apt-get", "clean"]),
+            &log,
+        )?;
         let v = output(qemu_command(&tmp).arg("--version"))?;
         if !v.contains("11.1.3") {
-            bail!("QEMU in the rootfs reports `{}`, expected 11.1.3", v.lines().next().unwrap_or(""));
+            bail!(
+                "QEMU in the rootfs reports `{}`, expected 11.1.3",
+                v.lines().next().unwrap_or("")
+            );
         }
         let help = output(qemu_command(&tmp).args(["-device", "help"]))?;
         if !help.contains("vfio-user-pci") {
@@ -470,12 +590,8 @@ fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
 /// Whether the host has a usable hardware KVM (not PVM): only then QEMU may use `-accel kvm`.
 pub fn kvm_usable() -> bool {
     Path::new("/dev/kvm").exists()
-        && (Path::new("/sys/module/kvm_intel").exists() || Path::new("/sys/module/kvm_amd").exists())
-}
-
-/// Checks a command exists on the host.
-pub fn have(cmd: &str) -> bool {
-    succeeds(Command::new("sh").arg("-c").arg(format!("command -v {cmd}")))
+        && (Path::new("/sys/module/kvm_intel").exists()
+            || Path::new("/sys/module/kvm_amd").exists())
 }
 
 #[cfg(test)]
@@ -487,8 +603,14 @@ mod tests {
         let madison = "  rust-src | 1.96.1+dfsg1-1~bpo13+1 | http://m trixie-backports/main all\n\
                        \x20 rust-src | 1.95.0+dfsg1-2~bpo13+1 | http://m trixie-backports/main all\n\
                        \x20 rust-src | 1.94.1+dfsg1-1~bpo13+1 | http://m trixie-backports/main all\n";
-        assert_eq!(pick_rust_src(madison, "1.95.0").as_deref(), Some("1.95.0+dfsg1-2~bpo13+1"));
-        assert_eq!(pick_rust_src(madison, "1.96.1").as_deref(), Some("1.96.1+dfsg1-1~bpo13+1"));
+        assert_eq!(
+            pick_rust_src(madison, "1.95.0").as_deref(),
+            Some("1.95.0+dfsg1-2~bpo13+1")
+        );
+        assert_eq!(
+            pick_rust_src(madison, "1.96.1").as_deref(),
+            Some("1.96.1+dfsg1-1~bpo13+1")
+        );
         assert_eq!(pick_rust_src(madison, "1.95.1"), None);
         assert_eq!(pick_rust_src(madison, "1.9"), None);
     }

@@ -3,7 +3,7 @@
 use crate::ctx::Ctx;
 use crate::git::Git;
 use crate::kbuild::{self, Build, Built};
-use crate::ktap::{self, Outcome};
+use crate::ktap::Outcome;
 use crate::qemu::{self, Boot, BootResult, Gpu};
 use crate::report::{Report, SuiteResult, TestResult};
 use crate::setup::{self, Toolchain, BASE_TAG};
@@ -55,7 +55,10 @@ pub fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(String, Bui
     let topics = Topics::load(&series_dir)?;
     tree::materialise(&ctx.tree(), &tc.base_repo, &topics, &series_dir, false)?;
     let git = Git::new(ctx.tree());
-    let branch = git.run(&["rev-parse", "--abbrev-ref", "HEAD"])?.trim().to_string();
+    let branch = git
+        .run(&["rev-parse", "--abbrev-ref", "HEAD"])?
+        .trim()
+        .to_string();
     let mut dirs = Vec::new();
     if let Some(t) = topics.by_branch(&branch) {
         for name in topics.ancestors(t) {
@@ -113,67 +116,84 @@ fn guest_programs(ctx: &Ctx, names: &[&str]) -> Result<Vec<PathBuf>> {
     for n in names {
         c.args(["--bin", n]);
     }
-    util::run_logged("cargo build (guest programs)", &mut c, &ctx.logs().join("guest.log"))?;
+    util::run_logged(
+        "cargo build (guest programs)",
+        &mut c,
+        &ctx.logs().join("guest.log"),
+    )?;
     Ok(names
         .iter()
         .map(|n| target_dir.join("x86_64-unknown-linux-gnu/release").join(n))
         .collect())
 }
 
-/// Boots `bzimage` with an initramfs running `run_lines`, and turns what the console showed into
-/// test results: the KTAP tests, a crash check and a check that the boot completed.
-fn boot_suite(
-    ctx: &Ctx,
-    tc: &Toolchain,
-    name: &str,
-    bzimage: &Path,
-    programs: &[PathBuf],
-    run_lines: &[String],
+/// One boot of a suite: what to boot, what the guest runs and what must be seen.
+struct BootPlan<'a> {
+    /// Name of the run folder and of the suite.
+    name: &'a str,
+    /// The kernel image.
+    bzimage: &'a Path,
+    /// Guest programs packed into the initramfs.
+    programs: Vec<PathBuf>,
+    /// Command lines init runs in order.
+    run_lines: Vec<String>,
+    /// The GPU attached to the guest.
     gpu: Gpu,
-    expect_suites: &[&str],
+    /// KTAP suites that must have run.
+    expect_suites: &'a [&'a str],
+    /// Whether to show the interesting console lines while booting.
     echo: bool,
-) -> Result<(SuiteResult, BootResult)> {
-    let run_dir = ctx.build.join("run").join(name);
+}
+
+/// Boots a plan and turns what the console showed into test results: the KTAP tests, a crash
+/// check and a check that the boot completed.
+fn boot_suite(ctx: &Ctx, tc: &Toolchain, plan: BootPlan<'_>) -> Result<(SuiteResult, BootResult)> {
+    let run_dir = ctx.build.join("run").join(plan.name);
     let initrd = run_dir.join("initramfs.cpio");
-    initramfs::build(&tc.rootfs, programs, run_lines, &initrd)?;
+    initramfs::build(&tc.rootfs, &plan.programs, &plan.run_lines, &initrd)?;
     let boot = Boot {
-        bzimage: bzimage.to_path_buf(),
+        bzimage: plan.bzimage.to_path_buf(),
         initramfs: initrd,
         run_dir,
         append: Vec::new(),
-        gpu,
+        gpu: plan.gpu,
         devices: Vec::new(),
         timeout: Duration::from_secs(300),
     };
-    util::announce(&format!("boot {name} under QEMU"));
+    util::announce(&format!("boot {} under QEMU", plan.name));
     let res = qemu::boot(&tc.rootfs, &boot, |line| {
-        if echo && shown_in_run(line) {
+        if plan.echo && shown_in_run(line) {
             println!("    | {line}");
         }
     })?;
-    println!("    boot {name}: {:.1}s, console: {}", res.wall.as_secs_f64(), res.log.display());
-    Ok((results_of_boot(name, &res, expect_suites), res))
+    println!(
+        "    boot {}: {:.1}s, console: {}",
+        plan.name,
+        res.wall.as_secs_f64(),
+        res.log.display()
+    );
+    Ok((results_of_boot(plan.name, &res, plan.expect_suites), res))
 }
 
 /// Console lines `cargo xtask run` shows: our drivers, init, failures and crashes.
 fn shown_in_run(line: &str) -> bool {
-    const KEYS: &[&str] =
-        &["nova", "rust_", "sample", "not ok", "# Totals", "Oops", "BUG:", "WARNING:", "panic"];
+    const KEYS: &[&str] = &[
+        "nova", "rust_", "sample", "not ok", "# Totals", "Oops", "BUG:", "WARNING:", "panic",
+    ];
     KEYS.iter().any(|k| line.contains(k))
 }
 
 /// Test results of one boot (pure: unit-tested on recorded logs).
 pub fn results_of_boot(name: &str, res: &BootResult, expect_suites: &[&str]) -> SuiteResult {
-    let parsed = ktap::parse(&res.console);
-    let crashes = ktap::find_crashes(&res.console);
-    let mut tests = crate::report::ktap_tests(&parsed, &crashes);
+    let mut suite = SuiteResult::from_console(name, &res.console);
     for s in expect_suites {
-        let ran = parsed.suites.iter().any(|x| x.name == *s && !x.tests.is_empty());
-        tests.push(check(format!("boot.suite-ran.{s}"), if ran {
-            vec![]
-        } else {
-            vec![format!("KTAP suite `{s}` did not run (see {})", res.log.display())]
-        }));
+        let prefix = format!("{s}.");
+        let ran = suite.tests.iter().any(|t| t.name.starts_with(&prefix));
+        let problem = format!("KTAP suite `{s}` did not run (see {})", res.log.display());
+        let problems = if ran { vec![] } else { vec![problem] };
+        suite
+            .tests
+            .push(check(format!("boot.suite-ran.{s}"), problems));
     }
     let mut problems = Vec::new();
     if res.timed_out {
@@ -184,27 +204,47 @@ pub fn results_of_boot(name: &str, res: &BootResult, expect_suites: &[&str]) -> 
     if !res.console.contains("nova-init: done") {
         problems.push("init did not finish (no `nova-init: done` on the console)".into());
     }
-    for l in res.console.lines().filter(|l| l.starts_with("nova-init: exit ")) {
+    for l in res
+        .console
+        .lines()
+        .filter(|l| l.starts_with("nova-init: exit "))
+    {
         if !l.starts_with("nova-init: exit 0 ") {
             problems.push(format!("guest program failed: {l}"));
         }
     }
-    tests.push(check("boot.completed", problems));
-    suite(name, tests, vec![format!("console: {}", res.log.display())])
+    suite.tests.push(check("boot.completed", problems));
+    suite.notes.push(format!("console: {}", res.log.display()));
+    suite
 }
 
 /// `cargo xtask run`.
 pub fn run(ctx: &Ctx, gpu: GpuChoice, debug: bool) -> Result<()> {
     let tc = setup::setup(ctx)?;
     let (branch, built) = build_tree(ctx, &tc, debug)?;
-    println!("    built {branch}{}", if built.rebuilt { "" } else { " (up to date)" });
+    println!(
+        "    built {branch}{}",
+        if built.rebuilt { "" } else { " (up to date)" }
+    );
     let gpu = match gpu {
         GpuChoice::None => Gpu::None,
         GpuChoice::Passthrough(p) => Gpu::Passthrough(p),
         GpuChoice::Model(c) => bail!("--chip {c}: the GPU model is not wired into `run` yet"),
     };
-    let (suite, _) = boot_suite(ctx, &tc, &slug(&branch), &built.bzimage, &[], &[], gpu, &[], true)?;
-    let report = Report { suites: vec![suite] };
+    let name = slug(&branch);
+    let plan = BootPlan {
+        name: &name,
+        bzimage: &built.bzimage,
+        programs: Vec::new(),
+        run_lines: Vec::new(),
+        gpu,
+        expect_suites: &[],
+        echo: true,
+    };
+    let (suite, _) = boot_suite(ctx, &tc, plan)?;
+    let report = Report {
+        suites: vec![suite],
+    };
     report.print_table();
     println!("{}", report.final_line());
     if !report.success() {
@@ -220,8 +260,11 @@ pub fn test(ctx: &Ctx, names: &[String]) -> Result<()> {
             bail!("unknown suite `{n}` (suites: {})", SUITES.join(", "));
         }
     }
-    let selected: Vec<&str> =
-        SUITES.iter().copied().filter(|s| names.is_empty() || names.iter().any(|n| n == s)).collect();
+    let selected: Vec<&str> = SUITES
+        .iter()
+        .copied()
+        .filter(|s| names.is_empty() || names.iter().any(|n| n == s))
+        .collect();
     let start = Instant::now();
     let mut report = Report { suites: Vec::new() };
     let mut tc = None;
@@ -242,7 +285,11 @@ pub fn test(ctx: &Ctx, names: &[String]) -> Result<()> {
             }
         };
         let mut result = result.unwrap_or_else(|e| {
-            suite(s, vec![TestResult::fail(format!("{s}.run"), format!("{e:#}"))], vec![])
+            suite(
+                s,
+                vec![TestResult::fail(format!("{s}.run"), format!("{e:#}"))],
+                vec![],
+            )
         });
         result.duration = Some(t.elapsed());
         report.suites.push(result);
@@ -250,7 +297,11 @@ pub fn test(ctx: &Ctx, names: &[String]) -> Result<()> {
     report.print_table();
     let json = ctx.results().join("summary.json");
     report.write_json(&json)?;
-    println!("results: {} ({:.0}s)", json.display(), start.elapsed().as_secs_f64());
+    println!(
+        "results: {} ({:.0}s)",
+        json.display(),
+        start.elapsed().as_secs_f64()
+    );
     println!("{}", report.final_line());
     if !report.success() {
         std::process::exit(1);
@@ -264,14 +315,22 @@ fn host_suite(ctx: &Ctx) -> Result<SuiteResult> {
     let log = ctx.logs().join("host-tests.log");
     let _ = std::fs::remove_file(&log);
     let mut c = Command::new("cargo");
-    c.current_dir(&ctx.repo).args(["test", "--workspace", "--no-fail-fast", "--color", "never"]);
+    c.current_dir(&ctx.repo)
+        .args(["test", "--workspace", "--no-fail-fast", "--color", "never"]);
     let ok = util::run_logged("cargo test", &mut c, &log).is_ok();
     let text = std::fs::read_to_string(&log).context("host test log")?;
     let mut tests = libtest::parse(&text, ok);
     if !ok && tests.iter().all(|t| t.outcome != Outcome::Fail) {
-        tests.push(TestResult::fail("host.cargo-test", format!("cargo test failed: {}", log.display())));
+        tests.push(TestResult::fail(
+            "host.cargo-test",
+            format!("cargo test failed: {}", log.display()),
+        ));
     }
-    Ok(suite("host", tests, vec![format!("log: {}", log.display())]))
+    Ok(suite(
+        "host",
+        tests,
+        vec![format!("log: {}", log.display())],
+    ))
 }
 
 /// `series`: series check, one result per check.
@@ -287,17 +346,16 @@ fn series_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
 /// `boot-base`: the base kernel with the base fragment runs all its Rust doctests.
 fn boot_base_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let built = build_base(ctx, tc)?;
-    let (suite, _) = boot_suite(
-        ctx,
-        tc,
-        "boot-base",
-        &built.bzimage,
-        &[],
-        &[],
-        Gpu::None,
-        &["rust_doctests_kernel"],
-        false,
-    )?;
+    let plan = BootPlan {
+        name: "boot-base",
+        bzimage: &built.bzimage,
+        programs: Vec::new(),
+        run_lines: Vec::new(),
+        gpu: Gpu::None,
+        expect_suites: &["rust_doctests_kernel"],
+        echo: false,
+    };
+    let (suite, _) = boot_suite(ctx, tc, plan)?;
     Ok(suite)
 }
 
@@ -311,6 +369,8 @@ pub fn absorb(ctx: &Ctx, tc: &Toolchain) -> Result<()> {
     for p in &paths {
         println!("absorbed {p}");
     }
-    println!("series/ and the tip view are updated; run `cargo xtask tree` to bring build/linux along");
+    println!(
+        "series/ and the tip view are updated; run `cargo xtask tree` to bring build/linux along"
+    );
     Ok(())
 }

@@ -22,7 +22,10 @@ pub type View = BTreeMap<String, Vec<u8>>;
 
 /// Hex SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Computes the tip view of branch `tip` of the kernel tree.
@@ -33,18 +36,31 @@ pub fn generate(git: &Git, tip: &str) -> Result<View> {
     let mut fields = status.split('\0').filter(|s| !s.is_empty());
     let mut view = View::new();
     while let (Some(st), Some(path)) = (fields.next(), fields.next()) {
-        if PROJECT_PATHS.iter().any(|p| path == *p || path.starts_with(p)) {
+        if PROJECT_PATHS
+            .iter()
+            .any(|p| path == *p || path.starts_with(p))
+        {
             bail!("the series changes `{path}`, which the project's own files occupy");
         }
         if st == "A" {
-            let blob = git.cmd(&["cat-file", "blob", &format!("{tip}:{path}")]).output()?;
+            let blob = git
+                .cmd(&["cat-file", "blob", &format!("{tip}:{path}")])
+                .output()?;
             if !blob.status.success() {
                 bail!("cannot read {path} at {tip}");
             }
             view.insert(path.to_string(), blob.stdout);
         } else {
             let diff = git
-                .cmd(&["diff", "--no-renames", "--full-index", &base, &tip, "--", path])
+                .cmd(&[
+                    "diff",
+                    "--no-renames",
+                    "--full-index",
+                    &base,
+                    &tip,
+                    "--",
+                    path,
+                ])
                 .output()?;
             view.insert(format!("{path}.patch"), diff.stdout);
         }
@@ -61,7 +77,9 @@ pub fn read_manifest(repo: &Path) -> Result<BTreeMap<String, String>> {
     };
     text.lines()
         .map(|l| {
-            let (h, p) = l.split_once("  ").with_context(|| format!("bad line in {MANIFEST}: {l}"))?;
+            let (h, p) = l
+                .split_once("  ")
+                .with_context(|| format!("bad line in {MANIFEST}: {l}"))?;
             Ok((p.to_string(), h.to_string()))
         })
         .collect()
@@ -89,7 +107,10 @@ impl std::fmt::Display for Problem {
                  or edit it in the kernel tree and export"
             ),
             Problem::Stale(p) => {
-                write!(f, "{p}: differs from the series; run `cargo xtask series export`")
+                write!(
+                    f,
+                    "{p}: differs from the series; run `cargo xtask series export`"
+                )
             }
             Problem::Missing(p) => {
                 write!(f, "{p}: missing; run `cargo xtask series export`")
@@ -117,7 +138,11 @@ pub fn edited(repo: &Path) -> Result<Vec<String>> {
 
 /// Compares the repository's tip view with `expected`; `kernel_top` names the base tree's
 /// top-level entries (to find stray files at kernel paths).
-pub fn compare(repo: &Path, expected: &View, kernel_top: &BTreeSet<String>) -> Result<Vec<Problem>> {
+pub fn compare(
+    repo: &Path,
+    expected: &View,
+    kernel_top: &BTreeSet<String>,
+) -> Result<Vec<Problem>> {
     let manifest = read_manifest(repo)?;
     let mut problems = Vec::new();
     for (path, want) in expected {
@@ -156,7 +181,10 @@ pub fn compare(repo: &Path, expected: &View, kernel_top: &BTreeSet<String>) -> R
 
 /// Whether `path` (relative to the repository) sits where the tip view puts kernel files.
 fn is_kernel_path(path: &str, kernel_top: &BTreeSet<String>) -> bool {
-    if PROJECT_PATHS.iter().any(|p| path == *p || path.starts_with(p)) {
+    if PROJECT_PATHS
+        .iter()
+        .any(|p| path == *p || path.starts_with(p))
+    {
         return false;
     }
     let first = path.split('/').next().unwrap_or(path);
@@ -166,7 +194,11 @@ fn is_kernel_path(path: &str, kernel_top: &BTreeSet<String>) -> bool {
 /// Tracked and untracked (not ignored) files of the repository.
 fn project_files(repo: &Path) -> Result<Vec<String>> {
     let out = Git::new(repo).run(&["ls-files", "-z", "-co", "--exclude-standard"])?;
-    Ok(out.split('\0').filter(|s| !s.is_empty()).map(str::to_string).collect())
+    Ok(out
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 /// Writes the tip view and its manifest, removing files of the old view that are gone.

@@ -54,17 +54,27 @@ impl Topics {
         let mut dirs = BTreeSet::new();
         for t in &self.topics {
             if t.branch == BASE || !seen.insert(t.branch.as_str()) {
-                bail!("branch `{}` is named twice (or is the reserved name `base`)", t.branch);
+                bail!(
+                    "branch `{}` is named twice (or is the reserved name `base`)",
+                    t.branch
+                );
             }
             if t.dir.is_empty()
                 || t.dir.contains('/')
                 || t.dir.starts_with('.')
                 || !dirs.insert(t.dir.as_str())
             {
-                bail!("topic `{}`: folder `{}` is empty, nested or used twice", t.branch, t.dir);
+                bail!(
+                    "topic `{}`: folder `{}` is empty, nested or used twice",
+                    t.branch,
+                    t.dir
+                );
             }
             if t.parents.is_empty() {
-                bail!("topic `{}` has no parents (use `base` for the base)", t.branch);
+                bail!(
+                    "topic `{}` has no parents (use `base` for the base)",
+                    t.branch
+                );
             }
             for p in &t.parents {
                 if p != BASE && !seen.contains(p.as_str()) || p == &t.branch {
@@ -145,7 +155,10 @@ cover = "dev"
         let t = Topics::parse(GOOD).unwrap();
         assert_eq!(t.tip().branch, "staging/dev");
         let anc = t.ancestors(t.tip());
-        assert_eq!(anc.into_iter().collect::<Vec<_>>(), ["staging/a", "staging/b", "topic/c"]);
+        assert_eq!(
+            anc.into_iter().collect::<Vec<_>>(),
+            ["staging/a", "staging/b", "topic/c"]
+        );
         assert!(t.ancestors(&t.topics[0]).is_empty());
     }
 

@@ -24,7 +24,10 @@ fn read_synced(tree: &Path, t: &Topic) -> Option<PatchFiles> {
     let dir = synced_dir(tree, t);
     let mut files = PatchFiles::new();
     for e in fs::read_dir(&dir).ok()?.flatten() {
-        files.insert(e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).ok()?);
+        files.insert(
+            e.file_name().to_string_lossy().into_owned(),
+            fs::read(e.path()).ok()?,
+        );
     }
     Some(files)
 }
@@ -80,18 +83,24 @@ pub fn materialise(
 ) -> Result<()> {
     let git = Git::new(tree);
     if !Git::exists(tree) {
-        util::step(&format!("create the kernel tree {}", tree.display()), || {
-            let mut c = std::process::Command::new("git");
-            c.args(["clone", "-q", "--shared", "--branch", BASE_TAG])
-                .arg(base_repo)
-                .arg(tree);
-            util::run_logged("git clone", &mut c, &tree.with_extension("clone.log"))?;
-            git.run(&["checkout", "-q", "-B", "base", BASE_TAG])?;
-            Ok(())
-        })?;
+        util::step(
+            &format!("create the kernel tree {}", tree.display()),
+            || {
+                let mut c = std::process::Command::new("git");
+                c.args(["clone", "-q", "--shared", "--branch", BASE_TAG])
+                    .arg(base_repo)
+                    .arg(tree);
+                util::run_logged("git clone", &mut c, &tree.with_extension("clone.log"))?;
+                git.run(&["checkout", "-q", "-B", "base", BASE_TAG])?;
+                Ok(())
+            },
+        )?;
     }
     if git.rev(&format!("refs/tags/{BASE_TAG}")).is_none() {
-        bail!("{} has no tag {BASE_TAG}: it is not a tree made by this tool", tree.display());
+        bail!(
+            "{} has no tag {BASE_TAG}: it is not a tree made by this tool",
+            tree.display()
+        );
     }
     let mut states = Vec::new();
     let mut blocked = Vec::new();
@@ -114,7 +123,10 @@ pub fn materialise(
             );
         }
         git.run(&["stash", "push", "-u", "-q", "-m", "nova-xtask tree --force"])?;
-        println!("    uncommitted changes kept in `git stash` of {}", tree.display());
+        println!(
+            "    uncommitted changes kept in `git stash` of {}",
+            tree.display()
+        );
     }
     if !blocked.is_empty() {
         if !force {
@@ -169,7 +181,11 @@ fn apply_topic(git: &Git, series_dir: &Path, t: &Topic) -> Result<()> {
         tool_commit_env(&mut c, BASE_DATE);
         if let Err(e) = Git::run_cmd(c) {
             let _ = git.run(&["merge", "--abort"]);
-            bail!("topic `{}`: merging {} fails: {e}", t.branch, t.parents.join(" + "));
+            bail!(
+                "topic `{}`: merging {} fails: {e}",
+                t.branch,
+                t.parents.join(" + ")
+            );
         }
     }
     let dir = series_dir.join(&t.dir);
@@ -195,7 +211,9 @@ fn apply_topic(git: &Git, series_dir: &Path, t: &Topic) -> Result<()> {
             bail!(
                 "topic `{}`: patch {} does not apply:\n{e}",
                 t.branch,
-                p.strip_prefix(series_dir.parent().unwrap_or(series_dir)).unwrap_or(p).display()
+                p.strip_prefix(series_dir.parent().unwrap_or(series_dir))
+                    .unwrap_or(p)
+                    .display()
             );
         }
     }

@@ -52,16 +52,6 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs a command and reports whether it exited successfully (output discarded).
-pub fn succeeds(cmd: &mut Command) -> bool {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 /// The last `n` lines of a file.
 pub fn tail(path: &Path, n: usize) -> String {
     let mut f = match fs::File::open(path) {
@@ -158,7 +148,9 @@ impl Stamp {
 
     /// Whether the stamp records exactly `key`.
     pub fn is_done(&self, key: &str) -> bool {
-        fs::read_to_string(&self.0).map(|s| s == key).unwrap_or(false)
+        fs::read_to_string(&self.0)
+            .map(|s| s == key)
+            .unwrap_or(false)
     }
 
     /// Records `key` as done.
