@@ -22,7 +22,12 @@ impl Ktap {
         println!("    # Subtest: {suite}");
         println!("    1..{planned}");
         let _ = std::io::stdout().flush();
-        Self { suite: suite.to_string(), planned, next: 1, failed: 0 }
+        Self {
+            suite: suite.to_string(),
+            planned,
+            next: 1,
+            failed: 0,
+        }
     }
 
     /// Prints a diagnostic line that belongs to the current test.
@@ -55,7 +60,10 @@ impl Ktap {
         let ran = self.next - 1;
         let ok = ran == self.planned && self.failed == 0;
         if ran != self.planned {
-            println!("    # {}: planned {} tests, ran {ran}", self.suite, self.planned);
+            println!(
+                "    # {}: planned {} tests, ran {ran}",
+                self.suite, self.planned
+            );
         }
         println!("{} 1 {}", if ok { "ok" } else { "not ok" }, self.suite);
         let _ = std::io::stdout().flush();

@@ -4,6 +4,7 @@ mod absorb;
 mod check;
 mod ctx;
 mod git;
+mod gpu;
 mod initramfs;
 mod kbuild;
 mod kconfig;

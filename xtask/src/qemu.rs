@@ -62,6 +62,9 @@ impl Boot {
         let mut a: Vec<String> = vec![
             "-machine".into(),
             "q35".into(),
+            // Room above 4 GiB for GPU BARs: H100's BAR1 alone is 128 GiB.
+            "-global".into(),
+            "q35-pcihost.pci-hole64-size=256G".into(),
             "-accel".into(),
             if kvm_usable() {
                 "kvm".into()

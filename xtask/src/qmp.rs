@@ -26,11 +26,17 @@ impl Qmp {
                     let _ = e;
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(e) => return Err(e).with_context(|| format!("QMP socket {}", socket.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("QMP socket {}", socket.display()))
+                }
             }
         };
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut q = Self { reader: BufReader::new(stream.try_clone()?), writer: stream, events: vec![] };
+        let mut q = Self {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+            events: vec![],
+        };
         let greeting = q.read()?;
         if greeting.get("QMP").is_none() {
             bail!("not a QMP greeting: {greeting}");

@@ -5,17 +5,19 @@ use crate::git::Git;
 use crate::kbuild::{self, Build, Built};
 use crate::ktap::Outcome;
 use crate::qemu::{self, Boot, BootResult, Gpu};
+use crate::qmp::Qmp;
 use crate::report::{Report, SuiteResult, TestResult};
 use crate::setup::{self, Toolchain, BASE_TAG};
 use crate::topics::{Topics, BASE};
-use crate::{check, initramfs, kconfig, libtest, tree, util};
+use crate::{check, gpu, initramfs, kconfig, libtest, tree, util};
 use anyhow::{bail, Context, Result};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The suites of `cargo xtask test`, in the order they run.
-pub const SUITES: &[&str] = &["host", "series", "boot-base"];
+pub const SUITES: &[&str] = &["host", "series", "boot-base", "gpu-model"];
 
 /// What `cargo xtask run` attaches as GPU.
 pub enum GpuChoice {
@@ -143,6 +145,10 @@ struct BootPlan<'a> {
     expect_suites: &'a [&'a str],
     /// Whether to show the interesting console lines while booting.
     echo: bool,
+    /// Extra kernel command-line arguments.
+    append: Vec<String>,
+    /// Unplug the GPU through QMP when the guest prints this line, then plug it back.
+    hotplug_on: Option<&'a str>,
 }
 
 /// Boots a plan and turns what the console showed into test results: the KTAP tests, a crash
@@ -155,15 +161,23 @@ fn boot_suite(ctx: &Ctx, tc: &Toolchain, plan: BootPlan<'_>) -> Result<(SuiteRes
         bzimage: plan.bzimage.to_path_buf(),
         initramfs: initrd,
         run_dir,
-        append: Vec::new(),
-        gpu: plan.gpu,
+        append: plan.append.clone(),
+        gpu: plan.gpu.clone(),
         devices: Vec::new(),
         timeout: Duration::from_secs(300),
     };
     util::announce(&format!("boot {} under QEMU", plan.name));
+    let qmp = boot.qmp_socket();
+    let mut hotplug: Option<std::thread::JoinHandle<Result<String>>> = None;
     let res = qemu::boot(&tc.rootfs, &boot, |line| {
         if plan.echo && shown_in_run(line) {
             println!("    | {line}");
+        }
+        if let (Some(marker), Gpu::Model(sock)) = (plan.hotplug_on, &plan.gpu) {
+            if hotplug.is_none() && line.contains(marker) {
+                let (qmp, sock) = (qmp.clone(), sock.clone());
+                hotplug = Some(std::thread::spawn(move || unplug_replug(&qmp, &sock)));
+            }
         }
     })?;
     println!(
@@ -172,7 +186,45 @@ fn boot_suite(ctx: &Ctx, tc: &Toolchain, plan: BootPlan<'_>) -> Result<(SuiteRes
         res.wall.as_secs_f64(),
         res.log.display()
     );
-    Ok((results_of_boot(plan.name, &res, plan.expect_suites), res))
+    let mut suite = results_of_boot(plan.name, &res, plan.expect_suites);
+    if plan.hotplug_on.is_some() {
+        let outcome = match hotplug.map(|h| h.join()) {
+            None => Err("the guest never signalled it was ready for the unplug".to_string()),
+            Some(Err(_)) => Err("the QMP thread panicked".to_string()),
+            Some(Ok(r)) => r.map_err(|e| format!("{e:#}")),
+        };
+        match outcome {
+            Ok(note) => {
+                suite
+                    .tests
+                    .push(TestResult::pass("hotplug.qmp-unplug-replug"));
+                suite.notes.push(note);
+            }
+            Err(e) => suite
+                .tests
+                .push(TestResult::fail("hotplug.qmp-unplug-replug", e)),
+        }
+    }
+    Ok((suite, res))
+}
+
+/// Unplugs `gpu0` through QMP, waits for QEMU to confirm, and plugs it back.
+fn unplug_replug(qmp: &Path, socket: &Path) -> Result<String> {
+    let mut q = Qmp::connect(qmp, Duration::from_secs(10))?;
+    let t = Instant::now();
+    q.execute("device_del", json!({"id": "gpu0"}))?;
+    q.wait_event("DEVICE_DELETED", Duration::from_secs(30))?;
+    let unplug = t.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    let args = json!({
+        "driver": "vfio-user-pci", "id": "gpu0", "bus": "rp1",
+        "socket": {"type": "unix", "path": socket.display().to_string()}
+    });
+    q.execute("device_add", args)?;
+    Ok(format!(
+        "QMP device_del → DEVICE_DELETED in {:.3}s; device_add done",
+        unplug.as_secs_f64()
+    ))
 }
 
 /// Console lines `cargo xtask run` shows: our drivers, init, failures and crashes.
@@ -226,22 +278,41 @@ pub fn run(ctx: &Ctx, gpu: GpuChoice, debug: bool) -> Result<()> {
         "    built {branch}{}",
         if built.rebuilt { "" } else { " (up to date)" }
     );
+    let (mut programs, mut run_lines, mut model) = (Vec::new(), Vec::new(), None);
     let gpu = match gpu {
         GpuChoice::None => Gpu::None,
         GpuChoice::Passthrough(p) => Gpu::Passthrough(p),
-        GpuChoice::Model(c) => bail!("--chip {c}: the GPU model is not wired into `run` yet"),
+        GpuChoice::Model(c) => {
+            let p = gpu::profile(&c)?;
+            let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
+            let m = gpu::Model::start(&bin, p.name, &ctx.build.join("run").join(slug(&branch)))?;
+            println!(
+                "    gpu-model {} ready in {:.1} ms ({})",
+                p.name,
+                ms(m.start_time),
+                m.log.display()
+            );
+            programs = guest_programs(ctx, &["gpu_probe"])?;
+            run_lines = vec![gpu::probe_command(p, " --measure-reads 2000")];
+            let sock = m.socket.clone();
+            model = Some(m);
+            Gpu::Model(sock)
+        }
     };
     let name = slug(&branch);
     let plan = BootPlan {
         name: &name,
         bzimage: &built.bzimage,
-        programs: Vec::new(),
-        run_lines: Vec::new(),
+        programs,
+        run_lines,
         gpu,
         expect_suites: &[],
         echo: true,
+        append: Vec::new(),
+        hotplug_on: None,
     };
     let (suite, _) = boot_suite(ctx, &tc, plan)?;
+    drop(model);
     let report = Report {
         suites: vec![suite],
     };
@@ -280,6 +351,7 @@ pub fn test(ctx: &Ctx, names: &[String]) -> Result<()> {
                 match s {
                     "series" => series_suite(ctx, tc),
                     "boot-base" => boot_base_suite(ctx, tc),
+                    "gpu-model" => gpu_model_suite(ctx, tc),
                     _ => unreachable!("checked above"),
                 }
             }
@@ -354,9 +426,106 @@ fn boot_base_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         gpu: Gpu::None,
         expect_suites: &["rust_doctests_kernel"],
         echo: false,
+        append: Vec::new(),
+        hotplug_on: None,
     };
     let (suite, _) = boot_suite(ctx, tc, plan)?;
     Ok(suite)
+}
+
+/// Profiles the `gpu-model` suite boots: one Turing, GH100, one Blackwell, and a dead device.
+const GPU_SUITE_PROFILES: &[&str] = &["tu102", "gh100", "gb202", "dead"];
+/// The profile of the hot-unplug run.
+const HOTPLUG_PROFILE: &str = "gh100";
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The first console line containing `key`, for the suite's measurements.
+fn console_line<'a>(console: &'a str, key: &str) -> Option<&'a str> {
+    console.lines().find(|l| l.contains(key)).map(str::trim)
+}
+
+/// `gpu-model`: the base kernel boots with the emulated GPU per profile; the guest probe checks
+/// what sysfs and BAR0 show against the profile; one run unplugs and re-plugs the GPU via QMP.
+fn gpu_model_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
+    let built = build_base(ctx, tc)?;
+    let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
+    let programs = guest_programs(ctx, &["gpu_probe"])?;
+    let mut all = SuiteResult::new("gpu-model");
+    let runs = GPU_SUITE_PROFILES
+        .iter()
+        .map(|p| (*p, false))
+        .chain([(HOTPLUG_PROFILE, true)]);
+    for (name, hotplug) in runs {
+        let p = gpu::profile(name)?;
+        let run = format!("gpu-{name}{}", if hotplug { "-hotplug" } else { "" });
+        let model = gpu::Model::start(&bin, name, &ctx.build.join("run").join(&run))?;
+        let ready = model.start_time;
+        let (probe, suites, marker) = if hotplug {
+            (
+                " --loop-until-gone 60",
+                &["gpu_probe_hotplug"][..],
+                Some("waiting for unplug"),
+            )
+        } else {
+            (" --measure-reads 2000", &["gpu_probe"][..], None)
+        };
+        let plan = BootPlan {
+            name: &run,
+            bzimage: &built.bzimage,
+            programs: programs.clone(),
+            run_lines: vec![gpu::probe_command(p, probe)],
+            gpu: Gpu::Model(model.socket.clone()),
+            expect_suites: suites,
+            echo: false,
+            append: vec!["kunit.enable=0".into()],
+            hotplug_on: marker,
+        };
+        let (mut suite, res) = boot_suite(ctx, tc, plan)?;
+        // The guest must really have talked to this model: sessions and BAR0 reads counted.
+        let stats = model
+            .control("stats")
+            .unwrap_or_else(|e| format!("error: {e:#}"));
+        let counter = |k: &str| -> u64 {
+            stats
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
+                .unwrap_or(0)
+        };
+        // QEMU resets the device each time it realizes it: once per plug.
+        let want_resets = if hotplug { 2 } else { 1 };
+        let mut problems = Vec::new();
+        if counter("resets") < want_resets || counter("bar0_reads") == 0 {
+            problems.push(format!(
+                "expected >= {want_resets} reset(s) and BAR0 reads: {stats}"
+            ));
+        }
+        suite.tests.push(check("model.saw-guest", problems));
+        suite.notes.push(format!("model {stats}"));
+        drop(model);
+        all.notes
+            .push(format!("{run}: model ready in {:.1} ms", ms(ready)));
+        for key in [
+            "first BAR0 read at uptime",
+            "reads/s",
+            "loop: gone",
+            "loop: ",
+        ] {
+            if let Some(l) = console_line(&res.console, key) {
+                all.notes.push(format!("{run}: {l}"));
+            }
+        }
+        all.notes
+            .extend(suite.notes.into_iter().map(|n| format!("{run}: {n}")));
+        for mut t in suite.tests {
+            t.name = format!("{run}:{}", t.name);
+            all.tests.push(t);
+        }
+    }
+    all.notes.dedup();
+    Ok(all)
 }
 
 /// `series absorb`: folds direct edits of tip-view files into the commits that own the lines.

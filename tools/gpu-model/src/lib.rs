@@ -1,0 +1,29 @@
+//! An emulated NVIDIA GPU, served to QEMU's `vfio-user-pci` over the vfio-user protocol.
+//!
+//! CI has no NVIDIA GPU; the Nova stub boots against this model instead. It presents a PCI
+//! Express endpoint with an NVIDIA board's identity (chosen by [`profile`]), a register BAR
+//! whose chip identification registers match that board ([`bar0`]), RAM-like apertures
+//! backed by memfds ([`vram`]) and run-time fault injection ([`fault`]).
+//!
+//! Module map: [`profile`] (boards and the BOOT0/BOOT42 encoding), [`config_space`] (PCI
+//! configuration space with write masks), [`bar0`] (register semantics), [`vram`]
+//! (apertures), [`device`] (the GPU as a whole, addressed by vfio region), [`server`]
+//! (vfio-user glue), [`fault`] (control socket). The `gpu-model` binary wires them up.
+//!
+//! ```
+//! use gpu_model::device::{GpuDevice, REGION_BAR0, REGION_CONFIG};
+//! use gpu_model::profile;
+//!
+//! let p = profile::find("gh100").unwrap();
+//! let mut gpu = GpuDevice::new(p, 1 << 20).unwrap();
+//! assert_eq!(gpu.read_u32(REGION_CONFIG, 0), 0x2330_10de);
+//! assert_eq!(gpu.read_u32(REGION_BAR0, 0), 0x1800_00a1);
+//! ```
+
+pub mod bar0;
+pub mod config_space;
+pub mod device;
+pub mod fault;
+pub mod profile;
+pub mod server;
+pub mod vram;

@@ -1,0 +1,184 @@
+//! Command-line behaviour of the `gpu-model` binary: listing, bad input, socket paths,
+//! shutdown by signal.
+
+mod common;
+
+use common::{run, temp_dir, Model};
+use gpu_model::profile::PROFILES;
+use std::os::unix::process::ExitStatusExt;
+
+/// Bad input must give exactly one `gpu-model: error:` line and no panic.
+fn assert_one_line_error(stderr: &[String], needle: &str) {
+    assert_eq!(stderr.len(), 1, "{stderr:?}");
+    assert!(stderr[0].starts_with("gpu-model: error: "), "{stderr:?}");
+    assert!(stderr[0].contains(needle), "{stderr:?} lacks {needle:?}");
+}
+
+#[test]
+fn list_profiles_names_every_profile() {
+    let (st, out, err) = run(&["--list-profiles"]);
+    assert!(st.success());
+    assert!(err.is_empty(), "{err:?}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.len(),
+        PROFILES.len() + 1,
+        "header + one line per profile"
+    );
+    for p in PROFILES {
+        let line = lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(p.name));
+        let line = line.unwrap_or_else(|| panic!("{} missing", p.name));
+        assert!(
+            line.contains(&format!("10de:{:04x}", p.device_id)),
+            "{line}"
+        );
+    }
+    assert!(
+        out.contains("gh100  10de:2330 030200   180000a1    128G"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unknown_profile_is_refused() {
+    let dir = temp_dir("unknown-profile");
+    let sock = dir.join("gpu.sock");
+    let (st, _, err) = run(&["--profile", "gk104", "--socket", sock.to_str().unwrap()]);
+    assert_eq!(st.code(), Some(2));
+    assert_one_line_error(&err, "unknown profile 'gk104'");
+    assert!(!sock.exists());
+}
+
+#[test]
+fn malformed_sizes_are_refused() {
+    let dir = temp_dir("bad-size");
+    let sock = dir.join("gpu.sock");
+    let s = sock.to_str().unwrap();
+    for (size, needle) in [
+        ("12Q", "malformed size"),
+        ("", "malformed size"),
+        ("300M", "not a power of two"),
+        ("4K", "outside"),
+        ("99999999999999999999", "malformed size"),
+    ] {
+        let (st, _, err) = run(&["--profile", "gh100", "--socket", s, "--bar1-size", size]);
+        assert_eq!(st.code(), Some(2), "{size}");
+        assert_one_line_error(&err, needle);
+    }
+    let (st, _, err) = run(&[
+        "--profile",
+        "gh100",
+        "--socket",
+        s,
+        "--log-accesses",
+        "many",
+    ]);
+    assert_eq!(st.code(), Some(2));
+    assert_one_line_error(&err, "not a count");
+}
+
+#[test]
+fn missing_and_unknown_arguments_are_refused() {
+    let (st, _, err) = run(&["--profile", "gh100"]);
+    assert_eq!(st.code(), Some(2));
+    assert_one_line_error(&err, "--socket is required");
+    let (st, _, err) = run(&["--socket", "/tmp/x.sock"]);
+    assert_eq!(st.code(), Some(2));
+    assert_one_line_error(&err, "--profile is required");
+    let (st, _, err) = run(&["--profile"]);
+    assert_eq!(st.code(), Some(2));
+    assert_one_line_error(&err, "--profile needs a value");
+    let (st, _, err) = run(&["--frobnicate"]);
+    assert_eq!(st.code(), Some(2));
+    assert_one_line_error(&err, "unknown argument '--frobnicate'");
+    let (st, out, _) = run(&["--help"]);
+    assert!(st.success());
+    assert!(out.starts_with("usage: gpu-model"));
+}
+
+#[test]
+fn unusable_socket_paths_are_refused() {
+    let dir = temp_dir("bad-path");
+    let missing = dir.join("no/such/folder/gpu.sock");
+    let (st, _, err) = run(&["--profile", "tu102", "--socket", missing.to_str().unwrap()]);
+    assert_eq!(st.code(), Some(1));
+    assert_one_line_error(&err, "cannot listen on");
+
+    let file = dir.join("regular-file");
+    std::fs::write(&file, b"not a socket").unwrap();
+    let (st, _, err) = run(&["--profile", "tu102", "--socket", file.to_str().unwrap()]);
+    assert_eq!(st.code(), Some(1));
+    assert_one_line_error(&err, "is not a socket");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        b"not a socket",
+        "left untouched"
+    );
+
+    // The control socket path is checked too, and the vfio-user socket is not left behind.
+    let sock = dir.join("gpu.sock");
+    let (st, _, err) = run(&[
+        "--profile",
+        "tu102",
+        "--socket",
+        sock.to_str().unwrap(),
+        "--control",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(st.code(), Some(1));
+    assert_one_line_error(&err, "cannot listen on");
+    assert!(!sock.exists());
+}
+
+#[test]
+fn a_socket_in_use_is_refused_and_a_stale_one_replaced() {
+    let dir = temp_dir("in-use");
+    let first = Model::start(&dir, "gh100", false, &[]);
+    let (st, _, err) = run(&[
+        "--profile",
+        "gh100",
+        "--socket",
+        first.socket.to_str().unwrap(),
+    ]);
+    assert_eq!(st.code(), Some(1));
+    assert_one_line_error(&err, "in use by another server");
+    drop(first); // SIGKILL: leaves a stale socket file behind
+    assert!(dir.join("gpu.sock").exists());
+    let mut second = Model::start(&dir, "gh100", false, &[]);
+    second.signal(libc::SIGTERM);
+    assert!(second.wait_exit().success());
+}
+
+#[test]
+fn sigterm_and_sigint_shut_down_cleanly() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let dir = temp_dir(&format!("signal-{sig}"));
+        let mut m = Model::start(&dir, "ad102", true, &[]);
+        assert!(m.socket.exists());
+        m.signal(sig);
+        let st = m.wait_exit();
+        assert_eq!(st.code(), Some(0), "{:?} {:?}", st.signal(), m.stderr);
+        assert!(!m.socket.exists(), "socket removed");
+        assert!(
+            !m.control.as_ref().unwrap().exists(),
+            "control socket removed"
+        );
+        let summary = m
+            .stderr
+            .iter()
+            .find(|l| l.starts_with("gpu-model: summary: "));
+        let summary = summary.unwrap_or_else(|| panic!("no summary: {:?}", m.stderr));
+        assert!(
+            summary.contains("profile=ad102 off_bus=0 sessions=0"),
+            "{summary}"
+        );
+        assert!(summary.contains(&format!("(signal {sig})")), "{summary}");
+        assert!(
+            !m.stderr.iter().any(|l| l.contains("panicked")),
+            "{:?}",
+            m.stderr
+        );
+    }
+}
