@@ -157,7 +157,7 @@ mod tests {
              --boot0 0x180000a1 --boot42 0x180a1000 --scratch 0x1000"
         );
         let dead = probe_command(profile("dead").unwrap(), " --x");
-        assert!(dead.contains("--boot0 0xffffffff --x"), "{dead}");
+        assert!(dead.contains("--boot0 0xffffffff --boot42 0xffffffff --x"), "{dead}");
         let e = profile("gx999").unwrap_err().to_string();
         assert!(
             e.contains("unknown GPU profile `gx999`") && e.contains("gh100"),
