@@ -70,8 +70,8 @@ impl Model {
     /// Starts `bin` with `profile` in `dir` and waits for its ready line.
     pub fn start(bin: &Path, profile: &str, dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let socket = dir.join("gpu.sock");
-        let control = dir.join("gpu-control.sock");
+        let socket = util::socket_path(dir, "gpu.sock");
+        let control = util::socket_path(dir, "gpu-control.sock");
         let log = dir.join("gpu-model.log");
         let mut cmd = Command::new(bin);
         cmd.arg("--profile")
@@ -157,7 +157,10 @@ mod tests {
              --boot0 0x180000a1 --boot42 0x180a1000 --scratch 0x1000"
         );
         let dead = probe_command(profile("dead").unwrap(), " --x");
-        assert!(dead.contains("--boot0 0xffffffff --boot42 0xffffffff --x"), "{dead}");
+        assert!(
+            dead.contains("--boot0 0xffffffff --boot42 0xffffffff --x"),
+            "{dead}"
+        );
         let e = profile("gx999").unwrap_err().to_string();
         assert!(
             e.contains("unknown GPU profile `gx999`") && e.contains("gh100"),

@@ -54,7 +54,7 @@ pub struct BootResult {
 impl Boot {
     /// The QMP socket of the boot.
     pub fn qmp_socket(&self) -> PathBuf {
-        self.run_dir.join("qmp.sock")
+        crate::util::socket_path(&self.run_dir, "qmp.sock")
     }
 
     /// The QEMU arguments (after the binary and its `-L` folders).

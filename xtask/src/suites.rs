@@ -227,12 +227,34 @@ fn unplug_replug(qmp: &Path, socket: &Path) -> Result<String> {
     ))
 }
 
-/// Console lines `cargo xtask run` shows: our drivers, init, failures and crashes.
+/// Console lines `cargo xtask run` shows: our drivers and samples, guest programs, suite results,
+/// failures and crashes (not every passing case or KTAP header).
 fn shown_in_run(line: &str) -> bool {
-    const KEYS: &[&str] = &[
-        "nova", "rust_", "sample", "not ok", "# Totals", "Oops", "BUG:", "WARNING:", "panic",
+    const KERNEL_KEYS: &[&str] = &[
+        "nova", "sample", "# Totals", "not ok", "Oops", "BUG:", "WARNING:", "panic",
     ];
-    KEYS.iter().any(|k| line.contains(k))
+    let (kernel, text) = match line.strip_prefix('[') {
+        Some(rest) => (true, rest.split_once("] ").map_or(rest, |(_, t)| t)),
+        None => (false, line),
+    };
+    let t = text.trim_start();
+    let indented = t.len() != text.len();
+    if t.starts_with("not ok") {
+        return true;
+    }
+    let header =
+        t.starts_with("KTAP version") || t.starts_with("# Subtest") || t.starts_with("1..");
+    if header || t.contains("ommand line:") {
+        return false;
+    }
+    if !indented && t.starts_with("ok ") {
+        return true;
+    }
+    if kernel {
+        !indented && KERNEL_KEYS.iter().any(|k| t.contains(k))
+    } else {
+        !(indented && t.starts_with("ok "))
+    }
 }
 
 /// Test results of one boot (pure: unit-tested on recorded logs).
@@ -542,4 +564,41 @@ pub fn absorb(ctx: &Ctx, tc: &Toolchain) -> Result<()> {
         "series/ and the tip view are updated; run `cargo xtask tree` to bring build/linux along"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_shows_suite_results_not_every_passing_case() {
+        assert!(shown_in_run("[    0.7] ok 1 rust_doctests_kernel"));
+        assert!(!shown_in_run(
+            "[    0.7]     ok 3 rust_doctest_kernel_sync_rs_0"
+        ));
+        assert!(shown_in_run(
+            "[    0.7]     not ok 3 rust_doctest_kernel_sync_rs_0"
+        ));
+        assert!(shown_in_run("[    1.2] nova 0000:01:00.0: GH100 rev A1"));
+        assert!(shown_in_run("nova-init: done"));
+        assert!(!shown_in_run(
+            "[    0.0] Kernel command line: console=ttyS0 panic=-1"
+        ));
+        assert!(shown_in_run(
+            "    # first BAR0 read at uptime 1.2 s: BOOT0 0x180000a1"
+        ));
+        assert!(!shown_in_run("    ok 2 device_id"));
+        assert!(!shown_in_run("    KTAP version 1"));
+        assert!(shown_in_run("ok 1 gpu_probe"));
+        assert!(!shown_in_run(
+            "[    0.66] rust_doctests_kernel: vec had 2 elements"
+        ));
+        assert!(shown_in_run(
+            "[    2.0] WARNING: CPU: 0 PID: 1 at lib/foo.c:1"
+        ));
+        assert!(!shown_in_run("[    0.1] ACPI: RSDP 0x00000000000F5EC0"));
+        assert!(!shown_in_run(
+            "[    0.6]     # rust_doctest_kernel_uaccess_rs_0.location: x"
+        ));
+    }
 }

@@ -176,3 +176,37 @@ pub fn remove_dir(path: &Path) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+/// A path for a unix socket named `name` that belongs in `dir`: inside `dir` when the path fits
+/// the kernel's 108-byte limit, else in a per-folder directory under the system's temp folder.
+pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    if p.as_os_str().len() < 100 {
+        return p;
+    }
+    let short = crate::tipview::sha256(dir.as_os_str().as_encoded_bytes());
+    let d = std::env::temp_dir().join(format!("nova-xtask-{}", &short[..12]));
+    let _ = fs::create_dir_all(&d);
+    d.join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_paths_stay_short() {
+        assert_eq!(
+            socket_path(Path::new("/r"), "q.sock"),
+            Path::new("/r/q.sock")
+        );
+        let long = Path::new("/x").join("y".repeat(120));
+        let p = socket_path(&long, "gpu-control.sock");
+        assert!(p.as_os_str().len() < 108, "{}", p.display());
+        assert_eq!(
+            p,
+            socket_path(&long, "gpu-control.sock"),
+            "stable per folder"
+        );
+    }
+}
