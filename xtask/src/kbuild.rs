@@ -23,6 +23,9 @@ pub struct Build {
     pub out: PathBuf,
     /// Config fragments merged on top of tinyconfig.
     pub fragments: Vec<PathBuf>,
+    /// Where the log length of the last full build is kept (for a progress percentage); in the
+    /// cache, so that a fresh checkout shows progress too.
+    pub lines_file: PathBuf,
 }
 
 /// What a build produced.
@@ -120,13 +123,26 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
     }
     kconfig::check(&b.fragments, &config)?;
     stamp.clear()?;
+    // A full build's log length, remembered for the progress percentage of the next full build.
+    let lines_file = &b.lines_file;
+    let full = !b.out.join("vmlinux").exists();
+    let expected = if full {
+        fs::read_to_string(&lines_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    } else {
+        None
+    };
     util::step(&format!("build {} ({})", b.name, b.out.display()), || {
-        run_logged(
-            &format!("make {}", b.name),
-            make(tc, b).arg("bzImage"),
-            &log,
-        )
+        let label = format!("make {}", b.name);
+        util::run_logged_progress(&label, make(tc, b).arg("bzImage"), &log, expected)
     })?;
+    if full {
+        let n = fs::read_to_string(&log)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
+        util::write_atomic(lines_file, n.to_string().as_bytes())?;
+    }
     if !bzimage.exists() {
         bail!(
             "the build of {} made no bzImage (log: {})",

@@ -75,6 +75,7 @@ pub fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(String, Bui
         out: ctx.build.join("kbuild").join(&name),
         src: ctx.tree(),
         fragments: kconfig::fragments(&ctx.repo, &dirs, debug),
+        lines_file: ctx.cache.join(format!("build-lines/{name}")),
         name,
     };
     let built = kbuild::build(tc, &b, &ctx.logs())?;
@@ -98,6 +99,7 @@ fn build_base(ctx: &Ctx, tc: &Toolchain) -> Result<Built> {
         out: ctx.build.join("kbuild/base"),
         src,
         fragments: kconfig::fragments(&ctx.repo, &[], false),
+        lines_file: ctx.cache.join("build-lines/base"),
     };
     kbuild::build(tc, &b, &ctx.logs())
 }

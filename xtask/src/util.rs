@@ -73,11 +73,37 @@ pub fn tail(path: &Path, n: usize) -> String {
 /// While it runs, a status line shows the elapsed time and the log's last line (on a terminal),
 /// or a line every 30 s otherwise. On failure the error carries the log's tail and path.
 pub fn run_logged(label: &str, cmd: &mut Command, log: &Path) -> Result<()> {
+    run_logged_progress(label, cmd, log, None)
+}
+
+/// Counts the newlines a growing file gained since `offset`, advancing `offset`.
+fn count_new_lines(path: &Path, offset: &mut u64) -> usize {
+    let Ok(mut f) = fs::File::open(path) else {
+        return 0;
+    };
+    if f.seek(SeekFrom::Start(*offset)).is_err() {
+        return 0;
+    }
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    *offset += buf.len() as u64;
+    buf.iter().filter(|b| **b == b'\n').count()
+}
+
+/// [`run_logged`] with a progress percentage when the number of log lines a complete run
+/// writes is known (`expected_lines`, e.g. from the previous full build).
+pub fn run_logged_progress(
+    label: &str,
+    cmd: &mut Command,
+    log: &Path,
+    expected_lines: Option<usize>,
+) -> Result<()> {
     if let Some(dir) = log.parent() {
         fs::create_dir_all(dir)?;
     }
     let mut file = fs::OpenOptions::new().create(true).append(true).open(log)?;
     writeln!(file, "$ {}", describe(cmd))?;
+    let mut offset = file.metadata()?.len();
     let err = file.try_clone()?;
     let mut child = cmd
         .stdin(Stdio::null())
@@ -88,22 +114,28 @@ pub fn run_logged(label: &str, cmd: &mut Command, log: &Path) -> Result<()> {
     let tty = std::io::stdout().is_terminal();
     let t = Instant::now();
     let mut last_report = 0;
+    let mut lines = 0;
     let status = loop {
         if let Some(s) = child.try_wait()? {
             break s;
         }
         std::thread::sleep(Duration::from_millis(250));
+        lines += count_new_lines(log, &mut offset);
         let secs = t.elapsed().as_secs();
+        let pct = expected_lines
+            .filter(|n| *n > 0)
+            .map(|n| format!(" {:>3}%", (lines * 100 / n).min(99)))
+            .unwrap_or_default();
         if tty {
             let last = tail(log, 1);
-            let mut line = format!("    [{secs:>4}s] {label}: {}", last.trim());
+            let mut line = format!("    [{secs:>4}s{pct}] {label}: {}", last.trim());
             line.truncate(100);
             print!("\r\x1b[2K{line}");
             let _ = std::io::stdout().flush();
         } else if secs >= last_report + 30 {
             last_report = secs;
             if secs > 0 {
-                println!("    [{secs:>4}s] {label} ...");
+                println!("    [{secs:>4}s{pct}] {label} ...");
             }
         }
     };
