@@ -35,6 +35,47 @@ fn series_key(repo: &Path, topics: &Topics) -> Result<String> {
     Ok(sha256(format!("{BASE_TAG}{key}").as_bytes()))
 }
 
+/// Runs `scripts/checkpatch.pl --strict` of the base on every patch of the series (cover letters
+/// excluded). A patch that passed once is remembered by its hash and not checked again.
+fn checkpatch(
+    scratch: &Path,
+    build: &Path,
+    series_dir: &Path,
+    topics: &Topics,
+) -> Result<Vec<String>> {
+    let passed_dir = build.join("checkpatch-passed");
+    fs::create_dir_all(&passed_dir)?;
+    let mut problems = Vec::new();
+    for t in &topics.topics {
+        for (name, data) in read_topic_dir(series_dir, t)? {
+            if name.starts_with("0000-") {
+                continue;
+            }
+            let stamp = passed_dir.join(sha256(&data));
+            if stamp.exists() {
+                continue;
+            }
+            let out = std::process::Command::new("perl")
+                .current_dir(scratch)
+                .args(["scripts/checkpatch.pl", "--strict", "--quiet", "--no-color"])
+                .arg(series_dir.join(&t.dir).join(&name))
+                .output()?;
+            if out.status.success() {
+                fs::write(&stamp, b"")?;
+            } else {
+                let text = String::from_utf8_lossy(&out.stdout);
+                let first: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .take(12)
+                    .collect();
+                problems.push(format!("series/{}/{name}:\n{}", t.dir, first.join("\n")));
+            }
+        }
+    }
+    Ok(problems)
+}
+
 /// The scratch tree used by checks.
 pub fn scratch(build: &Path) -> PathBuf {
     build.join("series-check")
@@ -122,6 +163,11 @@ pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResul
     results.push(CheckResult {
         name: "tip-contains-all",
         problems,
+    });
+
+    results.push(CheckResult {
+        name: "checkpatch",
+        problems: checkpatch(&scratch, build, &series_dir, &topics)?,
     });
 
     let view = tipview::generate(&git, tip)?;

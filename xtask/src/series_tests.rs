@@ -110,6 +110,12 @@ fn world(name: &str) -> World {
         "//! The kernel crate.\n\npub mod a;\n\nfn x() {}\n",
     );
     write(&base, "README", "Linux\n");
+    // A stand-in for checkpatch: flags any patch that adds the word BADSTYLE.
+    write(
+        &base,
+        "scripts/checkpatch.pl",
+        "@ARGV = grep { !/^--/ } @ARGV;\nwhile (<>) { if (/^\\+.*BADSTYLE/) { print \"ERROR: BADSTYLE\\n\"; exit 1; } }\n",
+    );
     commit(&base, "base", "2025-01-01T00:00:00Z");
     git(
         &base,
@@ -434,4 +440,20 @@ fn stray_kernel_file_in_repo_is_reported() {
         "{f:?}"
     );
     let _ = Command::new("true").status();
+}
+
+#[test]
+fn checkpatch_runs_on_every_patch() {
+    let w = world("checkpatch");
+    let tree_dir = w.tree();
+    let d = "2025-04-01T00:00:00Z";
+    git(&tree_dir, &["checkout", "-q", "nova/stub"], d);
+    write(&tree_dir, "drivers/gpu/drm/nova/bad.rs", "// BADSTYLE\n");
+    commit(&tree_dir, "drm/nova: add a badly styled file", d);
+    export_all(&tree_dir, &w.topics, &w.repo);
+    let r = check::run(&w.repo, &w.build, &w.base).unwrap();
+    let f = failing(&r);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].starts_with("checkpatch: series/tip/0002-drm-nova-add-a-badly-styled-file.patch"), "{f:?}");
+    assert!(f[0].contains("ERROR: BADSTYLE"), "{f:?}");
 }
