@@ -127,7 +127,7 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
     let lines_file = &b.lines_file;
     let full = !b.out.join("vmlinux").exists();
     let expected = if full {
-        fs::read_to_string(&lines_file)
+        fs::read_to_string(lines_file)
             .ok()
             .and_then(|s| s.trim().parse().ok())
     } else {
