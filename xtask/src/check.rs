@@ -23,10 +23,13 @@ pub struct CheckResult {
     pub problems: Vec<String>,
 }
 
-/// A digest of `series/` (topic folders and description).
-fn series_key(repo: &Path, topics: &Topics) -> Result<String> {
+/// A digest of `series/` (topic folders and description) and of the base it applies to.
+fn series_key(repo: &Path, base_repo: &Path, topics: &Topics) -> Result<String> {
     let series_dir = repo.join("series");
-    let mut key = sha256(&fs::read(series_dir.join("topics.toml"))?);
+    let base = Git::new(base_repo)
+        .rev(&format!("refs/tags/{BASE_TAG}"))
+        .unwrap_or_default();
+    let mut key = base + &sha256(&fs::read(series_dir.join("topics.toml"))?);
     for t in &topics.topics {
         for (name, data) in read_topic_dir(&series_dir, t)? {
             key.push_str(&format!("{}/{name}:{}", t.dir, sha256(&data)));
@@ -101,7 +104,7 @@ pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResul
     });
 
     let scratch = scratch(build);
-    let key = series_key(repo, &topics)?;
+    let key = series_key(repo, base_repo, &topics)?;
     let stamp = Stamp::new(build.join("series-check.applied"));
     let applied = if stamp.is_done(&key) && Git::exists(&scratch) {
         Ok(())

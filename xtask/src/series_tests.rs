@@ -454,6 +454,30 @@ fn checkpatch_runs_on_every_patch() {
     let r = check::run(&w.repo, &w.build, &w.base).unwrap();
     let f = failing(&r);
     assert_eq!(f.len(), 1, "{f:?}");
-    assert!(f[0].starts_with("checkpatch: series/tip/0002-drm-nova-add-a-badly-styled-file.patch"), "{f:?}");
+    assert!(
+        f[0].starts_with("checkpatch: series/tip/0002-drm-nova-add-a-badly-styled-file.patch"),
+        "{f:?}"
+    );
     assert!(f[0].contains("ERROR: BADSTYLE"), "{f:?}");
+}
+
+#[test]
+fn a_new_base_is_fetched_and_the_branches_reapplied() {
+    let w = world("newbase");
+    let d = "2025-05-01T00:00:00Z";
+    write(&w.base, "README", "Linux, imported again\n");
+    commit(&w.base, "base, re-imported", d);
+    git(&w.base, &["tag", "-f", "-a", BASE_TAG, "-m", "base"], d);
+    let tag = format!("refs/tags/{BASE_TAG}");
+    let new_base = Git::new(&w.base).rev(&tag).unwrap();
+    tree::materialise(&w.tree(), &w.base, &w.topics, &w.series(), false).unwrap();
+    let g = Git::new(w.tree());
+    assert_eq!(g.rev(&tag).unwrap(), new_base);
+    for t in &w.topics.topics {
+        let branch = format!("refs/heads/{}", t.branch);
+        assert!(
+            g.ok(&["merge-base", "--is-ancestor", &new_base, &branch]),
+            "{branch} not on the new base"
+        );
+    }
 }

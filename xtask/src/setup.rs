@@ -408,7 +408,8 @@ pub fn tool_commit_env(cmd: &mut Command, date: &str) {
 
 fn kernel_source(ctx: &Ctx) -> Result<PathBuf> {
     let repo = ctx.cache.join("linux-base.git");
-    let key = format!("{KERNEL_PACKAGE} {KERNEL_DEBIAN_VERSION} {BASE_TAG}");
+    let key =
+        format!("{KERNEL_PACKAGE} {KERNEL_DEBIAN_VERSION} {BASE_TAG} without-debian-gitignore");
     let stamp = Stamp::new(ctx.cache.join("linux-base.complete"));
     if stamp.is_done(&key) && repo.exists() {
         return Ok(repo);
@@ -451,6 +452,12 @@ fn kernel_source(ctx: &Ctx) -> Result<PathBuf> {
                     deb.display()
                 );
             }
+            let gitignore = src.join(".gitignore");
+            let text = fs::read_to_string(&gitignore)?;
+            let fixed = strip_debian_gitignore(&text).with_context(|| {
+                format!("{}: no Debian packaging block in .gitignore", deb.display())
+            })?;
+            fs::write(&gitignore, fixed)?;
             let tmp_repo = ctx.cache.join("linux-base.git.tmp");
             util::remove_dir(&tmp_repo)?;
             let git = |args: &[&str]| {
@@ -477,7 +484,9 @@ fn kernel_source(ctx: &Ctx) -> Result<PathBuf> {
                 "Linux 6.12.117 as Debian {KERNEL_PACKAGE} {KERNEL_DEBIAN_VERSION}\n\n\
              The series' base: the kernel source of the Debian package {KERNEL_PACKAGE},\n\
              version {KERNEL_DEBIAN_VERSION} (v6.12.117 with Debian's patches applied),\n\
-             imported unchanged by `cargo xtask setup`.\n"
+             imported by `cargo xtask setup` with one change: the Debian packaging block at the\n\
+             end of .gitignore (`/*`, `!/debian/`), which would hide every new file from git\n\
+             in a development tree, is removed.\n"
             );
             run_logged("git commit", &mut git(&["commit", "-q", "-m", &msg]), &log)?;
             run_logged(
@@ -492,6 +501,26 @@ fn kernel_source(ctx: &Ctx) -> Result<PathBuf> {
             Ok(repo)
         },
     )
+}
+
+/// Removes the Debian packaging block from the kernel's top-level `.gitignore`: it ignores
+/// everything at the top level (`/*`), so new files of a series would be invisible to git.
+fn strip_debian_gitignore(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("# Debian packaging"))?;
+    let end = start + lines[start..].iter().position(|l| *l == "!/debian/")?;
+    // Drop the comment block's leading `#` line (and the blank line before it) too.
+    let mut from = start;
+    while from > 0 && (lines[from - 1] == "#" || lines[from - 1].is_empty()) {
+        from -= 1;
+    }
+    let mut out: Vec<&str> = lines[..from].to_vec();
+    out.extend_from_slice(&lines[end + 1..]);
+    let mut s = out.join("\n");
+    s.push('\n');
+    Some(s)
 }
 
 /// Runs QEMU's binary from the rootfs through the rootfs's own loader (no chroot).
@@ -597,6 +626,16 @@ pub fn kvm_usable() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debian_gitignore_block_is_removed() {
+        let text = "/rust-project.json\n\n#\n# Debian packaging: ignore everything at the top level, since it isn't\n# included in our repository\n#\n/*\n!/debian/\n";
+        assert_eq!(
+            strip_debian_gitignore(text).as_deref(),
+            Some("/rust-project.json\n")
+        );
+        assert_eq!(strip_debian_gitignore("/vmlinux\n"), None);
+    }
 
     #[test]
     fn picks_rust_src_matching_rustc() {

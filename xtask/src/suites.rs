@@ -85,14 +85,25 @@ pub fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(String, Bui
 /// Builds the pristine base (its own work tree, never edited) with the base fragment.
 fn build_base(ctx: &Ctx, tc: &Toolchain) -> Result<Built> {
     let src = ctx.build.join("worktrees/base");
+    let tag = format!("refs/tags/{BASE_TAG}");
     if !Git::exists(&src) {
         util::step("check out the base", || {
             let mut c = Command::new("git");
-            c.args(["clone", "-q", "--shared", "--branch", BASE_TAG])
+            c.args(["clone", "-q", "--branch", BASE_TAG])
                 .arg(&tc.base_repo)
                 .arg(&src);
             util::run_logged("git clone", &mut c, &ctx.logs().join("base-checkout.log"))
         })?;
+    }
+    let git = Git::new(&src);
+    let want = Git::new(&tc.base_repo)
+        .rev(&tag)
+        .context("the base repository has no base tag")?;
+    if git.rev("HEAD").as_deref() != Some(want.as_str()) {
+        // Setup re-imported the base: move the work tree (only changed files are rewritten).
+        let repo = tc.base_repo.to_string_lossy();
+        git.run(&["fetch", "-q", "--no-tags", &repo, &format!("+{tag}:{tag}")])?;
+        git.run(&["checkout", "-q", "-f", "--detach", &tag])?;
     }
     let b = Build {
         name: BASE.to_string(),

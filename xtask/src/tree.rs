@@ -87,7 +87,7 @@ pub fn materialise(
             &format!("create the kernel tree {}", tree.display()),
             || {
                 let mut c = std::process::Command::new("git");
-                c.args(["clone", "-q", "--shared", "--branch", BASE_TAG])
+                c.args(["clone", "-q", "--branch", BASE_TAG])
                     .arg(base_repo)
                     .arg(tree);
                 util::run_logged("git clone", &mut c, &tree.with_extension("clone.log"))?;
@@ -96,16 +96,23 @@ pub fn materialise(
             },
         )?;
     }
-    if git.rev(&format!("refs/tags/{BASE_TAG}")).is_none() {
+    let tag = format!("refs/tags/{BASE_TAG}");
+    if git.rev(&tag).is_none() {
         bail!(
             "{} has no tag {BASE_TAG}: it is not a tree made by this tool",
             tree.display()
         );
     }
+    // A new base (re-imported by setup) means every branch must be re-applied on it. States are
+    // computed against the tree's own base, before the new one is fetched.
+    let base_changed = Git::new(base_repo).rev(&tag) != git.rev(&tag);
     let mut states = Vec::new();
     let mut blocked = Vec::new();
     for t in &topics.topics {
-        let s = state(&git, series_dir, t)?;
+        let mut s = state(&git, series_dir, t)?;
+        if base_changed && s == State::InSync {
+            s = State::SeriesNewer;
+        }
         if let State::Unexported(files) = &s {
             blocked.push(format!("  {} ({})", t.branch, files.join(", ")));
         }
@@ -139,6 +146,14 @@ pub fn materialise(
             );
         }
         backup(&git, topics)?;
+    }
+    if base_changed {
+        let repo = base_repo.to_string_lossy();
+        git.run(&["fetch", "-q", "--no-tags", &repo, &format!("+{tag}:{tag}")])?;
+        println!(
+            "    the base changed: fetched the new {BASE_TAG} into {}",
+            tree.display()
+        );
     }
     util::step("materialise the topic branches from series/", || {
         for t in &topics.topics {
