@@ -35,7 +35,13 @@ pub fn absorb(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<String>
         return Ok(edited);
     }
     let scratch = build.join("absorb");
-    tree::materialise(&scratch, base_repo, &topics, &series_dir, true)?;
+    tree::materialise(
+        &scratch,
+        base_repo,
+        &topics,
+        &series_dir,
+        tree::OnUnexported::Force,
+    )?;
     let git = Git::new(&scratch);
     let tip = format!("refs/heads/{}", topics.tip().branch);
     let base_files: BTreeSet<String> = git
@@ -79,9 +85,14 @@ pub fn absorb(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<String>
         };
         write_topic_dir(&new_series, t, &files)?;
     }
-    tree::materialise(&scratch, base_repo, &topics, &new_series, true).context(
-        "the absorbed edit conflicts with a later topic; edit in the kernel tree instead",
-    )?;
+    tree::materialise(
+        &scratch,
+        base_repo,
+        &topics,
+        &new_series,
+        tree::OnUnexported::Force,
+    )
+    .context("the absorbed edit conflicts with a later topic; edit in the kernel tree instead")?;
     let view = tipview::generate(&git, &topics.tip().branch)?;
     for e in by_commit.values().flatten() {
         let at_tip = git

@@ -111,7 +111,13 @@ pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResul
     } else {
         stamp.clear()?;
         // The scratch tree is the tool's own: always replace its branches.
-        tree::materialise(&scratch, base_repo, &topics, &series_dir, true)
+        tree::materialise(
+            &scratch,
+            base_repo,
+            &topics,
+            &series_dir,
+            tree::OnUnexported::Force,
+        )
     };
     match applied {
         Ok(()) => {

@@ -119,7 +119,11 @@ fn run() -> Result<()> {
                 &tc.base_repo,
                 &topics,
                 &ctx.repo.join("series"),
-                force,
+                if force {
+                    tree::OnUnexported::Force
+                } else {
+                    tree::OnUnexported::Fail
+                },
             )?;
             println!(
                 "kernel tree: {} (branch {})",

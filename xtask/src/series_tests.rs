@@ -130,7 +130,14 @@ fn world(name: &str) -> World {
     let build = repo.join("build");
     let topics = Topics::parse(TOPICS).unwrap();
     let tree_dir = build.join("linux");
-    tree::materialise(&tree_dir, &base, &topics, &repo.join("series"), false).unwrap();
+    tree::materialise(
+        &tree_dir,
+        &base,
+        &topics,
+        &repo.join("series"),
+        tree::OnUnexported::Fail,
+    )
+    .unwrap();
 
     // One commit per topic, written like a developer would, then exported.
     let d = "2025-02-01T10:00:00Z";
@@ -299,7 +306,14 @@ fn export_materialise_export_is_identity_and_deterministic() {
 
     // Materialise a fresh tree from series/ (new commit hashes) and export from it.
     let tree2 = w.build.join("linux2");
-    tree::materialise(&tree2, &w.base, &w.topics, &w.series(), false).unwrap();
+    tree::materialise(
+        &tree2,
+        &w.base,
+        &w.topics,
+        &w.series(),
+        tree::OnUnexported::Fail,
+    )
+    .unwrap();
     export_all(&tree2, &w.topics, &w.repo);
     assert_eq!(
         first,
@@ -370,7 +384,14 @@ fn unexported_work_is_never_destroyed() {
     write(&w.tree(), "rust/kernel/pci.rs", "//! PCI, more.\n");
     commit(&w.tree(), "rust: more pci", "2025-03-01T00:00:00Z");
     let extra = g.rev("refs/heads/staging/b").unwrap();
-    let e = tree::materialise(&w.tree(), &w.base, &w.topics, &w.series(), false).unwrap_err();
+    let e = tree::materialise(
+        &w.tree(),
+        &w.base,
+        &w.topics,
+        &w.series(),
+        tree::OnUnexported::Fail,
+    )
+    .unwrap_err();
     assert!(format!("{e:#}").contains("staging/b"), "{e:#}");
     assert_eq!(
         g.rev("refs/heads/staging/b").unwrap(),
@@ -378,8 +399,30 @@ fn unexported_work_is_never_destroyed() {
         "branch untouched"
     );
 
-    // Uncommitted changes alone do not block a tree that is in sync, and are kept.
-    tree::materialise(&w.tree(), &w.base, &w.topics, &w.series(), true).unwrap();
+    // `run` and `build` keep the work in progress as it is.
+    tree::materialise(
+        &w.tree(),
+        &w.base,
+        &w.topics,
+        &w.series(),
+        tree::OnUnexported::Keep,
+    )
+    .unwrap();
+    assert_eq!(
+        g.rev("refs/heads/staging/b").unwrap(),
+        extra,
+        "kept for building"
+    );
+
+    // --force replaces the branches but keeps the old tips.
+    tree::materialise(
+        &w.tree(),
+        &w.base,
+        &w.topics,
+        &w.series(),
+        tree::OnUnexported::Force,
+    )
+    .unwrap();
     let backups = g
         .run(&[
             "for-each-ref",
@@ -416,7 +459,14 @@ fn a_patch_that_does_not_apply_is_named() {
     let tree3 = w.build.join("linux3");
     let e = format!(
         "{:#}",
-        tree::materialise(&tree3, &w.base, &w.topics, &w.series(), false).unwrap_err()
+        tree::materialise(
+            &tree3,
+            &w.base,
+            &w.topics,
+            &w.series(),
+            tree::OnUnexported::Fail
+        )
+        .unwrap_err()
     );
     assert!(e.contains("topic `staging/b`"), "{e}");
     assert!(e.contains("series/b/0001-rust-add-pci.patch"), "{e}");
@@ -470,7 +520,14 @@ fn a_new_base_is_fetched_and_the_branches_reapplied() {
     git(&w.base, &["tag", "-f", "-a", BASE_TAG, "-m", "base"], d);
     let tag = format!("refs/tags/{BASE_TAG}");
     let new_base = Git::new(&w.base).rev(&tag).unwrap();
-    tree::materialise(&w.tree(), &w.base, &w.topics, &w.series(), false).unwrap();
+    tree::materialise(
+        &w.tree(),
+        &w.base,
+        &w.topics,
+        &w.series(),
+        tree::OnUnexported::Fail,
+    )
+    .unwrap();
     let g = Git::new(w.tree());
     assert_eq!(g.rev(&tag).unwrap(), new_base);
     for t in &w.topics.topics {

@@ -55,7 +55,13 @@ fn slug(branch: &str) -> String {
 pub fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(String, Built)> {
     let series_dir = ctx.repo.join("series");
     let topics = Topics::load(&series_dir)?;
-    tree::materialise(&ctx.tree(), &tc.base_repo, &topics, &series_dir, false)?;
+    tree::materialise(
+        &ctx.tree(),
+        &tc.base_repo,
+        &topics,
+        &series_dir,
+        tree::OnUnexported::Keep,
+    )?;
     let git = Git::new(ctx.tree());
     let branch = git
         .run(&["rev-parse", "--abbrev-ref", "HEAD"])?

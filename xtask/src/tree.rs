@@ -72,6 +72,17 @@ pub fn state(git: &Git, series_dir: &Path, t: &Topic) -> Result<State> {
     }
 }
 
+/// What [`materialise`] does with a tree that holds work `series/` does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnexported {
+    /// Refuse, saying what to do (`cargo xtask tree`).
+    Fail,
+    /// Leave the tree as it is, with a note (`cargo xtask run`/`build` build the work in progress).
+    Keep,
+    /// Replace the branches, keeping old tips under `refs/nova-backup/` and changes in `git stash`.
+    Force,
+}
+
 /// Creates the tree (a clone of the base repository) if needed and brings every topic branch in
 /// line with `series/`.
 pub fn materialise(
@@ -79,8 +90,9 @@ pub fn materialise(
     base_repo: &Path,
     topics: &Topics,
     series_dir: &Path,
-    force: bool,
+    on_unexported: OnUnexported,
 ) -> Result<()> {
+    let force = on_unexported == OnUnexported::Force;
     let git = Git::new(tree);
     if !Git::exists(tree) {
         util::step(
@@ -121,7 +133,15 @@ pub fn materialise(
     if states.iter().all(|s| *s == State::InSync) {
         return Ok(());
     }
-    if git.dirty()? {
+    let dirty = git.dirty()?;
+    if on_unexported == OnUnexported::Keep && (dirty || !blocked.is_empty()) {
+        println!(
+            "    note: {} holds work not exported to series/; building it as it is",
+            tree.display()
+        );
+        return Ok(());
+    }
+    if dirty {
         if !force {
             bail!(
                 "the kernel tree {} has uncommitted changes: commit them and run `cargo xtask \
