@@ -58,15 +58,22 @@ fn checkpatch(
             if stamp.exists() {
                 continue;
             }
+            // Debian's python3 first: checkpatch's SPDX check needs python3-ply and python3-git.
+            let path = format!(
+                "/usr/bin:/bin:{}",
+                std::env::var("PATH").unwrap_or_default()
+            );
             let out = std::process::Command::new("perl")
                 .current_dir(scratch)
+                .env("PATH", path)
                 .args(["scripts/checkpatch.pl", "--strict", "--quiet", "--no-color"])
                 .arg(series_dir.join(&t.dir).join(&name))
                 .output()?;
-            if out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() && !stderr.contains("Traceback") {
                 fs::write(&stamp, b"")?;
             } else {
-                let text = String::from_utf8_lossy(&out.stdout);
+                let text = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
                 let first: Vec<&str> = text
                     .lines()
                     .filter(|l| !l.trim().is_empty())

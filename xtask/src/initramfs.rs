@@ -101,9 +101,16 @@ sync
 reboot -f
 "#;
 
-/// Builds the initramfs: busybox from the rootfs, `programs` copied into `/bin`, and the command
-/// lines of `run` executed in order by init.
-pub fn build(rootfs: &Path, programs: &[PathBuf], run: &[String], out: &Path) -> Result<()> {
+/// Builds the initramfs: busybox from the rootfs, `programs` copied into `/bin`, `modules` into
+/// `/lib/modules` (flat: `/lib/modules/<name>.ko`), and the command lines of `run` executed in
+/// order by init.
+pub fn build(
+    rootfs: &Path,
+    programs: &[PathBuf],
+    modules: &[PathBuf],
+    run: &[String],
+    out: &Path,
+) -> Result<()> {
     let mut c = Cpio::default();
     for d in [
         "bin",
@@ -115,6 +122,7 @@ pub fn build(rootfs: &Path, programs: &[PathBuf], run: &[String], out: &Path) ->
         "tmp",
         "lib",
         "lib/firmware",
+        "lib/modules",
     ] {
         c.dir(d);
     }
@@ -134,6 +142,14 @@ pub fn build(rootfs: &Path, programs: &[PathBuf], run: &[String], out: &Path) ->
             .to_string_lossy();
         let data = fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
         c.file(&format!("bin/{name}"), data, 0o755);
+    }
+    for m in modules {
+        let name = m
+            .file_name()
+            .context("module without a name")?
+            .to_string_lossy();
+        let data = fs::read(m).with_context(|| format!("cannot read {}", m.display()))?;
+        c.file(&format!("lib/modules/{name}"), data, 0o644);
     }
     let mut script = run.join("\n");
     script.push('\n');

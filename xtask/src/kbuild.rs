@@ -34,6 +34,36 @@ pub struct Built {
     pub bzimage: PathBuf,
     /// Whether `make` ran (false when the inputs were unchanged).
     pub rebuilt: bool,
+    /// The loadable modules (`.ko` files) of the build, when the config enables modules.
+    pub modules: Vec<PathBuf>,
+}
+
+/// The `.ko` files under the build folder (where kbuild leaves them, next to their objects).
+fn modules(out: &Path) -> Result<Vec<PathBuf>> {
+    let list = out.join("modules.order");
+    let Ok(text) = fs::read_to_string(&list) else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let ko = out.join(line.trim().replace(".o", ".ko"));
+        if !ko.exists() {
+            bail!(
+                "{} lists {}, which was not built",
+                list.display(),
+                ko.display()
+            );
+        }
+        found.push(ko);
+    }
+    Ok(found)
+}
+
+/// Whether the final `.config` enables loadable modules.
+fn modules_enabled(out: &Path) -> bool {
+    fs::read_to_string(out.join(".config"))
+        .map(|c| c.lines().any(|l| l == "CONFIG_MODULES=y"))
+        .unwrap_or(false)
 }
 
 fn make(tc: &Toolchain, b: &Build) -> Command {
@@ -83,6 +113,7 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
         return Ok(Built {
             bzimage,
             rebuilt: false,
+            modules: modules(&b.out)?,
         });
     }
     fs::create_dir_all(&b.out)?;
@@ -135,7 +166,12 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
     };
     util::step(&format!("build {} ({})", b.name, b.out.display()), || {
         let label = format!("make {}", b.name);
-        util::run_logged_progress(&label, make(tc, b).arg("bzImage"), &log, expected)
+        let mut make = make(tc, b);
+        make.arg("bzImage");
+        if modules_enabled(&b.out) {
+            make.arg("modules");
+        }
+        util::run_logged_progress(&label, &mut make, &log, expected)
     })?;
     if full {
         let n = fs::read_to_string(&log)
@@ -155,5 +191,6 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
     Ok(Built {
         bzimage,
         rebuilt: true,
+        modules: modules(&b.out)?,
     })
 }

@@ -29,9 +29,10 @@ use ctx::Ctx;
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
-  run [--chip NAME | --gpu-passthrough BDF] [--debug]
+  run [--chip NAME | --gpu-passthrough BDF] [--debug] [--exec CMD]...
                          set up, materialise the branches, build the kernel tree's checked-out
-                         branch, boot it under QEMU and show what the kernel reported
+                         branch, boot it under QEMU and show what the kernel reported; --exec runs
+                         CMD in the guest (guest programs from guest/ and modules are packed)
   test [--suite NAME]... run the test suites (host, series, boot-base); last line `N passed, N failed`
   setup                  install and cache what the tool needs (idempotent)
   tree [--force]         materialise the kernel tree build/linux from series/
@@ -175,6 +176,7 @@ fn run() -> Result<()> {
             let debug = o.flag("--debug");
             let chip = o.value("--chip")?;
             let pass = o.value("--gpu-passthrough")?;
+            let exec = o.values("--exec")?;
             o.done()?;
             let gpu = match (chip, pass) {
                 (Some(_), Some(_)) => bail!("--chip and --gpu-passthrough exclude each other"),
@@ -187,7 +189,7 @@ fn run() -> Result<()> {
                 }
                 (None, None) => suites::GpuChoice::None,
             };
-            suites::run(&ctx, gpu, debug)
+            suites::run(&ctx, gpu, debug, &exec)
         }
         ("test", None) => {
             let names = o.values("--suite")?;

@@ -30,6 +30,8 @@ const HOST_PACKAGES: &[&str] = &[
     "xz-utils",
     "perl",
     "debootstrap",
+    "python3-ply",
+    "python3-git",
     "git",
 ];
 /// The kernel source package and its exact version (bookworm-security).

@@ -121,8 +121,23 @@ fn build_base(ctx: &Ctx, tc: &Toolchain) -> Result<Built> {
     kbuild::build(tc, &b, &ctx.logs())
 }
 
+/// The names of all guest programs (`guest/src/bin/*.rs`).
+fn all_guest_programs(ctx: &Ctx) -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(ctx.repo.join("guest/src/bin"))?
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".rs")
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Builds the statically linked guest programs; returns their paths.
-fn guest_programs(ctx: &Ctx, names: &[&str]) -> Result<Vec<PathBuf>> {
+fn guest_programs(ctx: &Ctx, names: &[impl AsRef<str>]) -> Result<Vec<PathBuf>> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
@@ -135,7 +150,7 @@ fn guest_programs(ctx: &Ctx, names: &[&str]) -> Result<Vec<PathBuf>> {
         .arg("--target-dir")
         .arg(&target_dir);
     for n in names {
-        c.args(["--bin", n]);
+        c.args(["--bin", n.as_ref()]);
     }
     util::run_logged(
         "cargo build (guest programs)",
@@ -144,7 +159,11 @@ fn guest_programs(ctx: &Ctx, names: &[&str]) -> Result<Vec<PathBuf>> {
     )?;
     Ok(names
         .iter()
-        .map(|n| target_dir.join("x86_64-unknown-linux-gnu/release").join(n))
+        .map(|n| {
+            target_dir
+                .join("x86_64-unknown-linux-gnu/release")
+                .join(n.as_ref())
+        })
         .collect())
 }
 
@@ -156,6 +175,8 @@ struct BootPlan<'a> {
     bzimage: &'a Path,
     /// Guest programs packed into the initramfs.
     programs: Vec<PathBuf>,
+    /// Kernel modules packed into the initramfs (`/lib/modules/<name>.ko`).
+    modules: Vec<PathBuf>,
     /// Command lines init runs in order.
     run_lines: Vec<String>,
     /// The GPU attached to the guest.
@@ -175,7 +196,13 @@ struct BootPlan<'a> {
 fn boot_suite(ctx: &Ctx, tc: &Toolchain, plan: BootPlan<'_>) -> Result<(SuiteResult, BootResult)> {
     let run_dir = ctx.build.join("run").join(plan.name);
     let initrd = run_dir.join("initramfs.cpio");
-    initramfs::build(&tc.rootfs, &plan.programs, &plan.run_lines, &initrd)?;
+    initramfs::build(
+        &tc.rootfs,
+        &plan.programs,
+        &plan.modules,
+        &plan.run_lines,
+        &initrd,
+    )?;
     let boot = Boot {
         bzimage: plan.bzimage.to_path_buf(),
         initramfs: initrd,
@@ -312,14 +339,17 @@ pub fn results_of_boot(name: &str, res: &BootResult, expect_suites: &[&str]) -> 
 }
 
 /// `cargo xtask run`.
-pub fn run(ctx: &Ctx, gpu: GpuChoice, debug: bool) -> Result<()> {
+pub fn run(ctx: &Ctx, gpu: GpuChoice, debug: bool, exec: &[String]) -> Result<()> {
     let tc = setup::setup(ctx)?;
     let (branch, built) = build_tree(ctx, &tc, debug)?;
     println!(
         "    built {branch}{}",
         if built.rebuilt { "" } else { " (up to date)" }
     );
-    let (mut programs, mut run_lines, mut model) = (Vec::new(), Vec::new(), None);
+    let (mut programs, mut run_lines, mut model) = (Vec::new(), exec.to_vec(), None);
+    if !exec.is_empty() {
+        programs = guest_programs(ctx, &all_guest_programs(ctx)?)?;
+    }
     let gpu = match gpu {
         GpuChoice::None => Gpu::None,
         GpuChoice::Passthrough(p) => Gpu::Passthrough(p),
@@ -333,8 +363,10 @@ pub fn run(ctx: &Ctx, gpu: GpuChoice, debug: bool) -> Result<()> {
                 ms(m.start_time),
                 m.log.display()
             );
-            programs = guest_programs(ctx, &["gpu_probe"])?;
-            run_lines = vec![gpu::probe_command(p, " --measure-reads 2000")];
+            if exec.is_empty() {
+                programs = guest_programs(ctx, &["gpu_probe"])?;
+                run_lines = vec![gpu::probe_command(p, " --measure-reads 2000")];
+            }
             let sock = m.socket.clone();
             model = Some(m);
             Gpu::Model(sock)
@@ -345,6 +377,7 @@ pub fn run(ctx: &Ctx, gpu: GpuChoice, debug: bool) -> Result<()> {
         name: &name,
         bzimage: &built.bzimage,
         programs,
+        modules: built.modules.clone(),
         run_lines,
         gpu,
         expect_suites: &[],
@@ -463,6 +496,7 @@ fn boot_base_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         name: "boot-base",
         bzimage: &built.bzimage,
         programs: Vec::new(),
+        modules: Vec::new(),
         run_lines: Vec::new(),
         gpu: Gpu::None,
         expect_suites: &["rust_doctests_kernel"],
@@ -517,6 +551,7 @@ fn gpu_model_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             name: &run,
             bzimage: &built.bzimage,
             programs: programs.clone(),
+            modules: Vec::new(),
             run_lines: vec![gpu::probe_command(p, probe)],
             gpu: Gpu::Model(model.socket.clone()),
             expect_suites: suites,

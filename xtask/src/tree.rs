@@ -61,6 +61,18 @@ pub fn state(git: &Git, series_dir: &Path, t: &Topic) -> Result<State> {
     if git.rev(&format!("refs/heads/{}", t.branch)).is_none() {
         return Ok(State::Missing);
     }
+    let branch = format!("refs/heads/{}", t.branch);
+    if !git.ok(&[
+        "merge-base",
+        "--is-ancestor",
+        &format!("refs/tags/{BASE_TAG}"),
+        &branch,
+    ]) {
+        // Its export cannot be compared: be conservative and protect it.
+        return Ok(State::Unexported(vec![format!(
+            "not on the base {BASE_TAG}"
+        )]));
+    }
     let now = format_topic(git, t)?;
     let in_series = read_topic_dir(series_dir, t)?;
     if now == in_series {
