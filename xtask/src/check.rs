@@ -86,6 +86,27 @@ fn checkpatch(
     Ok(problems)
 }
 
+/// Applies `series/` in the scratch tree, unless it was applied there unchanged already.
+pub fn apply_series(repo: &Path, build: &Path, base_repo: &Path, topics: &Topics) -> Result<()> {
+    let scratch = scratch(build);
+    let key = series_key(repo, base_repo, topics)?;
+    let stamp = Stamp::new(build.join("series-check.applied"));
+    if stamp.is_done(&key) && Git::exists(&scratch) {
+        return Ok(());
+    }
+    stamp.clear()?;
+    // The scratch tree is the tool's own: always replace its branches.
+    let series_dir = repo.join("series");
+    tree::materialise(
+        &scratch,
+        base_repo,
+        topics,
+        &series_dir,
+        tree::OnUnexported::Force,
+    )?;
+    stamp.mark(&key)
+}
+
 /// The scratch tree used by checks.
 pub fn scratch(build: &Path) -> PathBuf {
     build.join("series-check")
@@ -111,24 +132,9 @@ pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResul
     });
 
     let scratch = scratch(build);
-    let key = series_key(repo, base_repo, &topics)?;
-    let stamp = Stamp::new(build.join("series-check.applied"));
-    let applied = if stamp.is_done(&key) && Git::exists(&scratch) {
-        Ok(())
-    } else {
-        stamp.clear()?;
-        // The scratch tree is the tool's own: always replace its branches.
-        tree::materialise(
-            &scratch,
-            base_repo,
-            &topics,
-            &series_dir,
-            tree::OnUnexported::Force,
-        )
-    };
+    let applied = apply_series(repo, build, base_repo, &topics);
     match applied {
         Ok(()) => {
-            stamp.mark(&key)?;
             results.push(CheckResult {
                 name: "applies",
                 problems: vec![],

@@ -8,6 +8,7 @@ use crate::qemu::{self, Boot, BootResult, Gpu};
 use crate::qmp::Qmp;
 use crate::report::{Report, SuiteResult, TestResult};
 use crate::setup::{self, Toolchain, BASE_TAG};
+use crate::tipview::sha256;
 use crate::topics::{Topics, BASE};
 use crate::{check, gpu, initramfs, kconfig, libtest, tree, util};
 use anyhow::{bail, Context, Result};
@@ -17,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The suites of `cargo xtask test`, in the order they run.
-pub const SUITES: &[&str] = &["host", "series", "boot-base", "gpu-model"];
+pub const SUITES: &[&str] = &["host", "series", "boot-base", "gpu-model", "rust-device"];
 
 /// What `cargo xtask run` attaches as GPU.
 pub enum GpuChoice {
@@ -67,8 +68,24 @@ pub fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(String, Bui
         .run(&["rev-parse", "--abbrev-ref", "HEAD"])?
         .trim()
         .to_string();
+    let dirs = topic_dirs(&topics, &branch);
+    let name = format!("{}{}", slug(&branch), if debug { "-debug" } else { "" });
+    let b = Build {
+        out: ctx.build.join("kbuild").join(&name),
+        src: ctx.tree(),
+        fragments: kconfig::fragments(&ctx.repo, &dirs, debug),
+        strict_config: true,
+        lines_file: ctx.cache.join(format!("build-lines/{name}")),
+        name,
+    };
+    let built = kbuild::build(tc, &b, &ctx.logs())?;
+    Ok((branch, built))
+}
+
+/// The `kconfig/` fragment names for `branch`: its topic's ancestors, then the topic itself.
+fn topic_dirs(topics: &Topics, branch: &str) -> Vec<String> {
     let mut dirs = Vec::new();
-    if let Some(t) = topics.by_branch(&branch) {
+    if let Some(t) = topics.by_branch(branch) {
         for name in topics.ancestors(t) {
             if let Some(a) = topics.by_branch(&name) {
                 dirs.push(a.dir.clone());
@@ -76,16 +93,130 @@ pub fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(String, Bui
         }
         dirs.push(t.dir.clone());
     }
-    let name = format!("{}{}", slug(&branch), if debug { "-debug" } else { "" });
+    dirs
+}
+
+/// A work tree of the scratch tree (series/ applied to the base) detached at `rev`, for builds
+/// of the series as it is in `series/` (never the developer's tree).
+fn series_worktree(ctx: &Ctx, tc: &Toolchain, name: &str, rev: &str) -> Result<PathBuf> {
+    let topics = Topics::load(&ctx.repo.join("series"))?;
+    check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
+    let scratch = Git::new(check::scratch(&ctx.build));
+    let wt = ctx.build.join("worktrees").join(name);
+    if !wt.join(".git").exists() {
+        let _ = scratch.run(&["worktree", "prune"]);
+        let path = wt.to_string_lossy().into_owned();
+        util::step(&format!("check out {rev} in {}", wt.display()), || {
+            scratch
+                .run(&["worktree", "add", "-q", "--detach", &path, rev])
+                .map(|_| ())
+        })?;
+    } else {
+        Git::new(&wt).run(&["checkout", "-q", "-f", "--detach", rev])?;
+    }
+    Ok(wt)
+}
+
+/// Builds topic `branch` as `series/` has it, with its fragments, in its own build folder.
+fn build_series_topic(ctx: &Ctx, tc: &Toolchain, branch: &str) -> Result<Built> {
+    let topics = Topics::load(&ctx.repo.join("series"))?;
+    let name = format!("series-{}", slug(branch));
+    let src = series_worktree(ctx, tc, &name, &format!("refs/heads/{branch}"))?;
     let b = Build {
         out: ctx.build.join("kbuild").join(&name),
-        src: ctx.tree(),
-        fragments: kconfig::fragments(&ctx.repo, &dirs, debug),
+        src,
+        fragments: kconfig::fragments(&ctx.repo, &topic_dirs(&topics, branch), false),
+        strict_config: true,
         lines_file: ctx.cache.join(format!("build-lines/{name}")),
         name,
     };
-    let built = kbuild::build(tc, &b, &ctx.logs())?;
-    Ok((branch, built))
+    kbuild::build(tc, &b, &ctx.logs())
+}
+
+/// Rust compiler warnings in a build log (C compiler warnings start with a file name instead).
+fn rust_warnings(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            l.starts_with("warning:")
+                && !l.contains("warnings emitted")
+                && !l.contains("warning emitted")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every commit of every topic builds with its topic's fragments, without Rust warnings.
+///
+/// Each commit is built incrementally in a per-topic work tree and build folder; a commit whose
+/// tree (with the same fragments) built cleanly before is remembered and not built again.
+fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
+    let topics = Topics::load(&ctx.repo.join("series"))?;
+    check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
+    let scratch = Git::new(check::scratch(&ctx.build));
+    let passed = ctx.build.join("commit-builds-passed");
+    std::fs::create_dir_all(&passed)?;
+    let mut results = Vec::new();
+    for t in &topics.topics {
+        let mut args = vec![
+            "rev-list".to_string(),
+            "--reverse".into(),
+            "--no-merges".into(),
+        ];
+        args.extend(
+            t.parents
+                .iter()
+                .map(|p| format!("^{}", crate::series::parent_ref(p))),
+        );
+        args.push(format!("refs/heads/{}", t.branch));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let commits = scratch.run(&a)?;
+        let fragments = kconfig::fragments(&ctx.repo, &topic_dirs(&topics, &t.branch), false);
+        let mut frag_key = String::new();
+        for f in &fragments {
+            frag_key.push_str(&sha256(&std::fs::read(f)?));
+        }
+        for (i, commit) in commits.lines().enumerate() {
+            let tree = scratch.run(&["rev-parse", &format!("{commit}^{{tree}}")])?;
+            let stamp = passed.join(sha256(format!("{}{frag_key}", tree.trim()).as_bytes()));
+            let subject = scratch.run(&["log", "-1", "--format=%s", commit])?;
+            let test = format!("series.builds.{}.{:04} {}", t.dir, i + 1, subject.trim());
+            if stamp.exists() {
+                results.push(TestResult::pass(test));
+                continue;
+            }
+            let name = format!("commits-{}", slug(&t.branch));
+            let b = Build {
+                src: series_worktree(ctx, tc, &name, commit)?,
+                out: ctx.build.join("kbuild").join(&name),
+                fragments: fragments.clone(),
+                strict_config: false,
+                lines_file: ctx.cache.join(format!("build-lines/{name}")),
+                name,
+            };
+            let log = ctx.logs().join(format!("build-{}.log", b.name));
+            let outcome = match kbuild::build(tc, &b, &ctx.logs()) {
+                Err(e) => Err(format!("{e:#}")),
+                Ok(_) => {
+                    let w = rust_warnings(&log);
+                    if w.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(w.join("\n"))
+                    }
+                }
+            };
+            match outcome {
+                Ok(()) => {
+                    std::fs::write(&stamp, b"")?;
+                    results.push(TestResult::pass(test));
+                }
+                Err(e) => results.push(TestResult::fail(test, e)),
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// Builds the pristine base (its own work tree, never edited) with the base fragment.
@@ -116,6 +247,7 @@ fn build_base(ctx: &Ctx, tc: &Toolchain) -> Result<Built> {
         out: ctx.build.join("kbuild/base"),
         src,
         fragments: kconfig::fragments(&ctx.repo, &[], false),
+        strict_config: true,
         lines_file: ctx.cache.join("build-lines/base"),
     };
     kbuild::build(tc, &b, &ctx.logs())
@@ -426,6 +558,7 @@ pub fn test(ctx: &Ctx, names: &[String]) -> Result<()> {
                     "series" => series_suite(ctx, tc),
                     "boot-base" => boot_base_suite(ctx, tc),
                     "gpu-model" => gpu_model_suite(ctx, tc),
+                    "rust-device" => rust_device_suite(ctx, tc),
                     _ => unreachable!("checked above"),
                 }
             }
@@ -482,10 +615,18 @@ fn host_suite(ctx: &Ctx) -> Result<SuiteResult> {
 /// `series`: series check, one result per check.
 fn series_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     util::announce("series: series check");
-    let tests = check::run(&ctx.repo, &ctx.build, &tc.base_repo)?
+    let results = check::run(&ctx.repo, &ctx.build, &tc.base_repo)?;
+    let applies = results
+        .iter()
+        .any(|r| r.name == "applies" && r.problems.is_empty());
+    let mut tests: Vec<TestResult> = results
         .into_iter()
         .map(|r| check(format!("series.{}", r.name), r.problems))
         .collect();
+    if applies {
+        util::announce("series: every commit builds");
+        tests.extend(commit_builds(ctx, tc)?);
+    }
     Ok(suite("series", tests, vec![]))
 }
 
@@ -505,6 +646,41 @@ fn boot_base_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         hotplug_on: None,
     };
     let (suite, _) = boot_suite(ctx, tc, plan)?;
+    Ok(suite)
+}
+
+/// The guest command of the `rust-device` suite: sysfs unbind/bind and module load/unload cycles
+/// of the sample platform driver.
+const RUST_DEVICE_CYCLES: &str = "rust_device_cycles --driver rust_driver_platform \
+     --device rust_sample_pdev --cycles 100 --module /lib/modules/rust_driver_platform.ko \
+     --module-cycles 20";
+
+/// `rust-device`: staging/rust-device as series/ has it boots with its fragment; all doctests
+/// pass, and the sample survives 100 unbind/bind and 20 load/unload cycles, each asserted.
+fn rust_device_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
+    let built = build_series_topic(ctx, tc, "staging/rust-device")?;
+    let plan = BootPlan {
+        name: "rust-device",
+        bzimage: &built.bzimage,
+        programs: guest_programs(ctx, &["rust_device_cycles"])?,
+        modules: built.modules.clone(),
+        run_lines: vec![RUST_DEVICE_CYCLES.to_string()],
+        gpu: Gpu::None,
+        expect_suites: &["rust_doctests_kernel", "rust_device_cycles"],
+        echo: false,
+        append: Vec::new(),
+        hotplug_on: None,
+    };
+    let (mut suite, res) = boot_suite(ctx, tc, plan)?;
+    let doctests = suite
+        .tests
+        .iter()
+        .filter(|t| t.name.starts_with("rust_doctests_kernel."))
+        .count();
+    suite.notes.push(format!("{doctests} Rust doctests ran"));
+    if let Some(l) = console_line(&res.console, "# elapsed:") {
+        suite.notes.push(l.trim_start_matches("# ").to_string());
+    }
     Ok(suite)
 }
 

@@ -17,7 +17,6 @@
 use crate::config_space::ConfigSpace;
 use crate::profile::{ALL_ONES, BAR0_SIZE};
 use std::collections::HashMap;
-use std::fmt;
 
 /// Offset of `NV_PMC_BOOT_0`.
 pub const NV_PMC_BOOT_0: u32 = 0x0;
@@ -30,26 +29,7 @@ pub const NV_PCFG_SIZE: u32 = 0x1000;
 /// What a register of the register file reads before it was ever written.
 pub const UNWRITTEN: u32 = 0xbadf_5040;
 
-/// An access outside BAR0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutOfRange {
-    /// Offset of the access.
-    pub offset: u64,
-    /// Length of the access.
-    pub len: usize,
-}
-
-impl fmt::Display for OutOfRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "BAR0 access at {:#x} of {} bytes is out of range",
-            self.offset, self.len
-        )
-    }
-}
-
-impl std::error::Error for OutOfRange {}
+pub use crate::OutOfRange;
 
 /// The register space of one GPU.
 ///
@@ -86,7 +66,11 @@ impl Bar0 {
     }
 
     fn check(offset: u64, len: usize) -> Result<u32, OutOfRange> {
-        let err = OutOfRange { offset, len };
+        let err = OutOfRange {
+            region: "BAR0",
+            offset,
+            len,
+        };
         let end = offset.checked_add(len as u64).ok_or(err)?;
         if end > BAR0_SIZE {
             return Err(err);

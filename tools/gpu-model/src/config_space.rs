@@ -148,26 +148,7 @@ impl fmt::Display for LayoutError {
 
 impl std::error::Error for LayoutError {}
 
-/// An access outside the configuration space.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutOfRange {
-    /// Offset of the access.
-    pub offset: u64,
-    /// Length of the access.
-    pub len: usize,
-}
-
-impl fmt::Display for OutOfRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "config access at {:#x} of {} bytes is out of range",
-            self.offset, self.len
-        )
-    }
-}
-
-impl std::error::Error for OutOfRange {}
+pub use crate::OutOfRange;
 
 /// The configuration space of one PCI Express endpoint.
 ///
@@ -350,7 +331,11 @@ impl ConfigSpace {
     }
 
     fn range(offset: u64, len: usize) -> Result<std::ops::Range<usize>, OutOfRange> {
-        let err = OutOfRange { offset, len };
+        let err = OutOfRange {
+            region: "config",
+            offset,
+            len,
+        };
         let start = usize::try_from(offset).map_err(|_| err)?;
         let end = start.checked_add(len).ok_or(err)?;
         if end > CONFIG_SPACE_SIZE {

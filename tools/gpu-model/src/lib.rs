@@ -27,3 +27,26 @@ pub mod fault;
 pub mod profile;
 pub mod server;
 pub mod vram;
+
+/// An access outside a region of the device (configuration space, BAR0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfRange {
+    /// The region accessed, for messages: `"config"` or `"BAR0"`.
+    pub region: &'static str,
+    /// Offset of the access.
+    pub offset: u64,
+    /// Length of the access.
+    pub len: usize,
+}
+
+impl std::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} access at {:#x} of {} bytes is out of range",
+            self.region, self.offset, self.len
+        )
+    }
+}
+
+impl std::error::Error for OutOfRange {}
