@@ -6,8 +6,9 @@
 //! pci_device_id`, ...). A driver's ID table is an [`IdArray`]: the raw IDs, zero-terminated as
 //! the C side expects, and one value of driver information per ID. When the bus reports which ID
 //! matched (a pointer into the table), the bus adapter finds that ID's information by its
-//! position and hands it to `probe`. [`module_device_table!`](crate::module_device_table) exports the raw IDs so that
-//! modpost generates the module aliases that make the module load for matching devices.
+//! position and hands it to `probe`. [`module_device_table!`](crate::module_device_table)
+//! exports the raw IDs so that modpost generates the module aliases that make the module load
+//! for matching devices.
 
 use core::mem::MaybeUninit;
 
