@@ -117,15 +117,20 @@ fn series_worktree(ctx: &Ctx, tc: &Toolchain, name: &str, rev: &str) -> Result<P
     Ok(wt)
 }
 
-/// Builds topic `branch` as `series/` has it, with its fragments, in its own build folder.
-fn build_series_topic(ctx: &Ctx, tc: &Toolchain, branch: &str) -> Result<Built> {
+/// Builds topic `branch` as `series/` has it, with its fragments and the `extra` ones of
+/// `kconfig/`, in its own build folder.
+fn build_series_topic(ctx: &Ctx, tc: &Toolchain, branch: &str, extra: &[&str]) -> Result<Built> {
     let topics = Topics::load(&ctx.repo.join("series"))?;
     let name = format!("series-{}", slug(branch));
     let src = series_worktree(ctx, tc, &name, &format!("refs/heads/{branch}"))?;
     let b = Build {
         out: ctx.build.join("kbuild").join(&name),
         src,
-        fragments: kconfig::fragments(&ctx.repo, &topic_dirs(&topics, branch), false),
+        fragments: {
+            let mut dirs = topic_dirs(&topics, branch);
+            dirs.extend(extra.iter().map(|e| e.to_string()));
+            kconfig::fragments(&ctx.repo, &dirs, false)
+        },
         strict_config: true,
         lines_file: ctx.cache.join(format!("build-lines/{name}")),
         name,
@@ -437,7 +442,14 @@ fn shown_in_run(line: &str) -> bool {
 
 /// Test results of one boot (pure: unit-tested on recorded logs).
 pub fn results_of_boot(name: &str, res: &BootResult, expect_suites: &[&str]) -> SuiteResult {
-    let mut suite = SuiteResult::from_console(name, &res.console);
+    // Init's own lines echo command lines (which may name e.g. kmemleak): not kernel messages.
+    let kernel_and_programs: String = res
+        .console
+        .lines()
+        .filter(|l| !l.starts_with("nova-init: "))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    let mut suite = SuiteResult::from_console(name, &kernel_and_programs);
     for s in expect_suites {
         let prefix = format!("{s}.");
         let ran = suite.tests.iter().any(|t| t.name.starts_with(&prefix));
@@ -655,16 +667,31 @@ const RUST_DEVICE_CYCLES: &str = "rust_device_cycles --driver rust_driver_platfo
      --device rust_sample_pdev --cycles 100 --module /lib/modules/rust_driver_platform.ko \
      --module-cycles 20";
 
-/// `rust-device`: staging/rust-device as series/ has it boots with its fragment; all doctests
-/// pass, and the sample survives 100 unbind/bind and 20 load/unload cycles, each asserted.
+/// Before the cycles: forget what kmemleak suspects from boot, so that only new leaks count.
+const KMEMLEAK_BASELINE: &str =
+    "echo scan > /sys/kernel/debug/kmemleak && echo clear > /sys/kernel/debug/kmemleak";
+
+/// After the cycles: scan (twice, as kmemleak only reports an object seen unreferenced twice),
+/// print what it found and fail when it found anything.
+const KMEMLEAK_CHECK: &str = "k=/sys/kernel/debug/kmemleak; echo scan > $k && echo scan > $k && \
+     n=$(grep -c 'unreferenced object' $k); echo \"leak check: $n new suspected leaks after the \
+     cycles\"; head -n 40 $k; [ \"$n\" = 0 ]";
+
+/// `rust-device`: staging/rust-device as series/ has it boots with its fragment (and kmemleak);
+/// all doctests pass, the sample survives 100 unbind/bind and 20 load/unload cycles, each
+/// asserted, and kmemleak finds no new leak afterwards.
 fn rust_device_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
-    let built = build_series_topic(ctx, tc, "staging/rust-device")?;
+    let built = build_series_topic(ctx, tc, "staging/rust-device", &["leakcheck"])?;
     let plan = BootPlan {
         name: "rust-device",
         bzimage: &built.bzimage,
         programs: guest_programs(ctx, &["rust_device_cycles"])?,
         modules: built.modules.clone(),
-        run_lines: vec![RUST_DEVICE_CYCLES.to_string()],
+        run_lines: vec![
+            KMEMLEAK_BASELINE.to_string(),
+            RUST_DEVICE_CYCLES.to_string(),
+            KMEMLEAK_CHECK.to_string(),
+        ],
         gpu: Gpu::None,
         expect_suites: &["rust_doctests_kernel", "rust_device_cycles"],
         echo: false,
@@ -678,8 +705,10 @@ fn rust_device_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         .filter(|t| t.name.starts_with("rust_doctests_kernel."))
         .count();
     suite.notes.push(format!("{doctests} Rust doctests ran"));
-    if let Some(l) = console_line(&res.console, "# elapsed:") {
-        suite.notes.push(l.trim_start_matches("# ").to_string());
+    for key in ["# elapsed:", "leak check: "] {
+        if let Some(l) = console_line(&res.console, key) {
+            suite.notes.push(l.trim_start_matches("# ").to_string());
+        }
     }
     Ok(suite)
 }
@@ -695,7 +724,10 @@ fn ms(d: Duration) -> f64 {
 
 /// The first console line containing `key`, for the suite's measurements.
 fn console_line<'a>(console: &'a str, key: &str) -> Option<&'a str> {
-    console.lines().find(|l| l.contains(key)).map(str::trim)
+    console
+        .lines()
+        .find(|l| !l.starts_with("nova-init: ") && l.contains(key))
+        .map(str::trim)
 }
 
 /// `gpu-model`: the base kernel boots with the emulated GPU per profile; the guest probe checks
