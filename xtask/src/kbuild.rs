@@ -26,6 +26,8 @@ pub struct Build {
     /// Whether every option the fragments ask for must be in the final `.config` (false for a
     /// commit in the middle of a topic, which may predate the options its topic adds).
     pub strict_config: bool,
+    /// Whether Rust code is compiled through clippy (`CLIPPY=1`), so its lints are warnings too.
+    pub clippy: bool,
     /// Where the log length of the last full build is kept (for a progress percentage); in the
     /// cache, so that a fresh checkout shows progress too.
     pub lines_file: PathBuf,
@@ -82,7 +84,30 @@ fn make(tc: &Toolchain, b: &Build) -> Command {
         .arg(format!("RUST_LIB_SRC={}", tc.rust_lib_src.display()))
         .arg(format!("BINDGEN={}", tc.bindgen.display()))
         .env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib");
+    if b.clippy {
+        c.arg("CLIPPY=1");
+    }
     c
+}
+
+/// Runs `make TARGET` for a configured build (e.g. `rustfmtcheck`, `rustdoc`); returns the
+/// Rust warnings it printed, or the failure.
+pub fn make_target(tc: &Toolchain, b: &Build, target: &str, logs: &Path) -> Result<Vec<String>> {
+    let log = logs.join(format!("{target}-{}.log", b.name));
+    let _ = fs::remove_file(&log);
+    run_logged(&format!("make {target}"), make(tc, b).arg(target), &log)?;
+    Ok(rust_warnings(&log))
+}
+
+/// Rust compiler, clippy and rustdoc warnings in a build log (C compiler warnings start with a
+/// file name instead).
+pub fn rust_warnings(log: &Path) -> Vec<String> {
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("warning:") && !l.contains(" emitted"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// A digest of everything the build's result depends on.

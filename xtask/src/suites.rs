@@ -75,6 +75,7 @@ pub fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(String, Bui
         src: ctx.tree(),
         fragments: kconfig::fragments(&ctx.repo, &dirs, debug),
         strict_config: true,
+        clippy: false,
         lines_file: ctx.cache.join(format!("build-lines/{name}")),
         name,
     };
@@ -132,24 +133,11 @@ fn build_series_topic(ctx: &Ctx, tc: &Toolchain, branch: &str, extra: &[&str]) -
             kconfig::fragments(&ctx.repo, &dirs, false)
         },
         strict_config: true,
+        clippy: false,
         lines_file: ctx.cache.join(format!("build-lines/{name}")),
         name,
     };
     kbuild::build(tc, &b, &ctx.logs())
-}
-
-/// Rust compiler warnings in a build log (C compiler warnings start with a file name instead).
-fn rust_warnings(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            l.starts_with("warning:")
-                && !l.contains("warnings emitted")
-                && !l.contains("warning emitted")
-        })
-        .map(str::to_string)
-        .collect()
 }
 
 /// Every commit of every topic builds with its topic's fragments, without Rust warnings.
@@ -184,7 +172,7 @@ fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
         }
         for (i, commit) in commits.lines().enumerate() {
             let tree = scratch.run(&["rev-parse", &format!("{commit}^{{tree}}")])?;
-            let stamp = passed.join(sha256(format!("{}{frag_key}", tree.trim()).as_bytes()));
+            let stamp = passed.join(sha256(format!("clippy {}{frag_key}", tree.trim()).as_bytes()));
             let subject = scratch.run(&["log", "-1", "--format=%s", commit])?;
             let test = format!("series.builds.{}.{:04} {}", t.dir, i + 1, subject.trim());
             if stamp.exists() {
@@ -197,6 +185,7 @@ fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
                 out: ctx.build.join("kbuild").join(&name),
                 fragments: fragments.clone(),
                 strict_config: false,
+                clippy: true,
                 lines_file: ctx.cache.join(format!("build-lines/{name}")),
                 name,
             };
@@ -204,7 +193,7 @@ fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
             let outcome = match kbuild::build(tc, &b, &ctx.logs()) {
                 Err(e) => Err(format!("{e:#}")),
                 Ok(_) => {
-                    let w = rust_warnings(&log);
+                    let w = kbuild::rust_warnings(&log);
                     if w.is_empty() {
                         Ok(())
                     } else {
@@ -220,8 +209,50 @@ fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
                 Err(e) => results.push(TestResult::fail(test, e)),
             }
         }
+        if let Some(tip) = commits.lines().last() {
+            results.push(tip_checks(ctx, tc, t, tip, &fragments, &passed)?);
+        }
     }
     Ok(results)
+}
+
+/// `make rustfmtcheck` and `make rustdoc` on a topic's last commit, without warnings.
+fn tip_checks(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    t: &crate::topics::Topic,
+    tip: &str,
+    fragments: &[PathBuf],
+    passed: &Path,
+) -> Result<TestResult> {
+    let scratch = Git::new(check::scratch(&ctx.build));
+    let tree = scratch.run(&["rev-parse", &format!("{tip}^{{tree}}")])?;
+    let stamp = passed.join(sha256(format!("tip-checks {}", tree.trim()).as_bytes()));
+    let test = format!("series.rustfmt-rustdoc.{}", t.dir);
+    if stamp.exists() {
+        return Ok(TestResult::pass(test));
+    }
+    let name = format!("commits-{}", slug(&t.branch));
+    let b = Build {
+        src: series_worktree(ctx, tc, &name, tip)?,
+        out: ctx.build.join("kbuild").join(&name),
+        fragments: fragments.to_vec(),
+        strict_config: false,
+        clippy: true,
+        lines_file: ctx.cache.join(format!("build-lines/{name}")),
+        name,
+    };
+    let mut problems = Vec::new();
+    for target in ["rustfmtcheck", "rustdoc"] {
+        match kbuild::make_target(tc, &b, target, &ctx.logs()) {
+            Ok(w) => problems.extend(w.into_iter().map(|w| format!("make {target}: {w}"))),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    if problems.is_empty() {
+        std::fs::write(&stamp, b"")?;
+    }
+    Ok(check(test, problems))
 }
 
 /// Builds the pristine base (its own work tree, never edited) with the base fragment.
@@ -253,6 +284,7 @@ fn build_base(ctx: &Ctx, tc: &Toolchain) -> Result<Built> {
         src,
         fragments: kconfig::fragments(&ctx.repo, &[], false),
         strict_config: true,
+        clippy: false,
         lines_file: ctx.cache.join("build-lines/base"),
     };
     kbuild::build(tc, &b, &ctx.logs())
