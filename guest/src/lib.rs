@@ -70,3 +70,22 @@ impl Ktap {
         i32::from(!ok)
     }
 }
+
+/// The file the harness's init reads its command lines from: it exists only in the test guest.
+const GUEST_MARKER: &str = "/etc/nova/run";
+
+/// Refuses to go on outside the test guest.
+///
+/// The guest programs unbind drivers, load modules and enable PCI devices through sysfs: run on
+/// a host by mistake, they would do that to the host. Returns `Err` with a message when
+/// `/etc/nova/run` (written by the harness into the initramfs) is missing.
+pub fn require_test_guest(program: &str) -> Result<(), String> {
+    if std::path::Path::new(GUEST_MARKER).exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{program}: refusing to run outside the test guest ({GUEST_MARKER} is missing): it \
+             changes driver bindings and devices through sysfs"
+        ))
+    }
+}

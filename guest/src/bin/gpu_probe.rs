@@ -642,6 +642,10 @@ fn hotplug_loop(args: &Args, secs: u64) -> i32 {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = guest::require_test_guest("gpu_probe") {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {

@@ -946,6 +946,10 @@ impl Rig for Guest {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = guest::require_test_guest("rust_device_cycles") {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
