@@ -172,7 +172,9 @@ fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
         }
         for (i, commit) in commits.lines().enumerate() {
             let tree = scratch.run(&["rev-parse", &format!("{commit}^{{tree}}")])?;
-            let stamp = passed.join(sha256(format!("clippy {}{frag_key}", tree.trim()).as_bytes()));
+            let stamp = passed.join(sha256(
+                format!("clippy {}{frag_key}", tree.trim()).as_bytes(),
+            ));
             let subject = scratch.run(&["log", "-1", "--format=%s", commit])?;
             let test = format!("series.builds.{}.{:04} {}", t.dir, i + 1, subject.trim());
             if stamp.exists() {
