@@ -1,6 +1,7 @@
 //! `cargo xtask`: the Nova project's tool. See README.md for the commands.
 
 mod absorb;
+mod builds;
 mod check;
 mod ctx;
 mod git;
@@ -168,7 +169,7 @@ fn run() -> Result<()> {
             let debug = o.flag("--debug");
             o.done()?;
             let tc = setup::setup(&ctx)?;
-            let (branch, built) = suites::build_tree(&ctx, &tc, debug)?;
+            let (branch, built) = builds::build_tree(&ctx, &tc, debug)?;
             println!("{branch}: {}", built.bzimage.display());
             Ok(())
         }
