@@ -271,11 +271,7 @@ fn owner(git: &Git, tip: &str, e: &Edit) -> Result<String> {
 /// The topic whose own commits include `commit`.
 fn topic_of<'a>(git: &Git, topics: &'a Topics, commit: &str) -> Result<&'a Topic> {
     for t in &topics.topics {
-        let mut args = vec!["rev-list".to_string(), "--no-merges".into()];
-        args.extend(t.parents.iter().map(|p| format!("^{}", parent_ref(p))));
-        args.push(format!("refs/heads/{}", t.branch));
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        if git.run(&a)?.lines().any(|c| c == commit) {
+        if series::own_commits(git, t)?.iter().any(|c| c == commit) {
             return Ok(t);
         }
     }

@@ -119,25 +119,13 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
     std::fs::create_dir_all(&passed)?;
     let mut results = Vec::new();
     for t in &topics.topics {
-        let mut args = vec![
-            "rev-list".to_string(),
-            "--reverse".into(),
-            "--no-merges".into(),
-        ];
-        args.extend(
-            t.parents
-                .iter()
-                .map(|p| format!("^{}", crate::series::parent_ref(p))),
-        );
-        args.push(format!("refs/heads/{}", t.branch));
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let commits = scratch.run(&a)?;
+        let commits = crate::series::own_commits(&scratch, t)?;
         let fragments = kconfig::fragments(&ctx.repo, &topic_dirs(&topics, &t.branch), false);
         let mut frag_key = String::new();
         for f in &fragments {
             frag_key.push_str(&sha256(&std::fs::read(f)?));
         }
-        for (i, commit) in commits.lines().enumerate() {
+        for (i, commit) in commits.iter().enumerate() {
             let tree = scratch.run(&["rev-parse", &format!("{commit}^{{tree}}")])?;
             let stamp = passed.join(sha256(
                 format!("clippy {}{frag_key}", tree.trim()).as_bytes(),
@@ -148,16 +136,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
                 results.push(TestResult::pass(test));
                 continue;
             }
-            let name = format!("commits-{}", slug(&t.branch));
-            let b = Build {
-                src: series_worktree(ctx, tc, &name, commit)?,
-                out: ctx.build.join("kbuild").join(&name),
-                fragments: fragments.clone(),
-                strict_config: false,
-                clippy: true,
-                lines_file: ctx.cache.join(format!("build-lines/{name}")),
-                name,
-            };
+            let b = commits_build(ctx, tc, t, commit, &fragments)?;
             let log = ctx.logs().join(format!("build-{}.log", b.name));
             let outcome = match kbuild::build(tc, &b, &ctx.logs()) {
                 Err(e) => Err(format!("{e:#}")),
@@ -178,11 +157,32 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
                 Err(e) => results.push(TestResult::fail(test, e)),
             }
         }
-        if let Some(tip) = commits.lines().last() {
+        if let Some(tip) = commits.last() {
             results.push(tip_checks(ctx, tc, t, tip, &fragments, &passed)?);
         }
     }
     Ok(results)
+}
+
+/// The build of one commit of topic `t` (through clippy, configured leniently: it may predate
+/// options its topic adds), in the topic's own work tree and build folder.
+fn commits_build(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    t: &Topic,
+    rev: &str,
+    fragments: &[PathBuf],
+) -> Result<Build> {
+    let name = format!("commits-{}", slug(&t.branch));
+    Ok(Build {
+        src: series_worktree(ctx, tc, &name, rev)?,
+        out: ctx.build.join("kbuild").join(&name),
+        fragments: fragments.to_vec(),
+        strict_config: false,
+        clippy: true,
+        lines_file: ctx.cache.join(format!("build-lines/{name}")),
+        name,
+    })
 }
 
 /// `make rustfmtcheck` and `make rustdoc` on a topic's last commit, without warnings.
@@ -201,16 +201,7 @@ fn tip_checks(
     if stamp.exists() {
         return Ok(TestResult::pass(test));
     }
-    let name = format!("commits-{}", slug(&t.branch));
-    let b = Build {
-        src: series_worktree(ctx, tc, &name, tip)?,
-        out: ctx.build.join("kbuild").join(&name),
-        fragments: fragments.to_vec(),
-        strict_config: false,
-        clippy: true,
-        lines_file: ctx.cache.join(format!("build-lines/{name}")),
-        name,
-    };
+    let b = commits_build(ctx, tc, t, tip, fragments)?;
     let mut problems = Vec::new();
     for target in ["rustfmtcheck", "rustdoc"] {
         match kbuild::make_target(tc, &b, target, &ctx.logs()) {

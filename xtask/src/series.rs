@@ -20,6 +20,32 @@ pub fn parent_ref(p: &str) -> String {
     }
 }
 
+/// The revision range of topic `t`'s own commits: its tip, minus everything its parents have.
+pub fn topic_range(t: &Topic) -> Vec<String> {
+    let mut range: Vec<String> = t
+        .parents
+        .iter()
+        .map(|p| format!("^{}", parent_ref(p)))
+        .collect();
+    range.push(format!("refs/heads/{}", t.branch));
+    range
+}
+
+/// Topic `t`'s own commits (merges excluded), oldest first.
+pub fn own_commits(git: &Git, t: &Topic) -> Result<Vec<String>> {
+    let mut args = vec![
+        "rev-list".to_string(),
+        "--reverse".into(),
+        "--no-merges".into(),
+    ];
+    args.extend(topic_range(t));
+    Ok(git
+        .run(&to_strs(&args))?
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
 /// Formats the commits of topic `t` (those not in its parents) as patches with a cover letter.
 ///
 /// The output depends only on the commits' contents, authors and author dates: commit hashes are
@@ -33,22 +59,8 @@ pub fn format_topic(git: &Git, t: &Topic) -> Result<PatchFiles> {
             git.dir.display()
         );
     }
-    let mut range: Vec<String> = t
-        .parents
-        .iter()
-        .map(|p| format!("^{}", parent_ref(p)))
-        .collect();
-    range.push(tip.clone());
-    let count: usize = git
-        .run(
-            &[
-                &["rev-list", "--count", "--no-merges"][..],
-                &to_strs(&range),
-            ]
-            .concat(),
-        )?
-        .trim()
-        .parse()?;
+    let range = topic_range(t);
+    let count = own_commits(git, t)?.len();
     if count == 0 {
         return Ok(PatchFiles::new());
     }
