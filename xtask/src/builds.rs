@@ -12,7 +12,6 @@ use crate::topics::{Topic, Topics, BASE};
 use crate::{check as series_check, kconfig, tree, util};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Builds whatever is checked out in the kernel tree (after materialising it from series/).
 pub(crate) fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(String, Built)> {
@@ -221,7 +220,7 @@ pub(crate) fn build_base(ctx: &Ctx, tc: &Toolchain) -> Result<Built> {
     let tag = format!("refs/tags/{BASE_TAG}");
     if !Git::exists(&src) {
         util::step("check out the base", || {
-            let mut c = Command::new("git");
+            let mut c = crate::git::command();
             c.args(["clone", "-q", "--branch", BASE_TAG])
                 .arg(&tc.base_repo)
                 .arg(&src);

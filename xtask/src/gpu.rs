@@ -25,7 +25,10 @@ pub fn profile(name: &str) -> Result<&'static Profile> {
 pub fn build_model(repo: &Path, logs: &Path) -> Result<PathBuf> {
     let mut c = Command::new("cargo");
     c.current_dir(repo)
-        .args(["build", "--quiet", "--release", "-p", "gpu-model"]);
+        .args(["build", "--quiet", "--release", "-p", "gpu-model"])
+        // Where the binary is looked for, whatever the user's cargo configuration says.
+        .arg("--target-dir")
+        .arg(repo.join("target"));
     util::run_logged(
         "cargo build gpu-model",
         &mut c,

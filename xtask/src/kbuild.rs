@@ -83,7 +83,9 @@ fn make(tc: &Toolchain, b: &Build) -> Command {
         .arg("LLVM=-14")
         .arg(format!("RUST_LIB_SRC={}", tc.rust_lib_src.display()))
         .arg(format!("BINDGEN={}", tc.bindgen.display()))
-        .env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib");
+        .env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib")
+        // Compiler messages in English, as the log parsers expect them.
+        .env("LC_ALL", "C");
     if b.clippy {
         c.arg("CLIPPY=1");
     }

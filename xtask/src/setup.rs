@@ -4,6 +4,7 @@
 //! valid (a [`Stamp`] written after the output is complete), so an interrupted step is redone.
 
 use crate::ctx::Ctx;
+use crate::git;
 use crate::util::{self, output, run_logged, Stamp};
 use anyhow::{bail, Context, Result};
 use std::fs;
@@ -48,8 +49,6 @@ const QEMU_DEBIAN_VERSION: &str = "1:11.1.3+ds-1~bpo13+1";
 const ROOTFS_PACKAGES: &[&str] = &["busybox-static"];
 /// Free space a cold setup and build need (source, objects, packages, rootfs), in GiB.
 const MIN_FREE_GIB: u64 = 8;
-/// Fixed identity and date of tool-made commits, so that they hash the same everywhere.
-pub const TOOL_IDENT: (&str, &str) = ("Nova xtask", "nova-xtask@localhost");
 /// Date of the imported base commit.
 pub const BASE_DATE: &str = "2025-11-01T00:00:00+00:00";
 
@@ -398,13 +397,10 @@ fn bindgen(ctx: &Ctx) -> Result<PathBuf> {
     )
 }
 
-/// Sets the fixed identity and dates for commits the tool makes.
+/// Sets a fixed date for the commits a [`git::command`] makes, so that they hash the same
+/// everywhere (the identity is the tool's already).
 pub fn tool_commit_env(cmd: &mut Command, date: &str) {
-    cmd.env("GIT_AUTHOR_NAME", TOOL_IDENT.0)
-        .env("GIT_AUTHOR_EMAIL", TOOL_IDENT.1)
-        .env("GIT_COMMITTER_NAME", TOOL_IDENT.0)
-        .env("GIT_COMMITTER_EMAIL", TOOL_IDENT.1)
-        .env("GIT_AUTHOR_DATE", date)
+    cmd.env("GIT_AUTHOR_DATE", date)
         .env("GIT_COMMITTER_DATE", date);
 }
 
@@ -463,7 +459,7 @@ fn kernel_source(ctx: &Ctx) -> Result<PathBuf> {
             let tmp_repo = ctx.cache.join("linux-base.git.tmp");
             util::remove_dir(&tmp_repo)?;
             let git = |args: &[&str]| {
-                let mut c = Command::new("git");
+                let mut c = git::command();
                 c.arg("--git-dir")
                     .arg(&tmp_repo)
                     .arg("--work-tree")
@@ -473,7 +469,7 @@ fn kernel_source(ctx: &Ctx) -> Result<PathBuf> {
                 tool_commit_env(&mut c, BASE_DATE);
                 c
             };
-            let mut init = Command::new("git");
+            let mut init = git::command();
             init.args(["init", "-q", "--bare", "-b", "base"])
                 .arg(&tmp_repo);
             run_logged("git init", &mut init, &log)?;

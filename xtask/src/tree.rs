@@ -7,7 +7,7 @@
 
 use crate::git::Git;
 use crate::series::{self, format_topic, parent_ref, read_topic_dir, PatchFiles};
-use crate::setup::{tool_commit_env, BASE_DATE, BASE_TAG, TOOL_IDENT};
+use crate::setup::{tool_commit_env, BASE_DATE, BASE_TAG};
 use crate::topics::{Topic, Topics};
 use crate::util;
 use anyhow::{bail, Context, Result};
@@ -110,7 +110,7 @@ pub fn materialise(
         util::step(
             &format!("create the kernel tree {}", tree.display()),
             || {
-                let mut c = std::process::Command::new("git");
+                let mut c = crate::git::command();
                 c.args(["clone", "-q", "--branch", BASE_TAG])
                     .arg(base_repo)
                     .arg(tree);
@@ -249,10 +249,9 @@ fn apply_topic(git: &Git, series_dir: &Path, t: &Topic) -> Result<()> {
     };
     patches.sort();
     for p in &patches {
+        // The author is the patch's; the committer is the tool (`git::command`).
         let mut c = git.cmd(&["am", "-q", "--committer-date-is-author-date", "--no-3way"]);
-        c.arg(p)
-            .env("GIT_COMMITTER_NAME", TOOL_IDENT.0)
-            .env("GIT_COMMITTER_EMAIL", TOOL_IDENT.1);
+        c.arg(p);
         if let Err(e) = Git::run_cmd(c) {
             let _ = git.run(&["am", "--abort"]);
             bail!(
