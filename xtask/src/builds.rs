@@ -1,16 +1,18 @@
-//! The kernel builds the suites need: the developer's tree, the pristine base, a topic as
-//! `series/` has it, and every commit of every topic.
+//! The kernel builds the suites need: the developer's tree (in the clone's `build/kbuild`), and
+//! in build slots of the cache, shared by every clone: the pristine base, a topic as `series/`
+//! has it, and every commit of every topic.
 
+use crate::cache::{self, Slot, Verdicts};
 use crate::ctx::Ctx;
 use crate::git::Git;
 use crate::kbuild::{self, Build, Built};
 use crate::report::TestResult;
 use crate::setup::{Toolchain, BASE_TAG};
 use crate::suites::{check, slug};
-use crate::tipview::sha256;
-use crate::topics::{Topic, Topics, BASE};
+use crate::topics::{Topics, BASE};
+use crate::util::sha256;
 use crate::{check as series_check, kconfig, tree, util};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 
 /// Builds whatever is checked out in the kernel tree (after materialising it from series/).
@@ -37,6 +39,7 @@ pub(crate) fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(Stri
         fragments: kconfig::fragments(&ctx.repo, &dirs, debug),
         strict_config: true,
         clippy: false,
+        shared: false,
         lines_file: ctx.cache.join(format!("build-lines/{name}")),
         name,
     };
@@ -58,29 +61,63 @@ fn topic_dirs(topics: &Topics, branch: &str) -> Vec<String> {
     dirs
 }
 
-/// A work tree of the scratch tree (series/ applied to the base) detached at `rev`, for builds
-/// of the series as it is in `series/` (never the developer's tree).
-fn series_worktree(ctx: &Ctx, tc: &Toolchain, name: &str, rev: &str) -> Result<PathBuf> {
-    let topics = Topics::load(&ctx.repo.join("series"))?;
-    series_check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
-    let scratch = Git::new(series_check::scratch(&ctx.build));
-    let wt = ctx.build.join("worktrees").join(name);
-    if !wt.join(".git").exists() {
-        let _ = scratch.run(&["worktree", "prune"]);
-        let path = wt.to_string_lossy().into_owned();
-        util::step(&format!("check out {rev} in {}", wt.display()), || {
-            scratch
-                .run(&["worktree", "add", "-q", "--detach", &path, rev])
-                .map(|_| ())
-        })?;
-    } else {
-        Git::new(&wt).run(&["checkout", "-q", "-f", "--detach", rev])?;
+/// Builds `rev` of repository `from` in cache slot `name` and copies what the boot needs (the
+/// image, the modules) into the clone's `build/images/<name>`, so that another run may reuse the
+/// slot while this one boots.
+fn build_in_slot(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    name: &str,
+    from: &Path,
+    rev: &str,
+    fragments: Vec<PathBuf>,
+) -> Result<Built> {
+    let slot = Slot::open(ctx, tc, name)?;
+    slot.checkout(from, rev)?;
+    let b = slot_build(ctx, &slot, fragments, true, false);
+    let built = kbuild::build(tc, &b, &ctx.logs())?;
+    let images = ctx.build.join("images").join(name);
+    util::remove_dir(&images)?;
+    std::fs::create_dir_all(images.join("modules"))?;
+    let bzimage = images.join("bzImage");
+    std::fs::copy(&built.bzimage, &bzimage)?;
+    let mut modules = Vec::new();
+    for m in &built.modules {
+        let to = images
+            .join("modules")
+            .join(m.file_name().unwrap_or_default());
+        std::fs::copy(m, &to)?;
+        modules.push(to);
     }
-    Ok(wt)
+    Ok(Built {
+        bzimage,
+        rebuilt: built.rebuilt,
+        modules,
+    })
+}
+
+/// The build of whatever `slot` has checked out.
+fn slot_build(
+    ctx: &Ctx,
+    slot: &Slot,
+    fragments: Vec<PathBuf>,
+    strict_config: bool,
+    clippy: bool,
+) -> Build {
+    Build {
+        name: slot.name.clone(),
+        src: slot.src.clone(),
+        out: slot.out.clone(),
+        fragments,
+        strict_config,
+        clippy,
+        shared: true,
+        lines_file: ctx.cache.join(format!("build-lines/{}", slot.name)),
+    }
 }
 
 /// Builds topic `branch` as `series/` has it, with its fragments and the `extra` ones of
-/// `kconfig/`, in its own build folder.
+/// `kconfig/`, in its own cache slot.
 pub(crate) fn build_series_topic(
     ctx: &Ctx,
     tc: &Toolchain,
@@ -88,163 +125,123 @@ pub(crate) fn build_series_topic(
     extra: &[&str],
 ) -> Result<Built> {
     let topics = Topics::load(&ctx.repo.join("series"))?;
-    let name = format!("series-{}", slug(branch));
-    let src = series_worktree(ctx, tc, &name, &format!("refs/heads/{branch}"))?;
-    let b = Build {
-        out: ctx.build.join("kbuild").join(&name),
-        src,
-        fragments: {
-            let mut dirs = topic_dirs(&topics, branch);
-            dirs.extend(extra.iter().map(|e| e.to_string()));
-            kconfig::fragments(&ctx.repo, &dirs, false)
-        },
-        strict_config: true,
-        clippy: false,
-        lines_file: ctx.cache.join(format!("build-lines/{name}")),
-        name,
-    };
-    kbuild::build(tc, &b, &ctx.logs())
+    series_check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
+    let mut dirs = topic_dirs(&topics, branch);
+    dirs.extend(extra.iter().map(|e| e.to_string()));
+    let mut name = format!("series-{}", slug(branch));
+    for e in extra {
+        name.push('+');
+        name.push_str(e);
+    }
+    build_in_slot(
+        ctx,
+        tc,
+        &name,
+        &series_check::scratch(&ctx.build),
+        &format!("refs/heads/{branch}"),
+        kconfig::fragments(&ctx.repo, &dirs, false),
+    )
 }
 
 /// Every commit of every topic builds with its topic's fragments, without Rust warnings.
 ///
-/// Each commit is built incrementally in a per-topic work tree and build folder; a commit whose
-/// tree (with the same fragments) built cleanly before is remembered and not built again.
+/// Each commit is built incrementally in a per-topic cache slot; a commit whose tree built
+/// cleanly before (same fragments, same toolchain) is remembered and not built again, by any
+/// clone on the machine.
 pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
     let topics = Topics::load(&ctx.repo.join("series"))?;
     series_check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
-    let scratch = Git::new(series_check::scratch(&ctx.build));
-    let passed = ctx.build.join("commit-builds-passed");
-    std::fs::create_dir_all(&passed)?;
+    let scratch_dir = series_check::scratch(&ctx.build);
+    let scratch = Git::new(&scratch_dir);
+    let verdicts = Verdicts::new(ctx);
     let mut results = Vec::new();
     for t in &topics.topics {
         let commits = crate::series::own_commits(&scratch, t)?;
         let fragments = kconfig::fragments(&ctx.repo, &topic_dirs(&topics, &t.branch), false);
-        let mut frag_key = String::new();
+        let mut frag_keys = Vec::new();
         for f in &fragments {
-            frag_key.push_str(&sha256(&std::fs::read(f)?));
+            frag_keys.push(sha256(&std::fs::read(f)?));
         }
+        let frag_key = frag_keys.join(" ");
+        // Opened on the first commit that needs a build, then kept (and locked) for the topic.
+        let mut slot: Option<Slot> = None;
+        let slot_name = format!("commits-{}", slug(&t.branch));
         for (i, commit) in commits.iter().enumerate() {
             let tree = scratch.run(&["rev-parse", &format!("{commit}^{{tree}}")])?;
-            let stamp = passed.join(sha256(
-                format!("clippy {}{frag_key}", tree.trim()).as_bytes(),
-            ));
+            let verdict = cache::key(tc, "CLIPPY=1 build", &[tree.trim(), &frag_key]);
             let subject = scratch.run(&["log", "-1", "--format=%s", commit])?;
             let test = format!("series.builds.{}.{:04} {}", t.dir, i + 1, subject.trim());
-            if stamp.exists() {
+            if verdicts.passed(&verdict) {
                 results.push(TestResult::pass(test));
                 continue;
             }
-            let b = commits_build(ctx, tc, t, commit, &fragments)?;
+            if slot.is_none() {
+                slot = Some(Slot::open(ctx, tc, &slot_name)?);
+            }
+            let s = slot.as_ref().expect("opened above");
+            s.checkout(&scratch_dir, commit)?;
+            let b = slot_build(ctx, s, fragments.clone(), false, true);
             let log = ctx.logs().join(format!("build-{}.log", b.name));
             let outcome = match kbuild::build(tc, &b, &ctx.logs()) {
                 Err(e) => Err(format!("{e:#}")),
-                Ok(_) => {
-                    let w = kbuild::rust_warnings(&log);
-                    if w.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(w.join("\n"))
-                    }
-                }
+                Ok(_) => match kbuild::rust_warnings(&log) {
+                    Err(e) => Err(format!("{e:#}")),
+                    Ok(w) if w.is_empty() => Ok(()),
+                    Ok(w) => Err(w.join("\n")),
+                },
             };
             match outcome {
                 Ok(()) => {
-                    std::fs::write(&stamp, b"")?;
+                    verdicts.record_pass(&verdict)?;
                     results.push(TestResult::pass(test));
                 }
                 Err(e) => results.push(TestResult::fail(test, e)),
             }
         }
         if let Some(tip) = commits.last() {
-            results.push(tip_checks(ctx, tc, t, tip, &fragments, &passed)?);
+            let tree = scratch.run(&["rev-parse", &format!("{tip}^{{tree}}")])?;
+            let verdict = cache::key(tc, "rustfmtcheck rustdoc", &[tree.trim(), &frag_key]);
+            let test = format!("series.rustfmt-rustdoc.{}", t.dir);
+            if verdicts.passed(&verdict) {
+                results.push(TestResult::pass(test));
+                continue;
+            }
+            if slot.is_none() {
+                slot = Some(Slot::open(ctx, tc, &slot_name)?);
+            }
+            let s = slot.as_ref().expect("opened above");
+            s.checkout(&scratch_dir, tip)?;
+            let b = slot_build(ctx, s, fragments.clone(), false, true);
+            let problems = tip_checks(tc, &b, &ctx.logs());
+            if problems.is_empty() {
+                verdicts.record_pass(&verdict)?;
+            }
+            results.push(check(test, problems));
         }
     }
     Ok(results)
 }
 
-/// The build of one commit of topic `t` (through clippy, configured leniently: it may predate
-/// options its topic adds), in the topic's own work tree and build folder.
-fn commits_build(
-    ctx: &Ctx,
-    tc: &Toolchain,
-    t: &Topic,
-    rev: &str,
-    fragments: &[PathBuf],
-) -> Result<Build> {
-    let name = format!("commits-{}", slug(&t.branch));
-    Ok(Build {
-        src: series_worktree(ctx, tc, &name, rev)?,
-        out: ctx.build.join("kbuild").join(&name),
-        fragments: fragments.to_vec(),
-        strict_config: false,
-        clippy: true,
-        lines_file: ctx.cache.join(format!("build-lines/{name}")),
-        name,
-    })
-}
-
-/// `make rustfmtcheck` and `make rustdoc` on a topic's last commit, without warnings.
-fn tip_checks(
-    ctx: &Ctx,
-    tc: &Toolchain,
-    t: &Topic,
-    tip: &str,
-    fragments: &[PathBuf],
-    passed: &Path,
-) -> Result<TestResult> {
-    let scratch = Git::new(series_check::scratch(&ctx.build));
-    let tree = scratch.run(&["rev-parse", &format!("{tip}^{{tree}}")])?;
-    let stamp = passed.join(sha256(format!("tip-checks {}", tree.trim()).as_bytes()));
-    let test = format!("series.rustfmt-rustdoc.{}", t.dir);
-    if stamp.exists() {
-        return Ok(TestResult::pass(test));
-    }
-    let b = commits_build(ctx, tc, t, tip, fragments)?;
+/// `make rustfmtcheck` and `make rustdoc` on a configured build: the problems found.
+fn tip_checks(tc: &Toolchain, b: &Build, logs: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     for target in ["rustfmtcheck", "rustdoc"] {
-        match kbuild::make_target(tc, &b, target, &ctx.logs()) {
+        match kbuild::make_target(tc, b, target, logs) {
             Ok(w) => problems.extend(w.into_iter().map(|w| format!("make {target}: {w}"))),
             Err(e) => problems.push(format!("{e:#}")),
         }
     }
-    if problems.is_empty() {
-        std::fs::write(&stamp, b"")?;
-    }
-    Ok(check(test, problems))
+    problems
 }
 
-/// Builds the pristine base (its own work tree, never edited) with the base fragment.
+/// Builds the pristine base with the base fragment, in its own cache slot.
 pub(crate) fn build_base(ctx: &Ctx, tc: &Toolchain) -> Result<Built> {
-    let src = ctx.build.join("worktrees/base");
-    let tag = format!("refs/tags/{BASE_TAG}");
-    if !Git::exists(&src) {
-        util::step("check out the base", || {
-            let mut c = crate::git::command();
-            c.args(["clone", "-q", "--branch", BASE_TAG])
-                .arg(&tc.base_repo)
-                .arg(&src);
-            util::run_logged("git clone", &mut c, &ctx.logs().join("base-checkout.log"))
-        })?;
-    }
-    let git = Git::new(&src);
-    let want = Git::new(&tc.base_repo)
-        .rev(&tag)
-        .context("the base repository has no base tag")?;
-    if git.rev("HEAD").as_deref() != Some(want.as_str()) {
-        // Setup re-imported the base: move the work tree (only changed files are rewritten).
-        let repo = tc.base_repo.to_string_lossy();
-        git.run(&["fetch", "-q", "--no-tags", &repo, &format!("+{tag}:{tag}")])?;
-        git.run(&["checkout", "-q", "-f", "--detach", &tag])?;
-    }
-    let b = Build {
-        name: BASE.to_string(),
-        out: ctx.build.join("kbuild/base"),
-        src,
-        fragments: kconfig::fragments(&ctx.repo, &[], false),
-        strict_config: true,
-        clippy: false,
-        lines_file: ctx.cache.join("build-lines/base"),
-    };
-    kbuild::build(tc, &b, &ctx.logs())
+    build_in_slot(
+        ctx,
+        tc,
+        BASE,
+        &tc.base_repo,
+        &format!("refs/tags/{BASE_TAG}"),
+        kconfig::fragments(&ctx.repo, &[], false),
+    )
 }

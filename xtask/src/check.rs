@@ -3,14 +3,17 @@
 //! The series is applied in a scratch tree (`build/series-check`) that the user never edits; it
 //! is re-applied only when `series/` changed since its last successful check.
 
+use crate::cache::{self, Verdicts};
 use crate::git::Git;
 use crate::series::{self, read_topic_dir};
+use crate::setup::Toolchain;
 use crate::setup::BASE_TAG;
-use crate::tipview::{self, sha256, Problem};
+use crate::tipview::{self, Problem};
 use crate::topics::Topics;
 use crate::tree;
+use crate::util::sha256;
 use crate::util::Stamp;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -39,23 +42,27 @@ fn series_key(repo: &Path, base_repo: &Path, topics: &Topics) -> Result<String> 
 }
 
 /// Runs `scripts/checkpatch.pl --strict` of the base on every patch of the series (cover letters
-/// excluded). A patch that passed once is remembered by its hash and not checked again.
+/// excluded). A patch that passed once is remembered (by its content, the base and the
+/// toolchain) and not checked again.
 fn checkpatch(
     scratch: &Path,
-    build: &Path,
+    tc: &Toolchain,
+    verdicts: &Verdicts,
     series_dir: &Path,
     topics: &Topics,
 ) -> Result<Vec<String>> {
-    let passed_dir = build.join("checkpatch-passed");
-    fs::create_dir_all(&passed_dir)?;
+    // checkpatch.pl and its data files are the base's.
+    let base = Git::new(&tc.base_repo)
+        .rev(&format!("refs/tags/{BASE_TAG}"))
+        .context("the base repository has no base tag")?;
     let mut problems = Vec::new();
     for t in &topics.topics {
         for (name, data) in read_topic_dir(series_dir, t)? {
             if name.starts_with("0000-") {
                 continue;
             }
-            let stamp = passed_dir.join(sha256(&data));
-            if stamp.exists() {
+            let verdict = cache::key(tc, "checkpatch --strict", &[&base, &sha256(&data)]);
+            if verdicts.passed(&verdict) {
                 continue;
             }
             // Debian's python3 first: checkpatch's SPDX check needs python3-ply and python3-git.
@@ -71,7 +78,7 @@ fn checkpatch(
                 .output()?;
             let stderr = String::from_utf8_lossy(&out.stderr);
             if out.status.success() && !stderr.contains("Traceback") {
-                fs::write(&stamp, b"")?;
+                verdicts.record_pass(&verdict)?;
             } else {
                 let text = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
                 let first: Vec<&str> = text
@@ -112,8 +119,14 @@ pub fn scratch(build: &Path) -> PathBuf {
     build.join("series-check")
 }
 
-/// Runs all checks of the series.
-pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResult>> {
+/// Runs all checks of the series; passing patches are remembered in `verdicts`.
+pub fn run(
+    repo: &Path,
+    build: &Path,
+    tc: &Toolchain,
+    verdicts: &Verdicts,
+) -> Result<Vec<CheckResult>> {
+    let base_repo = &tc.base_repo;
     let series_dir = repo.join("series");
     let mut results = Vec::new();
     let topics = match Topics::load(&series_dir) {
@@ -189,7 +202,7 @@ pub fn run(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<CheckResul
 
     results.push(CheckResult {
         name: "checkpatch",
-        problems: checkpatch(&scratch, build, &series_dir, &topics)?,
+        problems: checkpatch(&scratch, tc, verdicts, &series_dir, &topics)?,
     });
 
     let view = tipview::generate(&git, tip)?;

@@ -3,11 +3,11 @@
 //! A build is skipped entirely when its inputs (source commit, uncommitted changes, fragments,
 //! toolchain) are those of the last successful build; otherwise `make` rebuilds incrementally.
 
+use crate::cache;
 use crate::git::Git;
 use crate::kconfig;
 use crate::setup::Toolchain;
-use crate::tipview::sha256;
-use crate::util::{self, run_logged, Stamp};
+use crate::util::{self, run_logged, sha256, Stamp};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,9 @@ pub struct Build {
     pub strict_config: bool,
     /// Whether Rust code is compiled through clippy (`CLIPPY=1`), so its lints are warnings too.
     pub clippy: bool,
+    /// Whether the build folder is a cache slot that other runs reuse: one whose last build was
+    /// interrupted is not trusted and is built again from nothing.
+    pub shared: bool,
     /// Where the log length of the last full build is kept (for a progress percentage); in the
     /// cache, so that a fresh checkout shows progress too.
     pub lines_file: PathBuf,
@@ -98,47 +101,56 @@ pub fn make_target(tc: &Toolchain, b: &Build, target: &str, logs: &Path) -> Resu
     let log = logs.join(format!("{target}-{}.log", b.name));
     let _ = fs::remove_file(&log);
     run_logged(&format!("make {target}"), make(tc, b).arg(target), &log)?;
-    Ok(rust_warnings(&log))
+    rust_warnings(&log)
 }
 
 /// Rust compiler, clippy and rustdoc warnings in a build log (C compiler warnings start with a
-/// file name instead).
-pub fn rust_warnings(log: &Path) -> Vec<String> {
-    fs::read_to_string(log)
-        .unwrap_or_default()
+/// file name instead). A log that cannot be read is an error, never "no warnings".
+pub fn rust_warnings(log: &Path) -> Result<Vec<String>> {
+    let text = fs::read_to_string(log)
+        .with_context(|| format!("cannot read the build log {}", log.display()))?;
+    Ok(text
         .lines()
         .filter(|l| l.starts_with("warning:") && !l.contains(" emitted"))
         .map(str::to_string)
-        .collect()
+        .collect())
 }
 
 /// A digest of everything the build's result depends on.
 fn input_key(tc: &Toolchain, b: &Build) -> Result<String> {
     let git = Git::new(&b.src);
-    let mut key = String::new();
-    key.push_str(&git.run(&["rev-parse", "HEAD"])?);
-    key.push_str(&git.run(&["status", "--porcelain=v1", "--untracked-files=all"])?);
+    let mut parts = vec![
+        git.run(&["rev-parse", "HEAD"])?,
+        git.run(&["status", "--porcelain=v1", "--untracked-files=all"])?,
+    ];
     let diff = git.cmd(&["diff", "--binary", "HEAD"]).output()?;
-    key.push_str(&sha256(&diff.stdout));
+    parts.push(sha256(&diff.stdout));
     for line in git.run(&["ls-files", "-o", "--exclude-standard"])?.lines() {
-        key.push_str(&sha256(&fs::read(b.src.join(line)).unwrap_or_default()));
+        parts.push(sha256(&fs::read(b.src.join(line)).unwrap_or_default()));
     }
     for f in &b.fragments {
-        key.push_str(&sha256(&fs::read(f)?));
+        parts.push(sha256(&fs::read(f)?));
     }
-    key.push_str(&format!(
-        "{}{}",
-        tc.rust_lib_src.display(),
-        tc.bindgen.display()
-    ));
-    Ok(sha256(key.as_bytes()))
+    parts.push(format!("clippy={}", b.clippy));
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    Ok(cache::key(tc, "kernel build", &parts))
 }
 
 /// Configures (when the fragments changed) and builds `b`.
 pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
     let bzimage = b.out.join("arch/x86/boot/bzImage");
     let key = input_key(tc, b)?;
+    fs::create_dir_all(&b.out)?;
     let stamp = Stamp::new(b.out.join(".nova-built"));
+    // Present while make runs: left behind only when the tool (and with it make) was killed.
+    let running = b.out.join(".nova-make-running");
+    if b.shared && running.exists() {
+        println!(
+            "    the last build in {} was interrupted: building it again from nothing",
+            b.out.display()
+        );
+        util::remove_dir(&b.out)?;
+    }
     if stamp.is_done(&key) && bzimage.exists() {
         return Ok(Built {
             bzimage,
@@ -211,7 +223,11 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
         if modules_enabled(&b.out) {
             make.arg("modules");
         }
-        util::run_logged_progress(&label, &mut make, &log, expected)
+        fs::write(&running, b"")?;
+        let made = util::run_logged_progress(&label, &mut make, &log, expected);
+        // make ended by itself (built or failed): what it left is consistent.
+        fs::remove_file(&running)?;
+        made
     })?;
     if full {
         let n = fs::read_to_string(&log)

@@ -2,6 +2,7 @@
 
 mod absorb;
 mod builds;
+mod cache;
 mod check;
 mod ctx;
 mod git;
@@ -41,6 +42,8 @@ usage: cargo xtask <command> [options]
   series check           check that series/ applies and the tip view matches it
   series absorb          fold direct edits of tip-view files into the commits that own them
   build [--debug]        build the kernel tree's checked-out branch
+  cache status           what the cache (setup, build slots, remembered verdicts) holds, and sizes
+  cache clean            remove the cache (the next run sets up and builds again)
 ";
 
 fn main() {
@@ -97,7 +100,7 @@ fn run() -> Result<()> {
         return Ok(());
     }
     let cmd = args.remove(0);
-    let sub = if cmd == "series" && !args.is_empty() {
+    let sub = if (cmd == "series" || cmd == "cache") && !args.is_empty() {
         Some(args.remove(0))
     } else {
         None
@@ -142,7 +145,7 @@ fn run() -> Result<()> {
         ("series", Some("check")) => {
             o.done()?;
             let tc = setup::existing(&ctx).or_else(|_| setup::setup(&ctx))?;
-            let results = check::run(&ctx.repo, &ctx.build, &tc.base_repo)?;
+            let results = check::run(&ctx.repo, &ctx.build, &tc, &cache::Verdicts::new(&ctx))?;
             let mut failed = 0;
             for r in &results {
                 if r.problems.is_empty() {
@@ -164,6 +167,14 @@ fn run() -> Result<()> {
             o.done()?;
             let tc = setup::setup(&ctx)?;
             suites::absorb(&ctx, &tc)
+        }
+        ("cache", Some("status")) => {
+            o.done()?;
+            cache::status(&ctx)
+        }
+        ("cache", Some("clean")) => {
+            o.done()?;
+            cache::clean(&ctx)
         }
         ("build", None) => {
             let debug = o.flag("--debug");

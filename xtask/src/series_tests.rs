@@ -1,8 +1,9 @@
 //! Round-trip tests of the series tooling on a small synthetic kernel and series.
 
+use crate::cache::Verdicts;
 use crate::git::Git;
 use crate::series::{self, read_topic_dir};
-use crate::setup::{tool_commit_env, BASE_TAG};
+use crate::setup::{tool_commit_env, Toolchain, BASE_TAG};
 use crate::topics::Topics;
 use crate::{absorb, check, tipview, tree};
 use std::fs;
@@ -94,6 +95,19 @@ impl World {
     }
     fn series(&self) -> PathBuf {
         self.repo.join("series")
+    }
+    /// A toolchain whose only real part is the base repository (the checks run no compiler).
+    fn tc(&self) -> Toolchain {
+        Toolchain {
+            rust_lib_src: PathBuf::new(),
+            bindgen: PathBuf::new(),
+            base_repo: self.base.clone(),
+            rootfs: PathBuf::new(),
+            versions: "test toolchain".into(),
+        }
+    }
+    fn verdicts(&self) -> Verdicts {
+        Verdicts::at(self.build.join("verdicts"))
     }
 }
 
@@ -324,7 +338,7 @@ fn export_materialise_export_is_identity_and_deterministic() {
 #[test]
 fn check_passes_then_catches_direct_edit_which_absorb_folds_in() {
     let w = world("absorb");
-    let ok = check::run(&w.repo, &w.build, &w.base).unwrap();
+    let ok = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
     assert!(failing(&ok).is_empty(), "{:?}", failing(&ok));
 
     // A direct edit of a whole new file owned by topic a.
@@ -334,7 +348,7 @@ fn check_passes_then_catches_direct_edit_which_absorb_folds_in() {
         "//! Devices.\n\npub struct Device;\n\nimpl Device {\n    // absorbed\n}\n",
     )
     .unwrap();
-    let r = check::run(&w.repo, &w.build, &w.base).unwrap();
+    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
     let f = failing(&r);
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(
@@ -357,7 +371,7 @@ fn check_passes_then_catches_direct_edit_which_absorb_folds_in() {
 
     let absorbed = absorb::absorb(&w.repo, &w.build, &w.base).unwrap();
     assert_eq!(absorbed.len(), 2, "{absorbed:?}");
-    let r = check::run(&w.repo, &w.build, &w.base).unwrap();
+    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
     assert!(failing(&r).is_empty(), "{:?}", failing(&r));
     let a = read_topic_dir(&w.series(), &w.topics.topics[0]).unwrap();
     let p = String::from_utf8(a["0001-rust-add-device.patch"].clone()).unwrap();
@@ -466,7 +480,7 @@ fn a_patch_that_does_not_apply_is_named() {
     );
     assert!(e.contains("topic `staging/b`"), "{e}");
     assert!(e.contains("series/b/0001-rust-add-pci.patch"), "{e}");
-    let r = check::run(&w.repo, &w.build, &w.base).unwrap();
+    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
     assert!(
         failing(&r).iter().any(|f| f.starts_with("applies")),
         "{:?}",
@@ -478,7 +492,7 @@ fn a_patch_that_does_not_apply_is_named() {
 fn stray_kernel_file_in_repo_is_reported() {
     let w = world("stray");
     write(&w.repo, "rust/kernel/stray.rs", "//! Not in the series.\n");
-    let r = check::run(&w.repo, &w.build, &w.base).unwrap();
+    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
     let f = failing(&r);
     assert!(
         f.iter()
@@ -496,7 +510,7 @@ fn checkpatch_runs_on_every_patch() {
     write(&tree_dir, "drivers/gpu/drm/nova/bad.rs", "// BADSTYLE\n");
     commit(&tree_dir, "drm/nova: add a badly styled file", d);
     export_all(&tree_dir, &w.topics, &w.repo);
-    let r = check::run(&w.repo, &w.build, &w.base).unwrap();
+    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
     let f = failing(&r);
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(

@@ -62,6 +62,27 @@ pub struct Toolchain {
     pub base_repo: PathBuf,
     /// The trixie root filesystem holding QEMU 11.1 and busybox-static.
     pub rootfs: PathBuf,
+    /// The versions of everything that compiles or checks kernel code (rustc, clippy, bindgen,
+    /// clang, lld, Rust library sources), part of every cache key.
+    pub versions: String,
+}
+
+/// The first line each tool prints of its version, for [`Toolchain::versions`].
+fn toolchain_versions(bindgen: &Path, rust_lib_src: &Path) -> String {
+    let mut out = String::new();
+    let tools: [(&str, &[&str]); 5] = [
+        ("rustc", &["-vV"]),
+        ("clippy-driver", &["--version"]),
+        (&bindgen.to_string_lossy(), &["--version"]),
+        ("clang-14", &["--version"]),
+        ("ld.lld-14", &["--version"]),
+    ];
+    for (tool, args) in tools {
+        let v = output(Command::new(tool).args(args)).unwrap_or_else(|_| "missing".into());
+        out.push_str(&format!("{tool}: {}\n", v.trim()));
+    }
+    out.push_str(&format!("rust-src: {}\n", rust_lib_src.display()));
+    out
 }
 
 /// Runs every setup step that is not done yet.
@@ -73,6 +94,7 @@ pub fn setup(ctx: &Ctx) -> Result<Toolchain> {
     let base_repo = kernel_source(ctx)?;
     let rootfs = rootfs(ctx)?;
     Ok(Toolchain {
+        versions: toolchain_versions(&bindgen, &rust_lib_src),
         rust_lib_src,
         bindgen,
         base_repo,
@@ -82,11 +104,14 @@ pub fn setup(ctx: &Ctx) -> Result<Toolchain> {
 
 /// The toolchain of a completed setup, without running any step (fails if setup is missing).
 pub fn existing(ctx: &Ctx) -> Result<Toolchain> {
+    let rust_lib_src = rust_src_dir(ctx, &rustc_version()?).join(RUST_LIB_SUBDIR);
+    let bindgen = ctx
+        .cache
+        .join(format!("bindgen-{BINDGEN_VERSION}/bin/bindgen"));
     let tc = Toolchain {
-        rust_lib_src: rust_src_dir(ctx, &rustc_version()?).join(RUST_LIB_SUBDIR),
-        bindgen: ctx
-            .cache
-            .join(format!("bindgen-{BINDGEN_VERSION}/bin/bindgen")),
+        versions: toolchain_versions(&bindgen, &rust_lib_src),
+        rust_lib_src,
+        bindgen,
         base_repo: ctx.cache.join("linux-base.git"),
         rootfs: ctx.cache.join("rootfs-trixie"),
     };

@@ -2,6 +2,7 @@
 //! kernel builds they need are in [`crate::builds`].
 
 use crate::builds::{build_base, build_series_topic, build_tree, commit_builds};
+use crate::cache::Verdicts;
 use crate::ctx::Ctx;
 use crate::ktap::Outcome;
 use crate::qemu::{self, Boot, BootResult, Gpu};
@@ -446,7 +447,7 @@ fn host_suite(ctx: &Ctx) -> Result<SuiteResult> {
 /// `series`: series check, one result per check.
 fn series_suite(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     util::announce("series: series check");
-    let results = check::run(&ctx.repo, &ctx.build, &tc.base_repo)?;
+    let results = check::run(&ctx.repo, &ctx.build, tc, &Verdicts::new(ctx))?;
     let applies = results
         .iter()
         .any(|r| r.name == "applies" && r.problems.is_empty());

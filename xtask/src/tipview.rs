@@ -6,8 +6,8 @@
 
 use crate::git::Git;
 use crate::setup::BASE_TAG;
+use crate::util::sha256;
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
@@ -19,14 +19,6 @@ const PROJECT_PATHS: &[&str] = &[".gitignore", "tools/gpu-model/"];
 
 /// Tip-view path → contents.
 pub type View = BTreeMap<String, Vec<u8>>;
-
-/// Hex SHA-256 of `data`.
-pub fn sha256(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// Computes the tip view of branch `tip` of the kernel tree.
 pub fn generate(git: &Git, tip: &str) -> Result<View> {

@@ -105,6 +105,7 @@ pub fn run_logged_progress(
     writeln!(file, "$ {}", describe(cmd))?;
     let mut offset = file.metadata()?.len();
     let err = file.try_clone()?;
+    die_with_parent(cmd);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(file)
@@ -154,13 +155,34 @@ pub fn run_logged_progress(
     Ok(())
 }
 
+/// Makes the child of `cmd` receive SIGTERM when this process dies, so that a killed tool
+/// leaves no make (or compiler) running in a build folder it no longer has locked.
+pub fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
+    // which is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Writes `contents` to `path` atomically (temporary file + rename), creating parent folders.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().context("path without parent")?;
     fs::create_dir_all(dir)?;
+    // Unique per process and call: two runs writing the same file (the shared cache) must not
+    // write into one temporary file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().unwrap_or_default().to_string_lossy()
+        ".{}.{}.{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -199,6 +221,15 @@ impl Stamp {
     }
 }
 
+/// Hex SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Removes a folder tree if it exists.
 pub fn remove_dir(path: &Path) -> Result<()> {
     match fs::remove_dir_all(path) {
@@ -216,7 +247,7 @@ pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
     if p.as_os_str().len() < 100 {
         return p;
     }
-    let short = crate::tipview::sha256(dir.as_os_str().as_encoded_bytes());
+    let short = sha256(dir.as_os_str().as_encoded_bytes());
     let d = std::env::temp_dir().join(format!("nova-xtask-{}", &short[..12]));
     let _ = fs::create_dir_all(&d);
     d.join(name)
