@@ -44,7 +44,10 @@ pub const BASE_TAG: &str = "v6.12.117-deb12u1";
 /// Pinned bindgen-cli version (v6.12 needs >= 0.65.1).
 const BINDGEN_VERSION: &str = "0.70.1";
 /// Pinned QEMU from trixie-backports (the first with a usable `vfio-user-pci`).
-const QEMU_DEBIAN_VERSION: &str = "1:11.1.3+ds-1~bpo13+1";
+///
+/// The archive keeps only the newest Debian revision of a package, so the pin is QEMU's own version
+/// and the Debian revision is whatever trixie-backports has of it (recorded in the rootfs).
+const QEMU_VERSION: &str = "11.1.3";
 /// Packages installed into the trixie rootfs besides QEMU.
 const ROOTFS_PACKAGES: &[&str] = &["busybox-static"];
 /// Free space a cold setup and build need (source, objects, packages, rootfs), in GiB.
@@ -565,7 +568,7 @@ pub fn qemu_command(rootfs: &Path) -> Command {
 fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
     let dir = ctx.cache.join("rootfs-trixie");
     let key = format!(
-        "trixie qemu-system-x86={QEMU_DEBIAN_VERSION} {}",
+        "trixie qemu-system-x86 {QEMU_VERSION} {}",
         ROOTFS_PACKAGES.join(" ")
     );
     let stamp = Stamp::new(ctx.cache.join("rootfs-trixie.complete"));
@@ -602,7 +605,15 @@ fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
             &log,
         )
         .map_err(|e| apt_error(&log, e))?;
-        let qemu = format!("qemu-system-x86={QEMU_DEBIAN_VERSION}");
+        let madison = output(&mut chroot(&["apt-cache", "madison", "qemu-system-x86"]))?;
+        let version = qemu_revision(&madison, QEMU_VERSION).with_context(|| {
+            format!(
+                "trixie-backports has no qemu-system-x86 {QEMU_VERSION} (it has: {})",
+                madison.trim().replace('\n', "; ")
+            )
+        })?;
+        println!("    qemu-system-x86 {version} from trixie-backports");
+        let qemu = format!("qemu-system-x86={version}");
         let mut args = vec![
             "apt-get",
             "install",
@@ -622,12 +633,13 @@ fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
             &log,
         )?;
         let v = output(qemu_command(&tmp).arg("--version"))?;
-        if !v.contains("11.1.3") {
+        if !v.contains(QEMU_VERSION) {
             bail!(
-                "QEMU in the rootfs reports `{}`, expected 11.1.3",
+                "QEMU in the rootfs reports `{}`, expected {QEMU_VERSION}",
                 v.lines().next().unwrap_or("")
             );
         }
+        fs::write(tmp.join("etc/nova-qemu-version"), format!("{version}\n"))?;
         let help = output(qemu_command(&tmp).args(["-device", "help"]))?;
         if !help.contains("vfio-user-pci") {
             bail!("QEMU in the rootfs has no vfio-user-pci device");
@@ -637,6 +649,22 @@ fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
         stamp.mark(&key)?;
         Ok(dir)
     })
+}
+
+/// The newest Debian version of QEMU `upstream` that `apt-cache madison` lists from
+/// trixie-backports (epoch and Debian revision included, e.g. `1:11.1.3+ds-2~bpo13+1`).
+fn qemu_revision(madison: &str, upstream: &str) -> Option<String> {
+    // madison lists the newest version first.
+    madison
+        .lines()
+        .filter(|l| l.contains("trixie-backports"))
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .filter(|v| {
+            let no_epoch = v.split_once(':').map_or(*v, |(_, r)| r);
+            no_epoch.split(['+', '-', '~']).next() == Some(upstream)
+        })
+        .map(str::to_string)
+        .next()
 }
 
 /// Whether the host has a usable hardware KVM (not PVM): only then QEMU may use `-accel kvm`.
@@ -649,6 +677,21 @@ pub fn kvm_usable() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qemu_revision_is_picked_by_upstream_version() {
+        let madison = " qemu-system-x86 | 1:11.1.3+ds-2~bpo13+1 | http://m/debian trixie-backports/main amd64 Packages\n qemu-system-x86 | 1:10.0.13+ds-0+deb13u1 | http://m/debian trixie/main amd64 Packages\n";
+        assert_eq!(
+            qemu_revision(madison, "11.1.3").as_deref(),
+            Some("1:11.1.3+ds-2~bpo13+1")
+        );
+        assert_eq!(
+            qemu_revision(madison, "10.0.13"),
+            None,
+            "not from backports"
+        );
+        assert_eq!(qemu_revision(madison, "11.1"), None, "whole version only");
+    }
 
     #[test]
     fn debian_gitignore_block_is_removed() {
