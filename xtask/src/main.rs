@@ -1,6 +1,7 @@
 //! `cargo xtask`: the Nova project's tool. See README.md for the commands.
 
 mod absorb;
+mod boot;
 mod builds;
 mod cache;
 mod check;
@@ -15,6 +16,7 @@ mod libtest;
 mod qemu;
 mod qmp;
 mod report;
+mod run;
 mod series;
 #[cfg(test)]
 mod series_tests;
@@ -166,7 +168,7 @@ fn run() -> Result<()> {
         ("series", Some("absorb")) => {
             o.done()?;
             let tc = setup::setup(&ctx)?;
-            suites::absorb(&ctx, &tc)
+            series_absorb(&ctx, &tc)
         }
         ("cache", Some("status")) => {
             o.done()?;
@@ -192,16 +194,16 @@ fn run() -> Result<()> {
             o.done()?;
             let gpu = match (chip, pass) {
                 (Some(_), Some(_)) => bail!("--chip and --gpu-passthrough exclude each other"),
-                (Some(c), None) => suites::GpuChoice::Model(c),
+                (Some(c), None) => run::GpuChoice::Model(c),
                 (None, Some(p)) => {
                     if !qemu::valid_bdf(&p) {
                         bail!("--gpu-passthrough wants a PCI address like 0000:01:00.0, not `{p}`");
                     }
-                    suites::GpuChoice::Passthrough(p)
+                    run::GpuChoice::Passthrough(p)
                 }
-                (None, None) => suites::GpuChoice::None,
+                (None, None) => run::GpuChoice::None,
             };
-            suites::run(&ctx, gpu, debug, &exec)
+            run::run(&ctx, gpu, debug, &exec)
         }
         ("test", None) => {
             let names = o.values("--suite")?;
@@ -264,6 +266,22 @@ fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
         "tip view: {} file(s), manifest {}",
         view.len(),
         tipview::MANIFEST
+    );
+    Ok(())
+}
+
+/// `series absorb`: folds direct edits of tip-view files into the commits that own the lines.
+fn series_absorb(ctx: &Ctx, tc: &setup::Toolchain) -> Result<()> {
+    let paths = crate::absorb::absorb(&ctx.repo, &ctx.build, &tc.base_repo)?;
+    if paths.is_empty() {
+        println!("no tip-view file was edited directly: nothing to absorb");
+        return Ok(());
+    }
+    for p in &paths {
+        println!("absorbed {p}");
+    }
+    println!(
+        "series/ and the tip view are updated; run `cargo xtask tree` to bring build/linux along"
     );
     Ok(())
 }

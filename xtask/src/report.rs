@@ -43,6 +43,15 @@ impl TestResult {
     }
 }
 
+/// A test that passes when `problems` is empty and fails listing them otherwise.
+pub fn check(name: impl Into<String>, problems: Vec<String>) -> TestResult {
+    if problems.is_empty() {
+        TestResult::pass(name)
+    } else {
+        TestResult::fail(name, problems.join("\n"))
+    }
+}
+
 /// The results of one suite of the tool (`host`, `series`, `boot-base`, ...).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SuiteResult {

@@ -116,6 +116,11 @@ impl Topics {
     }
 }
 
+/// A folder name for a branch (`staging/dev` → `staging-dev`).
+pub fn slug(branch: &str) -> String {
+    branch.replace('/', "-")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

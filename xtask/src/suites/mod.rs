@@ -1,0 +1,111 @@
+//! The suites of `cargo xtask test`, one file each; [`SUITES`] lists them in the order they run.
+//! Adding a suite is a file here and a line in [`SUITES`].
+
+mod boot_base;
+mod gpu_model;
+mod host;
+mod rust_device;
+mod series;
+
+use crate::ctx::Ctx;
+use crate::report::{Report, SuiteResult, TestResult};
+use crate::setup::{self, Toolchain};
+use anyhow::{bail, Result};
+use std::time::Instant;
+
+/// How a suite runs.
+#[derive(Clone, Copy)]
+enum Runner {
+    /// Without the setup (host tests need no kernel toolchain).
+    Alone(fn(&Ctx) -> Result<SuiteResult>),
+    /// With the toolchain of a completed setup.
+    WithToolchain(fn(&Ctx, &Toolchain) -> Result<SuiteResult>),
+}
+
+/// A suite: its name (for `--suite` and `summary.json`) and how it runs.
+struct Suite {
+    name: &'static str,
+    runner: Runner,
+}
+
+/// The suites of `cargo xtask test`, in the order they run.
+const SUITES: &[Suite] = &[
+    Suite {
+        name: "host",
+        runner: Runner::Alone(host::run),
+    },
+    Suite {
+        name: "series",
+        runner: Runner::WithToolchain(series::run),
+    },
+    Suite {
+        name: "boot-base",
+        runner: Runner::WithToolchain(boot_base::run),
+    },
+    Suite {
+        name: "gpu-model",
+        runner: Runner::WithToolchain(gpu_model::run),
+    },
+    Suite {
+        name: "rust-device",
+        runner: Runner::WithToolchain(rust_device::run),
+    },
+];
+
+/// A suite with the given tests and notes.
+pub(crate) fn suite(name: &str, tests: Vec<TestResult>, notes: Vec<String>) -> SuiteResult {
+    let mut s = SuiteResult::new(name);
+    s.tests = tests;
+    s.notes = notes;
+    s
+}
+
+/// `cargo xtask test`: runs the selected suites (all when none is named).
+pub fn test(ctx: &Ctx, names: &[String]) -> Result<()> {
+    for n in names {
+        if !SUITES.iter().any(|s| s.name == n) {
+            let all: Vec<&str> = SUITES.iter().map(|s| s.name).collect();
+            bail!("unknown suite `{n}` (suites: {})", all.join(", "));
+        }
+    }
+    let selected = SUITES
+        .iter()
+        .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name));
+    let start = Instant::now();
+    let mut report = Report { suites: Vec::new() };
+    let mut tc = None;
+    for Suite { name: s, runner } in selected {
+        let t = Instant::now();
+        let result = match runner {
+            Runner::Alone(run) => run(ctx),
+            Runner::WithToolchain(run) => {
+                if tc.is_none() {
+                    tc = Some(setup::setup(ctx)?);
+                }
+                run(ctx, tc.as_ref().expect("set above"))
+            }
+        };
+        let mut result = result.unwrap_or_else(|e| {
+            suite(
+                s,
+                vec![TestResult::fail(format!("{s}.run"), format!("{e:#}"))],
+                vec![],
+            )
+        });
+        result.duration = Some(t.elapsed());
+        report.suites.push(result);
+    }
+    report.print_table();
+    let json = ctx.results().join("summary.json");
+    report.write_json(&json)?;
+    println!(
+        "results: {} ({:.0}s)",
+        json.display(),
+        start.elapsed().as_secs_f64()
+    );
+    println!("{}", report.final_line());
+    if !report.success() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
