@@ -142,9 +142,14 @@ pub(crate) fn build_series_topic(
     )
 }
 
-/// Every commit of every topic builds with its topic's fragments, without Rust warnings.
+/// Every commit of every topic builds, without Rust warnings.
 ///
-/// Each commit is built incrementally in a per-topic cache slot; a commit whose tree built
+/// All commits are built with one configuration, the tip topic's fragments (which include every
+/// topic's), in one cache slot, topic after topic: moving from a commit to the next, or from a
+/// topic's last commit to the first of the next topic, is an incremental `make`. (A
+/// configuration per topic would make each topic's first commit a build from nothing, as a
+/// changed `.config` recompiles nearly everything.) Options a commit predates are left out.
+/// Each topic's own configuration is built and booted by its suite. A commit whose tree built
 /// cleanly before (same fragments, same toolchain) is remembered and not built again, by any
 /// clone on the machine.
 pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
@@ -154,17 +159,18 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
     let scratch = Git::new(&scratch_dir);
     let verdicts = Verdicts::new(ctx);
     let mut results = Vec::new();
+    let fragments =
+        kconfig::fragments(&ctx.repo, &topic_dirs(&topics, &topics.tip().branch), false);
+    let mut frag_keys = Vec::new();
+    for f in &fragments {
+        frag_keys.push(sha256(&std::fs::read(f)?));
+    }
+    let frag_key = frag_keys.join(" ");
+    // Opened on the first commit that needs a build, then kept (and locked) to the end.
+    let mut slot: Option<Slot> = None;
+    let slot_name = "commits";
     for t in &topics.topics {
         let commits = crate::series::own_commits(&scratch, t)?;
-        let fragments = kconfig::fragments(&ctx.repo, &topic_dirs(&topics, &t.branch), false);
-        let mut frag_keys = Vec::new();
-        for f in &fragments {
-            frag_keys.push(sha256(&std::fs::read(f)?));
-        }
-        let frag_key = frag_keys.join(" ");
-        // Opened on the first commit that needs a build, then kept (and locked) for the topic.
-        let mut slot: Option<Slot> = None;
-        let slot_name = format!("commits-{}", slug(&t.branch));
         for (i, commit) in commits.iter().enumerate() {
             let tree = scratch.run(&["rev-parse", &format!("{commit}^{{tree}}")])?;
             let verdict = cache::key(tc, "CLIPPY=1 build", &[tree.trim(), &frag_key]);
@@ -175,7 +181,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
                 continue;
             }
             if slot.is_none() {
-                slot = Some(Slot::open(ctx, tc, &slot_name)?);
+                slot = Some(Slot::open(ctx, tc, slot_name)?);
             }
             let s = slot.as_ref().expect("opened above");
             s.checkout(&scratch_dir, commit)?;
@@ -206,7 +212,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
                 continue;
             }
             if slot.is_none() {
-                slot = Some(Slot::open(ctx, tc, &slot_name)?);
+                slot = Some(Slot::open(ctx, tc, slot_name)?);
             }
             let s = slot.as_ref().expect("opened above");
             s.checkout(&scratch_dir, tip)?;
