@@ -73,15 +73,17 @@ pub struct BootPlan<'a> {
     pub modules: Vec<PathBuf>,
     /// Command lines init runs in order.
     pub run_lines: Vec<String>,
-    /// The GPU attached to the guest.
-    pub gpu: Gpu,
+    /// The GPUs attached to the guest.
+    pub gpus: Vec<Gpu>,
+    /// Other QEMU devices (`-device` values, e.g. `pci-testdev`).
+    pub devices: Vec<String>,
     /// KTAP suites that must have run.
     pub expect_suites: &'a [&'a str],
     /// Whether to show the interesting console lines while booting.
     pub echo: bool,
     /// Extra kernel command-line arguments.
     pub append: Vec<String>,
-    /// Unplug the GPU through QMP when the guest prints this line, then plug it back.
+    /// Unplug the first GPU through QMP when the guest prints this line, then plug it back.
     pub hotplug_on: Option<&'a str>,
 }
 
@@ -106,8 +108,8 @@ pub fn boot_suite(
         initramfs: initrd,
         run_dir,
         append: plan.append.clone(),
-        gpu: plan.gpu.clone(),
-        devices: Vec::new(),
+        gpus: plan.gpus.clone(),
+        devices: plan.devices.clone(),
         timeout: Duration::from_secs(300),
     };
     util::announce(&format!("boot {} under QEMU", plan.name));
@@ -117,7 +119,7 @@ pub fn boot_suite(
         if plan.echo && shown_in_run(line) {
             println!("    | {line}");
         }
-        if let (Some(marker), Gpu::Model(sock)) = (plan.hotplug_on, &plan.gpu) {
+        if let (Some(marker), Some(Gpu::Model(sock))) = (plan.hotplug_on, plan.gpus.first()) {
             if hotplug.is_none() && line.contains(marker) {
                 let (qmp, sock) = (qmp.clone(), sock.clone());
                 hotplug = Some(std::thread::spawn(move || unplug_replug(&qmp, &sock)));

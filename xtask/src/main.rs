@@ -33,7 +33,7 @@ use ctx::Ctx;
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
-  run [--chip NAME | --gpu-passthrough BDF] [--debug] [--exec CMD]...
+  run [--chip NAME[,NAME...] | --gpu-passthrough BDF] [--debug] [--exec CMD]...
                          set up, materialise the branches, build the kernel tree's checked-out
                          branch, boot it under QEMU and show what the kernel reported; --exec runs
                          CMD in the guest (guest programs from guest/ and modules are packed)
@@ -194,7 +194,9 @@ fn run() -> Result<()> {
             o.done()?;
             let gpu = match (chip, pass) {
                 (Some(_), Some(_)) => bail!("--chip and --gpu-passthrough exclude each other"),
-                (Some(c), None) => run::GpuChoice::Model(c),
+                (Some(c), None) => {
+                    run::GpuChoice::Models(c.split(',').map(str::to_string).collect())
+                }
                 (None, Some(p)) => {
                     if !qemu::valid_bdf(&p) {
                         bail!("--gpu-passthrough wants a PCI address like 0000:01:00.0, not `{p}`");

@@ -8,15 +8,20 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The GPU a boot gets.
+/// A GPU attached to a boot, each on its own PCIe root port (`rp<N>`, the `N-1`th GPU being
+/// `gpu<N-1>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gpu {
-    /// No GPU.
-    None,
     /// The emulated GPU served over vfio-user on this socket.
     Model(PathBuf),
     /// A host GPU passed through with vfio-pci (PCI address such as `0000:01:00.0`).
     Passthrough(String),
+}
+
+/// `value` as one value of a QEMU `key=value,...` option: commas doubled, as QEMU's option
+/// parser reads them.
+pub fn opt_value(value: &str) -> String {
+    value.replace(',', ",,")
 }
 
 /// One boot.
@@ -29,8 +34,8 @@ pub struct Boot {
     pub run_dir: PathBuf,
     /// Extra kernel command-line arguments.
     pub append: Vec<String>,
-    /// The GPU to attach.
-    pub gpu: Gpu,
+    /// The GPUs to attach, in order.
+    pub gpus: Vec<Gpu>,
     /// Extra QEMU devices (`-device` values).
     pub devices: Vec<String>,
     /// The boot is killed and failed after this long.
@@ -88,8 +93,13 @@ impl Boot {
             self.bzimage.display().to_string(),
             "-initrd".into(),
             self.initramfs.display().to_string(),
-            "-qmp".into(),
-            format!("unix:{},server=on,wait=off", self.qmp_socket().display()),
+            "-chardev".into(),
+            format!(
+                "socket,id=qmp,path={},server=on,wait=off",
+                opt_value(&self.qmp_socket().to_string_lossy())
+            ),
+            "-mon".into(),
+            "chardev=qmp,mode=control".into(),
         ];
         let mut append = vec![
             "console=ttyS0".to_string(),
@@ -99,29 +109,25 @@ impl Boot {
         append.extend(self.append.iter().cloned());
         a.push("-append".into());
         a.push(append.join(" "));
-        match &self.gpu {
-            Gpu::None => {}
-            Gpu::Model(sock) => {
-                a.extend([
-                    "-device".into(),
-                    "pcie-root-port,id=rp1,chassis=1,slot=1".into(),
-                ]);
-                a.push("-device".into());
-                a.push(format!(
-                    r#"{{"driver":"vfio-user-pci","id":"gpu0","bus":"rp1","socket":{{"type":"unix","path":"{}"}}}}"#,
-                    sock.display()
-                ));
-            }
-            Gpu::Passthrough(bdf) => {
-                a.extend([
-                    "-device".into(),
-                    "pcie-root-port,id=rp1,chassis=1,slot=1".into(),
-                ]);
-                a.extend([
-                    "-device".into(),
-                    format!("vfio-pci,host={bdf},id=gpu0,bus=rp1"),
-                ]);
-            }
+        for (i, gpu) in self.gpus.iter().enumerate() {
+            let port = i + 1;
+            a.push("-device".into());
+            a.push(format!(
+                "pcie-root-port,id=rp{port},chassis={port},slot={port}"
+            ));
+            let device = match gpu {
+                Gpu::Model(sock) => serde_json::json!({
+                    "driver": "vfio-user-pci",
+                    "id": format!("gpu{i}"),
+                    "bus": format!("rp{port}"),
+                    "socket": {"type": "unix", "path": sock.to_string_lossy()},
+                })
+                .to_string(),
+                Gpu::Passthrough(bdf) => {
+                    format!("vfio-pci,host={},id=gpu{i},bus=rp{port}", opt_value(bdf))
+                }
+            };
+            a.extend(["-device".into(), device]);
         }
         for d in &self.devices {
             a.extend(["-device".into(), d.clone()]);
@@ -143,14 +149,26 @@ pub fn valid_bdf(bdf: &str) -> bool {
 }
 
 /// Boots, passing every console line to `on_line` as it arrives; kills QEMU at the timeout.
-pub fn boot(rootfs: &Path, b: &Boot, mut on_line: impl FnMut(&str)) -> Result<BootResult> {
+pub fn boot(rootfs: &Path, b: &Boot, on_line: impl FnMut(&str)) -> Result<BootResult> {
     std::fs::create_dir_all(&b.run_dir)?;
     let _ = std::fs::remove_file(b.qmp_socket());
-    let log = b.run_dir.join("console.log");
-    let mut file = std::fs::File::create(&log)?;
     let mut cmd: Command = qemu_command(rootfs);
-    cmd.args(b.args())
-        .stdin(Stdio::null())
+    cmd.args(b.args());
+    console(cmd, &b.run_dir.join("console.log"), b.timeout, on_line)
+}
+
+/// Runs `cmd` (QEMU with its console on stdout), logging and passing on every line, and kills
+/// it once `timeout` has passed, however much it prints.
+fn console(
+    mut cmd: Command,
+    log: &Path,
+    timeout: Duration,
+    mut on_line: impl FnMut(&str),
+) -> Result<BootResult> {
+    let log = log.to_path_buf();
+    let mut file = std::fs::File::create(&log)?;
+    crate::util::die_with_parent(&mut cmd);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let start = Instant::now();
@@ -176,6 +194,14 @@ pub fn boot(rootfs: &Path, b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Bo
     let mut console = String::new();
     let mut timed_out = false;
     let exit = loop {
+        // The deadline is checked on every line too: a guest that never stops printing must
+        // still time out.
+        if start.elapsed() > timeout {
+            timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => {
                 writeln!(file, "{line}")?;
@@ -190,7 +216,7 @@ pub fn boot(rootfs: &Path, b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Bo
         if let Some(st) = child.try_wait()? {
             break st.code();
         }
-        if start.elapsed() > b.timeout {
+        if start.elapsed() > timeout {
             timed_out = true;
             let _ = child.kill();
             let _ = child.wait();
@@ -218,13 +244,13 @@ pub fn boot(rootfs: &Path, b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Bo
 mod tests {
     use super::*;
 
-    fn boot(gpu: Gpu) -> Boot {
+    fn boot(gpus: Vec<Gpu>) -> Boot {
         Boot {
             bzimage: "/k/bzImage".into(),
             initramfs: "/k/initramfs.cpio".into(),
             run_dir: "/r".into(),
             append: vec!["quiet".into()],
-            gpu,
+            gpus,
             devices: vec![],
             timeout: Duration::from_secs(1),
         }
@@ -232,7 +258,7 @@ mod tests {
 
     #[test]
     fn passthrough_uses_vfio_pci_on_a_root_port() {
-        let a = boot(Gpu::Passthrough("0000:01:00.0".into()))
+        let a = boot(vec![Gpu::Passthrough("0000:01:00.0".into())])
             .args()
             .join(" ");
         assert!(
@@ -248,22 +274,85 @@ mod tests {
 
     #[test]
     fn model_uses_vfio_user_socket() {
-        let a = boot(Gpu::Model("/s/gpu.sock".into())).args().join(" ");
+        let a = boot(vec![Gpu::Model("/s/gpu.sock".into())])
+            .args()
+            .join(" ");
         assert!(a.contains(r#""driver":"vfio-user-pci""#), "{a}");
         assert!(a.contains(r#""path":"/s/gpu.sock""#), "{a}");
         assert!(
-            a.contains("-qmp unix:/r/qmp.sock,server=on,wait=off"),
+            a.contains("-chardev socket,id=qmp,path=/r/qmp.sock,server=on,wait=off"),
             "{a}"
         );
+        assert!(a.contains("-mon chardev=qmp,mode=control"), "{a}");
     }
 
     #[test]
     fn base_boot_has_console_and_no_gpu() {
-        let a = boot(Gpu::None).args();
+        let a = boot(vec![]).args();
         let append = &a[a.iter().position(|x| x == "-append").unwrap() + 1];
         assert!(append.starts_with("console=ttyS0 panic=-1"), "{append}");
         assert!(append.ends_with("quiet"));
         assert!(!a.iter().any(|x| x.contains("rp1")));
+    }
+
+    #[test]
+    fn several_gpus_get_a_root_port_each() {
+        let mut b = boot(vec![
+            Gpu::Model("/s/a.sock".into()),
+            Gpu::Model("/s/b.sock".into()),
+        ]);
+        b.devices = vec!["pci-testdev".into(), "edu".into()];
+        let a = b.args();
+        let devices: Vec<serde_json::Value> = a
+            .windows(2)
+            .filter(|w| w[0] == "-device" && w[1].starts_with('{'))
+            .map(|w| serde_json::from_str(&w[1]).unwrap())
+            .collect();
+        assert_eq!(devices.len(), 2);
+        for (i, d) in devices.iter().enumerate() {
+            assert_eq!(d["id"], format!("gpu{i}"));
+            assert_eq!(d["bus"], format!("rp{}", i + 1));
+        }
+        assert_eq!(devices[1]["socket"]["path"], "/s/b.sock");
+        let joined = a.join(" ");
+        assert!(joined.contains("pcie-root-port,id=rp2,chassis=2,slot=2"));
+        assert!(
+            joined.contains("-device pci-testdev -device edu"),
+            "{joined}"
+        );
+    }
+
+    #[test]
+    fn paths_with_commas_and_quotes_survive_the_options() {
+        let mut b = boot(vec![Gpu::Model(r#"/s/a,b"c.sock"#.into())]);
+        b.run_dir = "/r,x".into();
+        let a = b.args();
+        let json = a.iter().find(|x| x.starts_with('{')).unwrap();
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["socket"]["path"], r#"/s/a,b"c.sock"#);
+        assert!(a
+            .iter()
+            .any(|x| x == "socket,id=qmp,path=/r,,x/qmp.sock,server=on,wait=off"));
+    }
+
+    #[test]
+    fn a_guest_that_prints_forever_still_times_out() {
+        let dir = std::env::temp_dir().join(format!("xtask-console-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "while :; do echo tick; sleep 0.05; done"]);
+        let mut lines = 0;
+        let r = console(
+            cmd,
+            &dir.join("console.log"),
+            Duration::from_secs(1),
+            |_| lines += 1,
+        )
+        .unwrap();
+        assert!(r.timed_out);
+        assert!(r.wall < Duration::from_secs(5), "{:?}", r.wall);
+        assert!(lines >= 5, "{lines} lines");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -15,8 +15,8 @@ use anyhow::{bail, Result};
 pub enum GpuChoice {
     /// No GPU.
     None,
-    /// The emulated GPU with this profile.
-    Model(String),
+    /// Emulated GPUs with these profiles, one model process and root port each.
+    Models(Vec<String>),
     /// A host GPU through vfio-pci.
     Passthrough(String),
 }
@@ -29,30 +29,48 @@ pub fn run(ctx: &Ctx, gpu: GpuChoice, debug: bool, exec: &[String]) -> Result<()
         "    built {branch}{}",
         if built.rebuilt { "" } else { " (up to date)" }
     );
-    let (mut programs, mut run_lines, mut model) = (Vec::new(), exec.to_vec(), None);
+    let (mut programs, mut run_lines, mut models) = (Vec::new(), exec.to_vec(), Vec::new());
     if !exec.is_empty() {
         programs = guest_programs(ctx, &all_guest_programs(ctx)?)?;
     }
-    let gpu = match gpu {
-        GpuChoice::None => Gpu::None,
-        GpuChoice::Passthrough(p) => Gpu::Passthrough(p),
-        GpuChoice::Model(c) => {
-            let p = gpu::profile(&c)?;
+    let gpus = match gpu {
+        GpuChoice::None => Vec::new(),
+        GpuChoice::Passthrough(p) => vec![Gpu::Passthrough(p)],
+        GpuChoice::Models(chips) => {
+            let profiles = chips
+                .iter()
+                .map(|c| gpu::profile(c))
+                .collect::<Result<Vec<_>>>()?;
             let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
-            let m = gpu::Model::start(&bin, p.name, &ctx.build.join("run").join(slug(&branch)))?;
-            println!(
-                "    gpu-model {} ready in {:.1} ms ({})",
-                p.name,
-                ms(m.start_time),
-                m.log.display()
-            );
+            let run_dir = ctx.build.join("run").join(slug(&branch));
+            for (i, p) in profiles.iter().enumerate() {
+                let m = gpu::Model::start(&bin, p.name, &run_dir.join(format!("gpu{i}")))?;
+                println!(
+                    "    gpu-model {} (gpu{i}) ready in {:.1} ms ({})",
+                    p.name,
+                    ms(m.start_time),
+                    m.log.display()
+                );
+                if exec.is_empty() {
+                    let suite = if profiles.len() > 1 {
+                        format!(" --suite gpu_probe_gpu{i}")
+                    } else {
+                        String::new()
+                    };
+                    run_lines.push(gpu::probe_command(
+                        p,
+                        &format!(" --measure-reads 2000{suite}"),
+                    ));
+                }
+                models.push(m);
+            }
             if exec.is_empty() {
                 programs = guest_programs(ctx, &["gpu_probe"])?;
-                run_lines = vec![gpu::probe_command(p, " --measure-reads 2000")];
             }
-            let sock = m.socket.clone();
-            model = Some(m);
-            Gpu::Model(sock)
+            models
+                .iter()
+                .map(|m| Gpu::Model(m.socket.clone()))
+                .collect()
         }
     };
     let name = slug(&branch);
@@ -62,14 +80,15 @@ pub fn run(ctx: &Ctx, gpu: GpuChoice, debug: bool, exec: &[String]) -> Result<()
         programs,
         modules: built.modules.clone(),
         run_lines,
-        gpu,
+        gpus,
+        devices: Vec::new(),
         expect_suites: &[],
         echo: true,
         append: Vec::new(),
         hotplug_on: None,
     };
     let (suite, _) = boot_suite(ctx, &tc, plan)?;
-    drop(model);
+    drop(models);
     let report = Report {
         suites: vec![suite],
     };

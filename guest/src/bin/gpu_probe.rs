@@ -5,6 +5,7 @@
 //! gpu_probe [--device ID] [--class CLASS] [--revision REV] [--bar0 SIZE] [--bar1 SIZE]
 //!           [--bar3 SIZE] [--boot0 VALUE] [--boot42 VALUE] [--scratch OFFSET]
 //!           [--measure-reads N] [--bdf DOMAIN:BUS:DEV.FN] [--vendor ID] [--sysfs DIR]
+//!           [--suite NAME]
 //! gpu_probe --loop-until-gone SECONDS [--device ID] [--boot0 VALUE] [--interval-ms N]
 //! ```
 //! Numbers are decimal or `0x` hex; sizes may end in K, M, G or T. `--bar0` defaults to
@@ -12,6 +13,8 @@
 //! reported as skipped. `--boot0 0xffffffff` expects a device that does not answer (the
 //! model's `dead` profile): the config mirror is then expected to read all-ones too.
 //! `--sysfs` replaces `/sys/bus/pci/devices` (for the host tests, which build a fake tree).
+//! `--suite` names the KTAP suite (default `gpu_probe`), so that a boot with several GPUs
+//! reports one suite per GPU.
 //!
 //! Checks (suite `gpu_probe`): the device is found (vendor, display class, device ID),
 //! device ID, class, revision, size and type of BAR0/BAR1/BAR3 (from `resource`), BOOT0 and
@@ -290,6 +293,7 @@ struct Args {
     interval_ms: u64,
     read_boot0: Option<String>,
     sysfs: PathBuf,
+    suite: String,
 }
 
 fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
@@ -297,6 +301,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
         vendor: 0x10de,
         interval_ms: 20,
         sysfs: PathBuf::from(SYSFS_PCI),
+        suite: "gpu_probe".into(),
         ..Args::default()
     };
     a.bars[0] = Some(16 << 20);
@@ -324,6 +329,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--interval-ms" => a.interval_ms = parse_num(&val()?)?,
             "--read-boot0" => a.read_boot0 = Some(val()?),
             "--sysfs" => a.sysfs = PathBuf::from(val()?),
+            "--suite" => a.suite = val()?,
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
@@ -348,7 +354,7 @@ fn select(args: &Args, all: &[PciFunction]) -> Result<PciFunction, String> {
 
 fn probe(args: &Args) -> i32 {
     const PLAN: usize = 15;
-    let mut k = Ktap::start("gpu_probe", PLAN);
+    let mut k = Ktap::start(&args.suite, PLAN);
     let all = find_gpus(&args.sysfs, args.vendor);
     for f in &all {
         k.diag(&format!(

@@ -3,7 +3,6 @@
 use crate::boot::{boot_suite, BootPlan};
 use crate::builds::build_base;
 use crate::ctx::Ctx;
-use crate::qemu::Gpu;
 use crate::report::SuiteResult;
 use crate::setup::Toolchain;
 use anyhow::Result;
@@ -17,7 +16,8 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         programs: Vec::new(),
         modules: Vec::new(),
         run_lines: Vec::new(),
-        gpu: Gpu::None,
+        gpus: Vec::new(),
+        devices: Vec::new(),
         expect_suites: &["rust_doctests_kernel"],
         echo: false,
         append: Vec::new(),

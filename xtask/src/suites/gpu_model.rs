@@ -13,68 +13,139 @@ use anyhow::Result;
 const GPU_SUITE_PROFILES: &[&str] = &["tu102", "gh100", "gb202", "dead"];
 /// The profile of the hot-unplug run.
 const HOTPLUG_PROFILE: &str = "gh100";
+/// The boot with several GPUs, each its own model process on its own root port.
+const MULTI_PROFILES: &[&str] = &["tu102", "gb202"];
+/// QEMU's own test devices, attached to the multi-GPU boot (the PCI layer's sample binds them).
+const TEST_DEVICES: &[(&str, &str)] = &[("pci-testdev", "0x1b36:0x0005"), ("edu", "0x1234:0x11e8")];
+
+/// One boot of the suite.
+struct Run {
+    name: String,
+    profiles: Vec<&'static str>,
+    hotplug: bool,
+    devices: &'static [(&'static str, &'static str)],
+}
+
+/// A guest command that fails unless a PCI function `vendor:device` (as `0xVVVV:0xDDDD`) is
+/// in sysfs.
+fn device_present(id: &str) -> String {
+    format!(
+        "for d in /sys/bus/pci/devices/*; do echo $(cat $d/vendor):$(cat $d/device); done | \
+         grep -qx {id} && echo 'found PCI function {id}'"
+    )
+}
 
 /// `gpu-model`: the base kernel boots with the emulated GPU per profile; the guest probe checks
-/// what sysfs and BAR0 show against the profile; one run unplugs and re-plugs the GPU via QMP.
+/// what sysfs and BAR0 show against the profile; one run unplugs and re-plugs the GPU via QMP;
+/// one run has two GPUs (two model processes) and QEMU's PCI test devices.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let built = build_base(ctx, tc)?;
     let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
     let programs = guest_programs(ctx, &["gpu_probe"])?;
     let mut all = SuiteResult::new("gpu-model");
-    let runs = GPU_SUITE_PROFILES
+    let mut runs: Vec<Run> = GPU_SUITE_PROFILES
         .iter()
-        .map(|p| (*p, false))
-        .chain([(HOTPLUG_PROFILE, true)]);
-    for (name, hotplug) in runs {
-        let p = gpu::profile(name)?;
-        let run = format!("gpu-{name}{}", if hotplug { "-hotplug" } else { "" });
-        let model = gpu::Model::start(&bin, name, &ctx.build.join("run").join(&run))?;
-        let ready = model.start_time;
-        let (probe, suites, marker) = if hotplug {
-            (
-                " --loop-until-gone 60",
-                &["gpu_probe_hotplug"][..],
-                Some("waiting for unplug"),
-            )
-        } else {
-            (" --measure-reads 2000", &["gpu_probe"][..], None)
-        };
+        .map(|p| Run {
+            name: format!("gpu-{p}"),
+            profiles: vec![p],
+            hotplug: false,
+            devices: &[],
+        })
+        .collect();
+    runs.push(Run {
+        name: format!("gpu-{HOTPLUG_PROFILE}-hotplug"),
+        profiles: vec![HOTPLUG_PROFILE],
+        hotplug: true,
+        devices: &[],
+    });
+    runs.push(Run {
+        name: "gpu-multi".into(),
+        profiles: MULTI_PROFILES.to_vec(),
+        hotplug: false,
+        devices: TEST_DEVICES,
+    });
+    for r in runs {
+        let run = &r.name;
+        let several = r.profiles.len() > 1;
+        let mut models = Vec::new();
+        let mut run_lines = Vec::new();
+        let mut suites = Vec::new();
+        for (i, name) in r.profiles.iter().enumerate() {
+            let p = gpu::profile(name)?;
+            let dir = ctx.build.join("run").join(run);
+            let dir = if several {
+                dir.join(format!("gpu{i}"))
+            } else {
+                dir
+            };
+            models.push(gpu::Model::start(&bin, name, &dir)?);
+            let (probe, suite) = if r.hotplug {
+                (
+                    " --loop-until-gone 60".to_string(),
+                    "gpu_probe_hotplug".to_string(),
+                )
+            } else if several {
+                let suite = format!("gpu_probe_gpu{i}");
+                (format!(" --measure-reads 200 --suite {suite}"), suite)
+            } else {
+                (" --measure-reads 2000".to_string(), "gpu_probe".to_string())
+            };
+            run_lines.push(gpu::probe_command(p, &probe));
+            suites.push(suite);
+        }
+        run_lines.extend(r.devices.iter().map(|(_, id)| device_present(id)));
+        let suites: Vec<&str> = suites.iter().map(String::as_str).collect();
         let plan = BootPlan {
-            name: &run,
+            name: run,
             bzimage: &built.bzimage,
             programs: programs.clone(),
             modules: Vec::new(),
-            run_lines: vec![gpu::probe_command(p, probe)],
-            gpu: Gpu::Model(model.socket.clone()),
-            expect_suites: suites,
+            run_lines,
+            gpus: models
+                .iter()
+                .map(|m| Gpu::Model(m.socket.clone()))
+                .collect(),
+            devices: r.devices.iter().map(|(d, _)| d.to_string()).collect(),
+            expect_suites: &suites,
             echo: false,
             append: vec!["kunit.enable=0".into()],
-            hotplug_on: marker,
+            hotplug_on: r.hotplug.then_some("waiting for unplug"),
         };
         let (mut suite, res) = boot_suite(ctx, tc, plan)?;
-        // The guest must really have talked to this model: sessions and BAR0 reads counted.
-        let stats = model
-            .control("stats")
-            .unwrap_or_else(|e| format!("error: {e:#}"));
-        let counter = |k: &str| -> u64 {
-            stats
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
-                .unwrap_or(0)
-        };
-        // QEMU resets the device each time it realizes it: once per plug.
-        let want_resets = if hotplug { 2 } else { 1 };
-        let mut problems = Vec::new();
-        if counter("resets") < want_resets || counter("bar0_reads") == 0 {
-            problems.push(format!(
-                "expected >= {want_resets} reset(s) and BAR0 reads: {stats}"
+        for (i, model) in models.iter().enumerate() {
+            // The guest must really have talked to this model: sessions and BAR0 reads counted.
+            let stats = model
+                .control("stats")
+                .unwrap_or_else(|e| format!("error: {e:#}"));
+            let counter = |k: &str| -> u64 {
+                stats
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
+                    .unwrap_or(0)
+            };
+            // QEMU resets the device each time it realizes it: once per plug.
+            let want_resets = if r.hotplug { 2 } else { 1 };
+            let mut problems = Vec::new();
+            if counter("resets") < want_resets || counter("bar0_reads") == 0 {
+                problems.push(format!(
+                    "expected >= {want_resets} reset(s) and BAR0 reads: {stats}"
+                ));
+            }
+            let label = if several {
+                format!("model{i}")
+            } else {
+                "model".into()
+            };
+            suite
+                .tests
+                .push(check(format!("{label}.saw-guest"), problems));
+            suite.notes.push(format!("{label} {stats}"));
+            all.notes.push(format!(
+                "{run}: {label} ready in {:.1} ms",
+                ms(model.start_time)
             ));
         }
-        suite.tests.push(check("model.saw-guest", problems));
-        suite.notes.push(format!("model {stats}"));
-        drop(model);
-        all.notes
-            .push(format!("{run}: model ready in {:.1} ms", ms(ready)));
+        drop(models);
         for key in [
             "first BAR0 read at uptime",
             "reads/s",

@@ -4,7 +4,6 @@
 use crate::boot::{boot_suite, console_line, guest_programs, BootPlan};
 use crate::builds::build_series_topic;
 use crate::ctx::Ctx;
-use crate::qemu::Gpu;
 use crate::report::SuiteResult;
 use crate::setup::Toolchain;
 use anyhow::Result;
@@ -40,7 +39,8 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             RUST_DEVICE_CYCLES.to_string(),
             KMEMLEAK_CHECK.to_string(),
         ],
-        gpu: Gpu::None,
+        gpus: Vec::new(),
+        devices: Vec::new(),
         expect_suites: &["rust_doctests_kernel", "rust_device_cycles"],
         echo: false,
         append: Vec::new(),
