@@ -254,6 +254,7 @@ mod tests {
             bindgen: PathBuf::new(),
             base_repo: PathBuf::new(),
             rootfs: PathBuf::new(),
+            b4: PathBuf::new(),
             versions: versions.into(),
         }
     }

@@ -13,6 +13,7 @@ mod kbuild;
 mod kconfig;
 mod ktap;
 mod libtest;
+mod mbox;
 mod qemu;
 mod qmp;
 mod report;
@@ -42,6 +43,8 @@ usage: cargo xtask <command> [options]
   tree [--force]         materialise the kernel tree build/linux from series/
   series export [--force]  write series/ and the tip view from the kernel tree's branches
   series check           check that series/ applies and the tip view matches it
+  series mbox [TOPIC]    write each topic (or TOPIC: a folder or branch name) as the threaded
+                         mail a reviewer receives, to build/mbox/<topic>.mbx
   series absorb          fold direct edits of tip-view files into the commits that own them
   build [--debug]        build the kernel tree's checked-out branch
   cache status           what the cache (setup, build slots, remembered verdicts) holds, and sizes
@@ -165,6 +168,15 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
+        ("series", Some("mbox")) => {
+            let only = o.args.first().cloned();
+            if only.is_some() {
+                o.args.remove(0);
+            }
+            o.done()?;
+            let tc = setup::setup(&ctx)?;
+            series_mbox(&ctx, &tc, only.as_deref())
+        }
         ("series", Some("absorb")) => {
             o.done()?;
             let tc = setup::setup(&ctx)?;
@@ -285,5 +297,34 @@ fn series_absorb(ctx: &Ctx, tc: &setup::Toolchain) -> Result<()> {
     println!(
         "series/ and the tip view are updated; run `cargo xtask tree` to bring build/linux along"
     );
+    Ok(())
+}
+
+/// `series mbox`: each topic of `series/` (or only `only`) as a threaded mbox.
+fn series_mbox(ctx: &Ctx, tc: &setup::Toolchain, only: Option<&str>) -> Result<()> {
+    let series_dir = ctx.repo.join("series");
+    let topics = topics::Topics::load(&series_dir)?;
+    if let Some(o) = only {
+        if !topics.topics.iter().any(|t| t.dir == o || t.branch == o) {
+            bail!("no topic `{o}` in series/topics.toml");
+        }
+    }
+    check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
+    let scratch = check::scratch(&ctx.build);
+    let out = ctx.build.join("mbox");
+    std::fs::create_dir_all(&out)?;
+    for t in &topics.topics {
+        if only.is_some_and(|o| t.dir != o && t.branch != o) {
+            continue;
+        }
+        match mbox::topic_mbox(&scratch, &series_dir, t)? {
+            None => println!("{}: no patches", t.branch),
+            Some(m) => {
+                let path = out.join(format!("{}.mbx", t.dir));
+                util::write_atomic(&path, m.as_bytes())?;
+                println!("{}: {}", t.branch, path.display());
+            }
+        }
+    }
     Ok(())
 }

@@ -103,6 +103,7 @@ impl World {
             bindgen: PathBuf::new(),
             base_repo: self.base.clone(),
             rootfs: PathBuf::new(),
+            b4: PathBuf::new(),
             versions: "test toolchain".into(),
         }
     }

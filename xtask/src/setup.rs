@@ -33,6 +33,7 @@ const HOST_PACKAGES: &[&str] = &[
     "debootstrap",
     "python3-ply",
     "python3-git",
+    "python3-venv",
     "git",
 ];
 /// The kernel source package and its exact version (bookworm-security).
@@ -41,6 +42,26 @@ pub const KERNEL_PACKAGE: &str = "linux-source-6.12";
 pub const KERNEL_DEBIAN_VERSION: &str = "6.12.117-1~deb12u1";
 /// The tag of the imported base commit.
 pub const BASE_TAG: &str = "v6.12.117-deb12u1";
+/// Pinned b4 (the maintainers' tool for taking series from the list) and every package it pulls
+/// in, installed with `--no-deps` so that nothing floats.
+const B4_VERSION: &str = "0.16.0";
+const B4_REQUIREMENTS: &[&str] = &[
+    "b4==0.16.0",
+    "certifi==2026.10.19.post1",
+    "cffi==2.1.1",
+    "charset-normalizer==3.5.3",
+    "dkimpy==1.1.8",
+    "dnspython==2.9.2",
+    "ezgb==0.2.1",
+    "idna==3.20",
+    "liblore==0.10.1",
+    "patatt==0.8.0",
+    "pycparser==3.12",
+    "pygit2==1.21.0",
+    "PyNaCl==1.6.2",
+    "requests==2.34.2",
+    "urllib3==2.8.0",
+];
 /// Pinned bindgen-cli version (v6.12 needs >= 0.65.1).
 const BINDGEN_VERSION: &str = "0.70.1";
 /// Pinned QEMU from trixie-backports (the first with a usable `vfio-user-pci`).
@@ -65,6 +86,8 @@ pub struct Toolchain {
     pub base_repo: PathBuf,
     /// The trixie root filesystem holding QEMU 11.1 and busybox-static.
     pub rootfs: PathBuf,
+    /// The pinned `b4` command.
+    pub b4: PathBuf,
     /// The versions of everything that compiles or checks kernel code (rustc, clippy, bindgen,
     /// clang, lld, Rust library sources), part of every cache key.
     pub versions: String,
@@ -96,7 +119,9 @@ pub fn setup(ctx: &Ctx) -> Result<Toolchain> {
     let bindgen = bindgen(ctx)?;
     let base_repo = kernel_source(ctx)?;
     let rootfs = rootfs(ctx)?;
+    let b4 = b4(ctx)?;
     Ok(Toolchain {
+        b4,
         versions: toolchain_versions(&bindgen, &rust_lib_src),
         rust_lib_src,
         bindgen,
@@ -117,8 +142,15 @@ pub fn existing(ctx: &Ctx) -> Result<Toolchain> {
         bindgen,
         base_repo: ctx.cache.join("linux-base.git"),
         rootfs: ctx.cache.join("rootfs-trixie"),
+        b4: b4_dir(ctx).join("bin/b4"),
     };
-    for p in [&tc.rust_lib_src, &tc.bindgen, &tc.base_repo, &tc.rootfs] {
+    for p in [
+        &tc.rust_lib_src,
+        &tc.bindgen,
+        &tc.base_repo,
+        &tc.rootfs,
+        &tc.b4,
+    ] {
         if !p.exists() {
             bail!("{} is missing: run `cargo xtask setup`", p.display());
         }
@@ -384,6 +416,38 @@ fn find_deb(dir: &Path, pkg: &str, version: &str) -> Result<PathBuf> {
         "the download of {pkg} {version} left no valid .deb in {}",
         dir.display()
     )
+}
+
+fn b4_dir(ctx: &Ctx) -> PathBuf {
+    ctx.cache.join(format!("b4-{B4_VERSION}"))
+}
+
+/// b4 in a virtual environment of Debian's python3 (not whatever `python3` comes first on PATH).
+fn b4(ctx: &Ctx) -> Result<PathBuf> {
+    let dir = b4_dir(ctx);
+    let bin = dir.join("bin/b4");
+    let key = B4_REQUIREMENTS.join(" ");
+    let stamp = Stamp::new(dir.join(".complete"));
+    if stamp.is_done(&key) && bin.exists() {
+        return Ok(bin);
+    }
+    util::step(&format!("b4 {B4_VERSION} (pip, in a venv)"), || {
+        let log = ctx.cache.join("logs/b4.log");
+        util::remove_dir(&dir)?;
+        let mut venv = Command::new("/usr/bin/python3");
+        venv.args(["-m", "venv"]).arg(&dir);
+        run_logged("python3 -m venv", &mut venv, &log)?;
+        let mut pip = Command::new(dir.join("bin/pip"));
+        pip.args(["install", "-q", "--no-deps"])
+            .args(B4_REQUIREMENTS);
+        run_logged("pip install b4", &mut pip, &log)?;
+        let v = output(Command::new(&bin).arg("--version"))?;
+        if v.trim() != B4_VERSION {
+            bail!("b4 reports version `{}`, expected {B4_VERSION}", v.trim());
+        }
+        stamp.mark(&key)?;
+        Ok(bin.clone())
+    })
 }
 
 fn bindgen(ctx: &Ctx) -> Result<PathBuf> {
