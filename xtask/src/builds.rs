@@ -14,8 +14,26 @@ use crate::{check as series_check, kconfig, tree, util};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
+/// A finished kernel build whose folder stays usable for more `make` targets (rustdoc, external
+/// modules, ...): for a cache slot, the slot stays locked while this lives.
+pub(crate) struct Kept {
+    /// The branch built.
+    pub branch: String,
+    /// How it was built (source, build folder, fragments).
+    pub build: Build,
+    /// What it produced.
+    pub built: Built,
+    _slot: Option<Slot>,
+}
+
 /// Builds whatever is checked out in the kernel tree (after materialising it from series/).
 pub(crate) fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(String, Built)> {
+    let k = keep_tree(ctx, tc, debug)?;
+    Ok((k.branch, k.built))
+}
+
+/// [`build_tree`], keeping the build for more targets.
+pub(crate) fn keep_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<Kept> {
     let series_dir = ctx.repo.join("series");
     let topics = Topics::load(&series_dir)?;
     tree::materialise(
@@ -43,7 +61,12 @@ pub(crate) fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(Stri
         name,
     };
     let built = kbuild::build(tc, &b, &ctx.logs())?;
-    Ok((branch, built))
+    Ok(Kept {
+        branch,
+        build: b,
+        built,
+        _slot: None,
+    })
 }
 
 /// The `kconfig/` fragment names for `branch`: its topic's ancestors, then the topic itself.
@@ -75,6 +98,11 @@ fn build_in_slot(
     slot.checkout(from, rev)?;
     let b = slot_build(ctx, &slot, fragments, true, false);
     let built = kbuild::build(tc, &b, &ctx.logs())?;
+    copy_images(ctx, name, &built)
+}
+
+/// Copies what a boot needs of a slot's build (image, modules) into `build/images/<name>`.
+fn copy_images(ctx: &Ctx, name: &str, built: &Built) -> Result<Built> {
     let images = ctx.build.join("images").join(name);
     util::remove_dir(&images)?;
     std::fs::create_dir_all(images.join("modules"))?;
@@ -123,7 +151,21 @@ pub(crate) fn build_series_topic(
     branch: &str,
     extra: &[&str],
 ) -> Result<Built> {
+    let k = keep_series_topic(ctx, tc, branch, extra)?;
+    copy_images(ctx, &k.build.name, &k.built)
+}
+
+/// [`build_series_topic`], keeping the slot (locked) for more targets.
+pub(crate) fn keep_series_topic(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    branch: &str,
+    extra: &[&str],
+) -> Result<Kept> {
     let topics = Topics::load(&ctx.repo.join("series"))?;
+    if topics.by_branch(branch).is_none() {
+        anyhow::bail!("no topic branch `{branch}` in series/topics.toml");
+    }
     series_check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
     let mut dirs = topic_dirs(&topics, branch);
     dirs.extend(extra.iter().map(|e| e.to_string()));
@@ -132,14 +174,25 @@ pub(crate) fn build_series_topic(
         name.push('+');
         name.push_str(e);
     }
-    build_in_slot(
-        ctx,
-        tc,
-        &name,
+    let slot = Slot::open(ctx, tc, &name)?;
+    slot.checkout(
         &series_check::scratch(&ctx.build),
         &format!("refs/heads/{branch}"),
+    )?;
+    let b = slot_build(
+        ctx,
+        &slot,
         kconfig::fragments(&ctx.repo, &dirs, false),
-    )
+        true,
+        false,
+    );
+    let built = kbuild::build(tc, &b, &ctx.logs())?;
+    Ok(Kept {
+        branch: branch.to_string(),
+        build: b,
+        built,
+        _slot: Some(slot),
+    })
 }
 
 /// Every commit of every topic builds, without Rust warnings.

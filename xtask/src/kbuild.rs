@@ -104,6 +104,36 @@ pub fn make_target(tc: &Toolchain, b: &Build, target: &str, logs: &Path) -> Resu
     rust_warnings(&log)
 }
 
+/// Builds the external module in `dir` (kbuild `M=`) against the configured and built `b`;
+/// returns the `.ko` files and the Rust warnings. kbuild writes the objects into `dir`.
+pub fn make_module(
+    tc: &Toolchain,
+    b: &Build,
+    dir: &Path,
+    logs: &Path,
+) -> Result<(Vec<PathBuf>, Vec<String>)> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let log = logs.join(format!("module-{name}-{}.log", b.name));
+    let _ = fs::remove_file(&log);
+    let mut c = make(tc, b);
+    c.arg(format!("M={}", dir.display())).arg("modules");
+    run_logged(&format!("make M={name}"), &mut c, &log)?;
+    let mut kos: Vec<PathBuf> = fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ko"))
+        .collect();
+    kos.sort();
+    if kos.is_empty() {
+        bail!(
+            "the build of {} made no .ko (log: {})",
+            dir.display(),
+            log.display()
+        );
+    }
+    Ok((kos, rust_warnings(&log)?))
+}
+
 /// Rust compiler, clippy and rustdoc warnings in a build log (C compiler warnings start with a
 /// file name instead). A log that cannot be read is an error, never "no warnings".
 pub fn rust_warnings(log: &Path) -> Result<Vec<String>> {

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the Nova project's tool. See README.md for the commands.
 
 mod absorb;
+mod author;
 mod boot;
 mod builds;
 mod cache;
@@ -47,6 +48,12 @@ usage: cargo xtask <command> [options]
                          mail a reviewer receives, to build/mbox/<topic>.mbx
   series absorb          fold direct edits of tip-view files into the commits that own them
   build [--debug]        build the kernel tree's checked-out branch
+  doc [--branch B]       rustdoc HTML of the kernel crate for the checked-out branch (or B as
+                         series/ has it); prints the path of index.html
+  rust-analyzer          write build/linux/rust-project.json for editors
+  module DIR [--branch B] [--run]
+                         build the out-of-tree module in DIR (kbuild M=) against the checked-out
+                         branch (or B); --run boots that kernel, loads and unloads it
   cache status           what the cache (setup, build slots, remembered verdicts) holds, and sizes
   cache clean            remove the cache (the next run sets up and builds again)
 ";
@@ -189,6 +196,54 @@ fn run() -> Result<()> {
         ("cache", Some("clean")) => {
             o.done()?;
             cache::clean(&ctx)
+        }
+        ("doc", None) => {
+            let branch = o.value("--branch")?;
+            o.done()?;
+            let tc = setup::setup(&ctx)?;
+            let k = author::kept_build(&ctx, &tc, branch.as_deref())?;
+            let (index, warnings) = author::doc(&ctx, &tc, &k)?;
+            for w in &warnings {
+                println!("{w}");
+            }
+            println!("{}: {}", k.branch, index.display());
+            Ok(())
+        }
+        ("rust-analyzer", None) => {
+            o.done()?;
+            let tc = setup::setup(&ctx)?;
+            let k = author::kept_build(&ctx, &tc, None)?;
+            let json = author::rust_analyzer(&ctx, &tc, &k, &ctx.tree())?;
+            println!("{}: {}", k.branch, json.display());
+            Ok(())
+        }
+        ("module", None) => {
+            let branch = o.value("--branch")?;
+            let run = o.flag("--run");
+            let dir = match o.args.first() {
+                Some(d) if !d.starts_with("--") => std::path::PathBuf::from(o.args.remove(0)),
+                _ => bail!("module needs the module's folder: cargo xtask module DIR"),
+            };
+            o.done()?;
+            let tc = setup::setup(&ctx)?;
+            let k = author::kept_build(&ctx, &tc, branch.as_deref())?;
+            let kos = author::module(&ctx, &tc, &k, &dir)?;
+            for ko in &kos {
+                println!("{}: {}", k.branch, ko.display());
+            }
+            if run {
+                let name = format!("module-{}", topics::slug(&k.branch));
+                let (suite, _) = author::boot_modules(&ctx, &tc, &k, &name, &kos, &[], true)?;
+                let report = report::Report {
+                    suites: vec![suite],
+                };
+                report.print_table();
+                println!("{}", report.final_line());
+                if !report.success() {
+                    bail!("the boot with {} reported failures", dir.display());
+                }
+            }
+            Ok(())
         }
         ("build", None) => {
             let debug = o.flag("--debug");

@@ -2,6 +2,7 @@
 //! Adding a suite is a file here and a line in [`SUITES`].
 
 mod boot_base;
+mod driver_author;
 mod gpu_model;
 mod host;
 mod rust_device;
@@ -49,6 +50,10 @@ const SUITES: &[Suite] = &[
     Suite {
         name: "rust-device",
         runner: Runner::WithToolchain(rust_device::run),
+    },
+    Suite {
+        name: "driver-author",
+        runner: Runner::WithToolchain(driver_author::run),
     },
 ];
 

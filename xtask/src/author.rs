@@ -1,0 +1,177 @@
+//! Tools for driver authors building on the series: rustdoc HTML of the kernel crate
+//! (`cargo xtask doc`), `rust-project.json` for editors (`cargo xtask rust-analyzer`) and
+//! out-of-tree modules built against a branch (`cargo xtask module DIR`).
+
+use crate::boot::{boot_suite, BootPlan};
+use crate::builds::{keep_series_topic, keep_tree, Kept};
+use crate::ctx::Ctx;
+use crate::kbuild;
+use crate::qemu::BootResult;
+use crate::report::SuiteResult;
+use crate::setup::Toolchain;
+use crate::util;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// The build of `branch` as `series/` has it, or of the kernel tree's checked-out branch.
+pub fn kept_build(ctx: &Ctx, tc: &Toolchain, branch: Option<&str>) -> Result<Kept> {
+    match branch {
+        Some(b) => keep_series_topic(ctx, tc, b, &[]),
+        None => keep_tree(ctx, tc, false),
+    }
+}
+
+/// `make rustdoc` for `k`: the kernel crate's `index.html` and the warnings rustdoc printed.
+pub fn doc(ctx: &Ctx, tc: &Toolchain, k: &Kept) -> Result<(PathBuf, Vec<String>)> {
+    let warnings = kbuild::make_target(tc, &k.build, "rustdoc", &ctx.logs())?;
+    let index = rustdoc_root(k).join("kernel/index.html");
+    if !index.is_file() {
+        bail!("make rustdoc wrote no {}", index.display());
+    }
+    Ok((index, warnings))
+}
+
+/// Where `make rustdoc` writes the HTML of build `k`.
+pub fn rustdoc_root(k: &Kept) -> PathBuf {
+    k.build.out.join("Documentation/output/rust/rustdoc")
+}
+
+/// `make rust-analyzer` for `k`; the `rust-project.json` is copied to `into` (the root of the
+/// source tree an editor opens) and returned.
+pub fn rust_analyzer(ctx: &Ctx, tc: &Toolchain, k: &Kept, into: &Path) -> Result<PathBuf> {
+    kbuild::make_target(tc, &k.build, "rust-analyzer", &ctx.logs())?;
+    let made = k.build.out.join("rust-project.json");
+    let text = std::fs::read_to_string(&made)
+        .with_context(|| format!("make rust-analyzer wrote no {}", made.display()))?;
+    kernel_crate_root(&text)?;
+    let to = into.join("rust-project.json");
+    util::write_atomic(&to, text.as_bytes())?;
+    Ok(to)
+}
+
+/// The root module of crate `kernel` in a `rust-project.json`; an error if the file does not
+/// parse or names no such crate.
+pub fn kernel_crate_root(json: &str) -> Result<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).context("rust-project.json does not parse")?;
+    let crates = v["crates"]
+        .as_array()
+        .context("rust-project.json has no crates")?;
+    crates
+        .iter()
+        .find(|c| c["display_name"] == "kernel")
+        .and_then(|c| c["root_module"].as_str())
+        .map(str::to_string)
+        .context("rust-project.json names no crate `kernel`")
+}
+
+/// Builds the out-of-tree module in `dir` against `k`, in a copy under `build/modules/<name>`
+/// (kbuild writes objects next to the sources); returns its `.ko` files. A Rust warning fails.
+pub fn module(ctx: &Ctx, tc: &Toolchain, k: &Kept, dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
+        bail!(
+            "{} has no Kbuild or Makefile: not a module folder",
+            dir.display()
+        );
+    }
+    let name = dir
+        .canonicalize()?
+        .file_name()
+        .context("module folder without a name")?
+        .to_string_lossy()
+        .into_owned();
+    let work = ctx.build.join("modules").join(&k.build.name).join(&name);
+    copy_sources(dir, &work)?;
+    let (kos, warnings) = kbuild::make_module(tc, &k.build, &work, &ctx.logs())?;
+    if !warnings.is_empty() {
+        bail!(
+            "the module {name} builds with warnings:\n{}",
+            warnings.join("\n")
+        );
+    }
+    Ok(kos)
+}
+
+/// Copies the files of `from` (not its build output) into a fresh `to`.
+fn copy_sources(from: &Path, to: &Path) -> Result<()> {
+    util::remove_dir(to)?;
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)?.flatten() {
+        let p = e.path();
+        let n = e.file_name().to_string_lossy().into_owned();
+        let generated = [".o", ".ko", ".mod", ".cmd", ".symvers", ".order", ".mod.c"]
+            .iter()
+            .any(|x| n.ends_with(x));
+        if p.is_file() && !generated {
+            std::fs::copy(&p, to.join(&n))?;
+        } else if p.is_dir() {
+            copy_sources(&p, &to.join(&n))?;
+        }
+    }
+    Ok(())
+}
+
+/// Guest commands that load and unload each module of `kos`, then print the kernel's lines
+/// that name it (as `dmesg: ...`, so that they are shown as program output).
+pub fn load_unload_lines(kos: &[PathBuf]) -> Vec<String> {
+    kos.iter()
+        .map(|ko| {
+            let file = ko.file_name().unwrap_or_default().to_string_lossy();
+            let name = file.trim_end_matches(".ko");
+            format!(
+                "insmod /lib/modules/{file} && rmmod {name} && \
+                 dmesg | grep '{name}: ' | sed 's/^\\[[^]]*\\] /dmesg: /'"
+            )
+        })
+        .collect()
+}
+
+/// Boots `k` with `kos` packed, loads and unloads each, then runs `more` (checks).
+pub fn boot_modules(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    k: &Kept,
+    name: &str,
+    kos: &[PathBuf],
+    more: &[String],
+    echo: bool,
+) -> Result<(SuiteResult, BootResult)> {
+    let mut run_lines = load_unload_lines(kos);
+    run_lines.extend(more.iter().cloned());
+    let plan = BootPlan {
+        name,
+        bzimage: &k.built.bzimage,
+        programs: Vec::new(),
+        modules: kos.to_vec(),
+        run_lines,
+        gpus: Vec::new(),
+        devices: Vec::new(),
+        expect_suites: &[],
+        echo,
+        append: vec!["kunit.enable=0".into()],
+        hotplug_on: None,
+    };
+    boot_suite(ctx, tc, plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_crate_is_found_in_rust_project_json() {
+        let json = r#"{"crates": [{"display_name": "core", "root_module": "/s/core/src/lib.rs"},
+            {"display_name": "kernel", "root_module": "/k/rust/kernel/lib.rs"}]}"#;
+        assert_eq!(kernel_crate_root(json).unwrap(), "/k/rust/kernel/lib.rs");
+        assert!(kernel_crate_root(r#"{"crates": []}"#).is_err());
+        assert!(kernel_crate_root("{").is_err());
+    }
+
+    #[test]
+    fn modules_are_loaded_unloaded_and_their_lines_shown() {
+        let lines = load_unload_lines(&["/b/rust_hello.ko".into()]);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].starts_with("insmod /lib/modules/rust_hello.ko && rmmod rust_hello"));
+        assert!(lines[0].contains("grep 'rust_hello: '"), "{}", lines[0]);
+    }
+}

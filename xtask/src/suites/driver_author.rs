@@ -1,0 +1,102 @@
+//! Suite `driver-author`: the tools for driver authors, on staging/dev as series/ has it: the
+//! rustdoc index lists the modules the series adds, `rust-project.json` names the kernel crate,
+//! and the example out-of-tree module builds, loads and unloads in a boot.
+
+use crate::author;
+use crate::check as series_check;
+use crate::ctx::Ctx;
+use crate::git::Git;
+use crate::report::{check, SuiteResult, TestResult};
+use crate::setup::{Toolchain, BASE_TAG};
+use anyhow::Result;
+use std::collections::BTreeSet;
+
+/// The branch driver authors build on.
+const BRANCH: &str = "staging/dev";
+/// The example module and what it prints when loaded and unloaded.
+const EXAMPLE: &str = "examples/rust_hello";
+const EXAMPLE_SAYS: &[(&str, &str)] = &[
+    (
+        "loaded",
+        "dmesg: rust_hello: hello from an out-of-tree module",
+    ),
+    ("unloaded", "dmesg: rust_hello: goodbye, numbers [2, 3, 5]"),
+];
+
+/// The kernel crate's top-level modules that `branch` adds to the base (`rust/kernel/<m>.rs`
+/// or `rust/kernel/<m>/`).
+fn added_modules(scratch: &Git, branch: &str) -> Result<BTreeSet<String>> {
+    let added = scratch.run(&[
+        "diff",
+        "--name-only",
+        "--diff-filter=A",
+        &format!("refs/tags/{BASE_TAG}"),
+        &format!("refs/heads/{branch}"),
+        "--",
+        "rust/kernel/",
+    ])?;
+    Ok(added
+        .lines()
+        .filter_map(|p| p.strip_prefix("rust/kernel/"))
+        .filter_map(|p| p.split('/').next())
+        .map(|m| m.trim_end_matches(".rs").to_string())
+        .collect())
+}
+
+/// `driver-author`: doc, rust-analyzer and an out-of-tree module on [`BRANCH`].
+pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
+    let k = author::kept_build(ctx, tc, Some(BRANCH))?;
+    let mut suite = SuiteResult::new("driver-author");
+    let scratch = Git::new(series_check::scratch(&ctx.build));
+    match author::doc(ctx, tc, &k) {
+        Err(e) => suite
+            .tests
+            .push(TestResult::fail("doc.index", format!("{e:#}"))),
+        Ok((index, warnings)) => {
+            suite.tests.push(check("doc.index", warnings));
+            let html = std::fs::read_to_string(&index)?;
+            for m in added_modules(&scratch, BRANCH)? {
+                let page = author::rustdoc_root(&k).join(format!("kernel/{m}/index.html"));
+                let mut problems = Vec::new();
+                if !html.contains(&format!("{m}/index.html")) {
+                    problems.push(format!("{} does not link module {m}", index.display()));
+                }
+                if !page.is_file() {
+                    problems.push(format!("no {}", page.display()));
+                }
+                suite.tests.push(check(format!("doc.lists.{m}"), problems));
+            }
+            suite.notes.push(format!("rustdoc: {}", index.display()));
+        }
+    }
+    let ra_dir = ctx.build.join("driver-author");
+    std::fs::create_dir_all(&ra_dir)?;
+    let ra = author::rust_analyzer(ctx, tc, &k, &ra_dir).map(|_| Vec::new());
+    suite.tests.push(check(
+        "rust-analyzer.names-kernel-crate",
+        ra.unwrap_or_else(|e| vec![format!("{e:#}")]),
+    ));
+    match author::module(ctx, tc, &k, &ctx.repo.join(EXAMPLE)) {
+        Err(e) => suite
+            .tests
+            .push(TestResult::fail("module.builds", format!("{e:#}"))),
+        Ok(kos) => {
+            suite.tests.push(TestResult::pass("module.builds"));
+            let (boot, res) = author::boot_modules(ctx, tc, &k, "driver-author", &kos, &[], false)?;
+            for (what, line) in EXAMPLE_SAYS {
+                let seen = res.console.lines().any(|l| l.trim_end() == *line);
+                let problems = if seen {
+                    vec![]
+                } else {
+                    vec![format!("the console has no line `{line}`")]
+                };
+                suite.tests.push(check(format!("module.{what}"), problems));
+            }
+            for mut t in boot.tests {
+                t.name = format!("module-boot:{}", t.name);
+                suite.tests.push(t);
+            }
+        }
+    }
+    Ok(suite)
+}
