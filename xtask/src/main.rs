@@ -30,105 +30,131 @@ mod tree;
 mod util;
 
 use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
 use ctx::Ctx;
 
-const USAGE: &str = "\
-usage: cargo xtask <command> [options]
+/// `cargo xtask`: set up, materialise the branches, build, boot and test the series.
+#[derive(Parser)]
+#[command(name = "xtask", bin_name = "cargo xtask", disable_version_flag = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-  run [--chip NAME[,NAME...] | --gpu-passthrough BDF] [--debug] [--exec CMD]...
-                         set up, materialise the branches, build the kernel tree's checked-out
-                         branch, boot it under QEMU and show what the kernel reported; --exec runs
-                         CMD in the guest (guest programs from guest/ and modules are packed)
-  test [--suite NAME]... run the test suites (host, series, boot-base); last line `N passed, N failed`
-  setup                  install and cache what the tool needs (idempotent)
-  tree [--force]         materialise the kernel tree build/linux from series/
-  series export [--force]  write series/ and the tip view from the kernel tree's branches
-  series check           check that series/ applies and the tip view matches it
-  series mbox [TOPIC]    write each topic (or TOPIC: a folder or branch name) as the threaded
-                         mail a reviewer receives, to build/mbox/<topic>.mbx
-  series absorb          fold direct edits of tip-view files into the commits that own them
-  build [--debug]        build the kernel tree's checked-out branch
-  doc [--branch B]       rustdoc HTML of the kernel crate for the checked-out branch (or B as
-                         series/ has it); prints the path of index.html
-  rust-analyzer          write build/linux/rust-project.json for editors
-  module DIR [--branch B] [--run]
-                         build the out-of-tree module in DIR (kbuild M=) against the checked-out
-                         branch (or B); --run boots that kernel, loads and unloads it
-  cache status           what the cache (setup, build slots, remembered verdicts) holds, and sizes
-  cache clean            remove the cache (the next run sets up and builds again)
-";
+#[derive(Subcommand)]
+enum Command {
+    /// Set up, materialise the branches, build the kernel tree's checked-out branch, boot it
+    /// under QEMU and show what the kernel reported
+    Run {
+        /// Attach emulated GPUs with these profiles (comma-separated), one model process each
+        #[arg(
+            long,
+            value_name = "PROFILE",
+            value_delimiter = ',',
+            conflicts_with = "gpu_passthrough"
+        )]
+        chip: Vec<String>,
+        /// Pass a host GPU through with vfio-pci (a PCI address like 0000:01:00.0)
+        #[arg(long, value_name = "BDF")]
+        gpu_passthrough: Option<String>,
+        /// Add kconfig/debug.config
+        #[arg(long)]
+        debug: bool,
+        /// Run CMD in the guest after boot (repeatable); guest programs and modules are packed
+        #[arg(long = "exec", value_name = "CMD")]
+        exec: Vec<String>,
+    },
+    /// Run the test suites; the last line is `N passed, N failed[, N skipped]`
+    Test {
+        /// Run only this suite (repeatable)
+        #[arg(long = "suite", value_name = "NAME")]
+        suites: Vec<String>,
+    },
+    /// Install and cache what the tool needs (idempotent)
+    Setup,
+    /// Materialise the kernel tree build/linux from series/
+    Tree {
+        /// Replace branches holding unexported work (old tips kept under refs/nova-backup/)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Work with series/: export, check, mbox, absorb
+    #[command(subcommand)]
+    Series(SeriesCommand),
+    /// Build the kernel tree's checked-out branch
+    Build {
+        /// Add kconfig/debug.config
+        #[arg(long)]
+        debug: bool,
+    },
+    /// rustdoc HTML of the kernel crate; prints the path of index.html
+    Doc {
+        /// A topic branch as series/ has it, instead of the kernel tree's checked-out branch
+        #[arg(long, value_name = "B")]
+        branch: Option<String>,
+    },
+    /// Write build/linux/rust-project.json for editors
+    RustAnalyzer,
+    /// Build an out-of-tree module (kbuild M=) against a branch's build
+    Module {
+        /// The module's folder (with a Kbuild or Makefile)
+        dir: std::path::PathBuf,
+        /// A topic branch as series/ has it, instead of the kernel tree's checked-out branch
+        #[arg(long, value_name = "B")]
+        branch: Option<String>,
+        /// Boot that kernel, load and unload the module, show its lines
+        #[arg(long)]
+        run: bool,
+    },
+    /// What the cache holds, or remove it
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Subcommand)]
+enum SeriesCommand {
+    /// Write series/ and the tip view from the kernel tree's branches
+    Export {
+        /// Overwrite tip-view files that were edited directly
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check that series/ applies, is in exported form and the tip view matches it
+    Check,
+    /// Write each topic as the threaded mail a reviewer receives (build/mbox/<topic>.mbx)
+    Mbox {
+        /// Only this topic (its folder or branch name)
+        topic: Option<String>,
+    },
+    /// Fold direct edits of tip-view files into the commits that own them
+    Absorb,
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// What the cache (setup, build slots, remembered verdicts) holds, and sizes
+    Status,
+    /// Remove the cache (the next run sets up and builds again)
+    Clean,
+}
 
 fn main() {
-    if let Err(e) = run() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli.command) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }
 
-/// Command-line options after the command name.
-struct Opts {
-    args: Vec<String>,
-}
-
-impl Opts {
-    fn flag(&mut self, name: &str) -> bool {
-        let before = self.args.len();
-        self.args.retain(|a| a != name);
-        before != self.args.len()
-    }
-
-    fn values(&mut self, name: &str) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        while let Some(i) = self.args.iter().position(|a| a == name) {
-            if i + 1 >= self.args.len() {
-                bail!("{name} needs a value");
-            }
-            out.push(self.args.remove(i + 1));
-            self.args.remove(i);
-        }
-        Ok(out)
-    }
-
-    fn value(&mut self, name: &str) -> Result<Option<String>> {
-        let mut v = self.values(name)?;
-        if v.len() > 1 {
-            bail!("{name} given twice");
-        }
-        Ok(v.pop())
-    }
-
-    fn done(self) -> Result<()> {
-        if let Some(a) = self.args.first() {
-            bail!("unexpected argument `{a}`\n\n{USAGE}");
-        }
-        Ok(())
-    }
-}
-
-fn run() -> Result<()> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
-        print!("{USAGE}");
-        return Ok(());
-    }
-    let cmd = args.remove(0);
-    let sub = if (cmd == "series" || cmd == "cache") && !args.is_empty() {
-        Some(args.remove(0))
-    } else {
-        None
-    };
-    let mut o = Opts { args };
+fn run(command: Command) -> Result<()> {
     let ctx = Ctx::new()?;
-    match (cmd.as_str(), sub.as_deref()) {
-        ("setup", None) => {
-            o.done()?;
+    match command {
+        Command::Setup => {
             setup::setup(&ctx)?;
             println!("setup complete (cache: {})", ctx.cache.display());
             Ok(())
         }
-        ("tree", None) => {
-            let force = o.flag("--force");
-            o.done()?;
+        Command::Tree { force } => {
             let tc = setup::setup(&ctx)?;
             let topics = topics::Topics::load(&ctx.repo.join("series"))?;
             tree::materialise(
@@ -149,13 +175,8 @@ fn run() -> Result<()> {
             );
             Ok(())
         }
-        ("series", Some("export")) => {
-            let force = o.flag("--force");
-            o.done()?;
-            series_export(&ctx, force)
-        }
-        ("series", Some("check")) => {
-            o.done()?;
+        Command::Series(SeriesCommand::Export { force }) => series_export(&ctx, force),
+        Command::Series(SeriesCommand::Check) => {
             let tc = setup::existing(&ctx).or_else(|_| setup::setup(&ctx))?;
             let results = check::run(&ctx.repo, &ctx.build, &tc, &cache::Verdicts::new(&ctx))?;
             let mut failed = 0;
@@ -175,31 +196,17 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        ("series", Some("mbox")) => {
-            let only = o.args.first().cloned();
-            if only.is_some() {
-                o.args.remove(0);
-            }
-            o.done()?;
+        Command::Series(SeriesCommand::Mbox { topic }) => {
             let tc = setup::setup(&ctx)?;
-            series_mbox(&ctx, &tc, only.as_deref())
+            series_mbox(&ctx, &tc, topic.as_deref())
         }
-        ("series", Some("absorb")) => {
-            o.done()?;
+        Command::Series(SeriesCommand::Absorb) => {
             let tc = setup::setup(&ctx)?;
             series_absorb(&ctx, &tc)
         }
-        ("cache", Some("status")) => {
-            o.done()?;
-            cache::status(&ctx)
-        }
-        ("cache", Some("clean")) => {
-            o.done()?;
-            cache::clean(&ctx)
-        }
-        ("doc", None) => {
-            let branch = o.value("--branch")?;
-            o.done()?;
+        Command::Cache(CacheCommand::Status) => cache::status(&ctx),
+        Command::Cache(CacheCommand::Clean) => cache::clean(&ctx),
+        Command::Doc { branch } => {
             let tc = setup::setup(&ctx)?;
             let k = author::kept_build(&ctx, &tc, branch.as_deref())?;
             let (index, warnings) = author::doc(&ctx, &tc, &k)?;
@@ -209,22 +216,14 @@ fn run() -> Result<()> {
             println!("{}: {}", k.branch, index.display());
             Ok(())
         }
-        ("rust-analyzer", None) => {
-            o.done()?;
+        Command::RustAnalyzer => {
             let tc = setup::setup(&ctx)?;
             let k = author::kept_build(&ctx, &tc, None)?;
             let json = author::rust_analyzer(&ctx, &tc, &k, &ctx.tree())?;
             println!("{}: {}", k.branch, json.display());
             Ok(())
         }
-        ("module", None) => {
-            let branch = o.value("--branch")?;
-            let run = o.flag("--run");
-            let dir = match o.args.first() {
-                Some(d) if !d.starts_with("--") => std::path::PathBuf::from(o.args.remove(0)),
-                _ => bail!("module needs the module's folder: cargo xtask module DIR"),
-            };
-            o.done()?;
+        Command::Module { dir, branch, run } => {
             let tc = setup::setup(&ctx)?;
             let k = author::kept_build(&ctx, &tc, branch.as_deref())?;
             let kos = author::module(&ctx, &tc, &k, &dir)?;
@@ -245,44 +244,31 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        ("build", None) => {
-            let debug = o.flag("--debug");
-            o.done()?;
+        Command::Build { debug } => {
             let tc = setup::setup(&ctx)?;
             let (branch, built) = builds::build_tree(&ctx, &tc, debug)?;
             println!("{branch}: {}", built.bzimage.display());
             Ok(())
         }
-        ("run", None) => {
-            let debug = o.flag("--debug");
-            let chip = o.value("--chip")?;
-            let pass = o.value("--gpu-passthrough")?;
-            let exec = o.values("--exec")?;
-            o.done()?;
-            let gpu = match (chip, pass) {
-                (Some(_), Some(_)) => bail!("--chip and --gpu-passthrough exclude each other"),
-                (Some(c), None) => {
-                    run::GpuChoice::Models(c.split(',').map(str::to_string).collect())
-                }
-                (None, Some(p)) => {
+        Command::Run {
+            chip,
+            gpu_passthrough,
+            debug,
+            exec,
+        } => {
+            let gpu = match gpu_passthrough {
+                Some(p) => {
                     if !qemu::valid_bdf(&p) {
                         bail!("--gpu-passthrough wants a PCI address like 0000:01:00.0, not `{p}`");
                     }
                     run::GpuChoice::Passthrough(p)
                 }
-                (None, None) => run::GpuChoice::None,
+                None if chip.is_empty() => run::GpuChoice::None,
+                None => run::GpuChoice::Models(chip),
             };
             run::run(&ctx, gpu, debug, &exec)
         }
-        ("test", None) => {
-            let names = o.values("--suite")?;
-            o.done()?;
-            suites::test(&ctx, &names)
-        }
-        _ => bail!(
-            "unknown command `{cmd}{}`\n\n{USAGE}",
-            sub.map(|s| format!(" {s}")).unwrap_or_default()
-        ),
+        Command::Test { suites } => suites::test(&ctx, &suites),
     }
 }
 
@@ -382,4 +368,25 @@ fn series_mbox(ctx: &Ctx, tc: &setup::Toolchain, only: Option<&str>) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let cli =
+            Cli::try_parse_from(["xtask", "run", "--chip", "tu102,gb202", "--exec", "ls"]).unwrap();
+        match cli.command {
+            Command::Run { chip, exec, .. } => {
+                assert_eq!(chip, ["tu102", "gb202"]);
+                assert_eq!(exec, ["ls"]);
+            }
+            _ => panic!("not run"),
+        }
+        assert!(Cli::try_parse_from(["xtask", "test", "--bogus"]).is_err());
+    }
 }

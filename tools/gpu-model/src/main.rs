@@ -11,6 +11,8 @@
 //! `gpu-model: error: ...` line and exit status 2; failing to start (socket path unusable)
 //! exit status 1.
 
+use clap::error::ErrorKind;
+use clap::Parser;
 use gpu_model::device::GpuDevice;
 use gpu_model::fault::{stats_line, ControlServer, Shutdown};
 use gpu_model::profile::{self, format_size, Profile, PROFILES};
@@ -22,15 +24,53 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-const USAGE: &str = "usage: gpu-model --profile NAME --socket PATH [--control PATH] \
-[--log-accesses N] [--bar1-size SIZE]\n       gpu-model --list-profiles";
+/// The command line (clap; errors are turned into one `gpu-model: error:` line, status 2).
+#[derive(Parser, Debug)]
+#[command(
+    name = "gpu-model",
+    about = "Serves an emulated NVIDIA GPU to QEMU over vfio-user",
+    disable_version_flag = true
+)]
+struct Cli {
+    /// The GPU profile to emulate (see --list-profiles)
+    #[arg(long, value_name = "NAME", value_parser = parse_profile)]
+    profile: Option<&'static Profile>,
+    /// The vfio-user socket QEMU connects to
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// A control socket (ping, fall-off-bus, recover, stats, log N, exit [code])
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
+    /// Log the first N register accesses on stderr
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_count)]
+    log_accesses: u64,
+    /// BAR1 size instead of the profile's (a power of two, e.g. 256M)
+    #[arg(long, value_name = "SIZE", value_parser = parse_bar1)]
+    bar1_size: Option<u64>,
+    /// List the profiles and exit
+    #[arg(long)]
+    list_profiles: bool,
+}
+
+fn parse_profile(name: &str) -> Result<&'static Profile, String> {
+    profile::find(name).ok_or_else(|| format!("unknown profile '{name}' (see --list-profiles)"))
+}
+
+fn parse_count(v: &str) -> Result<u64, String> {
+    v.parse().map_err(|_| format!("'{v}' is not a count"))
+}
+
+fn parse_bar1(v: &str) -> Result<u64, String> {
+    profile::parse_bar1_size(v).map_err(|e| e.to_string())
+}
 
 /// What the command line asks for.
 #[derive(Debug)]
 enum Mode {
     Run(Options),
     ListProfiles,
-    Help,
+    /// Help text to print on stdout.
+    Help(String),
 }
 
 #[derive(Debug)]
@@ -56,73 +96,38 @@ fn usage_error(message: impl Into<String>) -> Failure {
 }
 
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Mode, Failure> {
-    let mut profile = None;
-    let mut socket = None;
-    let mut control = None;
-    let mut log_accesses = 0;
-    let mut bar1 = None;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let arg = arg
-            .into_string()
-            .map_err(|a| usage_error(format!("argument {a:?} is not UTF-8")))?;
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg, None),
-        };
-        let mut value = |name: &str| -> Result<String, Failure> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => args
-                    .next()
-                    .ok_or_else(|| usage_error(format!("{name} needs a value")))?
-                    .into_string()
-                    .map_err(|a| usage_error(format!("value {a:?} of {name} is not UTF-8"))),
-            }
-        };
-        match flag.as_str() {
-            "--list-profiles" => return Ok(Mode::ListProfiles),
-            "-h" | "--help" => return Ok(Mode::Help),
-            "--profile" => {
-                let name = value("--profile")?;
-                profile = Some(profile::find(&name).ok_or_else(|| {
-                    usage_error(format!("unknown profile '{name}' (see --list-profiles)"))
-                })?);
-            }
-            "--socket" => socket = Some(PathBuf::from(value("--socket")?)),
-            "--control" => control = Some(PathBuf::from(value("--control")?)),
-            "--log-accesses" => {
-                let v = value("--log-accesses")?;
-                log_accesses = v
-                    .parse()
-                    .map_err(|_| usage_error(format!("--log-accesses: '{v}' is not a count")))?;
-            }
-            "--bar1-size" => {
-                let v = value("--bar1-size")?;
-                bar1 = Some(
-                    profile::parse_bar1_size(&v)
-                        .map_err(|e| usage_error(format!("--bar1-size: {e}")))?,
-                );
-            }
-            other => {
-                return Err(usage_error(format!(
-                    "unknown argument '{other}' (see --help)"
-                )))
-            }
+    let argv = std::iter::once(OsString::from("gpu-model")).chain(args);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => return Ok(Mode::Help(e.to_string())),
+        Err(e) => {
+            // clap's first line says what is wrong; the rest is usage, one `--help` away.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments");
+            return Err(usage_error(format!(
+                "{} (see --help)",
+                first.trim_start_matches("error: ")
+            )));
         }
+    };
+    if cli.list_profiles {
+        return Ok(Mode::ListProfiles);
     }
-    let profile =
-        profile.ok_or_else(|| usage_error("--profile is required (see --list-profiles)"))?;
-    let socket = socket.ok_or_else(|| usage_error("--socket is required"))?;
-    if control.as_ref() == Some(&socket) {
+    let profile = cli
+        .profile
+        .ok_or_else(|| usage_error("--profile is required (see --list-profiles)"))?;
+    let socket = cli
+        .socket
+        .ok_or_else(|| usage_error("--socket is required"))?;
+    if cli.control.as_ref() == Some(&socket) {
         return Err(usage_error("--control and --socket must differ"));
     }
     Ok(Mode::Run(Options {
         profile,
         socket,
-        control,
-        log_accesses,
-        bar1_size: bar1.unwrap_or(profile.bar1_size),
+        control: cli.control,
+        log_accesses: cli.log_accesses,
+        bar1_size: cli.bar1_size.unwrap_or(profile.bar1_size),
     }))
 }
 
@@ -283,8 +288,8 @@ fn main() {
             list_profiles();
             0
         }
-        Ok(Mode::Help) => {
-            println!("{USAGE}");
+        Ok(Mode::Help(text)) => {
+            print!("{text}");
             0
         }
         Ok(Mode::Run(opts)) => match run(opts) {

@@ -89,13 +89,14 @@ fn missing_and_unknown_arguments_are_refused() {
     assert_one_line_error(&err, "--profile is required");
     let (st, _, err) = run(&["--profile"]);
     assert_eq!(st.code(), Some(2));
-    assert_one_line_error(&err, "--profile needs a value");
+    assert_one_line_error(&err, "a value is required for '--profile <NAME>'");
     let (st, _, err) = run(&["--frobnicate"]);
     assert_eq!(st.code(), Some(2));
-    assert_one_line_error(&err, "unknown argument '--frobnicate'");
+    assert_one_line_error(&err, "unexpected argument '--frobnicate'");
     let (st, out, _) = run(&["--help"]);
     assert!(st.success());
-    assert!(out.starts_with("usage: gpu-model"));
+    assert!(out.contains("Usage: gpu-model"), "{out}");
+    assert!(out.contains("--profile <NAME>"), "{out}");
 }
 
 #[test]
