@@ -25,16 +25,27 @@ pub fn profile(name: &str) -> Result<&'static Profile> {
 pub fn build_model(repo: &Path, logs: &Path) -> Result<PathBuf> {
     let mut c = Command::new("cargo");
     c.current_dir(repo)
-        .args(["build", "--quiet", "--release", "-p", "gpu-model"])
-        // Where the binary is looked for, whatever the user's cargo configuration says.
-        .arg("--target-dir")
-        .arg(repo.join("target"));
+        .args(["build", "--quiet", "--release", "-p", "gpu-model"]);
     util::run_logged(
         "cargo build gpu-model",
         &mut c,
         &logs.join("gpu-model-build.log"),
     )?;
-    Ok(repo.join("target/release/gpu-model"))
+    Ok(target_dir(repo)?.join("release/gpu-model"))
+}
+
+/// The workspace's target folder as cargo sees it (`CARGO_TARGET_DIR`, the user's cargo
+/// configuration, or `target/`).
+fn target_dir(repo: &Path) -> Result<PathBuf> {
+    let mut c = Command::new("cargo");
+    c.current_dir(repo)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"]);
+    let meta: serde_json::Value = serde_json::from_str(&util::output(&mut c)?)
+        .context("cargo metadata printed no JSON")?;
+    meta["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .context("cargo metadata names no target directory")
 }
 
 /// The guest probe's command line for `p`: what it must find in sysfs and BAR0.

@@ -2,6 +2,7 @@
 
 mod absorb;
 mod author;
+mod bench;
 mod boot;
 mod builds;
 mod cache;
@@ -69,6 +70,12 @@ enum Command {
         /// Run only this suite (repeatable)
         #[arg(long = "suite", value_name = "NAME")]
         suites: Vec<String>,
+    },
+    /// Measure the harness's budgets; writes build/results/bench.json
+    Bench {
+        /// Only this case (repeatable): warm-test, edit-loop, ci-warm, ci-one-patch
+        #[arg(long = "case", value_name = "NAME")]
+        cases: Vec<String>,
     },
     /// Install and cache what the tool needs (idempotent)
     Setup,
@@ -269,6 +276,7 @@ fn run(command: Command) -> Result<()> {
             run::run(&ctx, gpu, debug, &exec)
         }
         Command::Test { suites } => suites::test(&ctx, &suites),
+        Command::Bench { cases } => bench::bench(&ctx, &cases),
     }
 }
 
