@@ -38,10 +38,15 @@ pub fn build_model(repo: &Path, logs: &Path) -> Result<PathBuf> {
 /// configuration, or `target/`).
 fn target_dir(repo: &Path) -> Result<PathBuf> {
     let mut c = Command::new("cargo");
-    c.current_dir(repo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"]);
-    let meta: serde_json::Value = serde_json::from_str(&util::output(&mut c)?)
-        .context("cargo metadata printed no JSON")?;
+    c.current_dir(repo).args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--no-deps",
+        "--offline",
+    ]);
+    let meta: serde_json::Value =
+        serde_json::from_str(&util::output(&mut c)?).context("cargo metadata printed no JSON")?;
     meta["target_directory"]
         .as_str()
         .map(PathBuf::from)
@@ -94,6 +99,7 @@ impl Model {
             .arg(&socket)
             .arg("--control")
             .arg(&control);
+        util::die_with_parent(&mut cmd);
         let t = Instant::now();
         let mut child = cmd
             .stdin(Stdio::null())
@@ -134,6 +140,9 @@ impl Model {
     /// Sends one control command and returns the reply line.
     pub fn control(&self, cmd: &str) -> Result<String> {
         let mut s = std::os::unix::net::UnixStream::connect(&self.control)?;
+        // A model that stopped answering must not hang the suite.
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.set_write_timeout(Some(Duration::from_secs(5)))?;
         writeln!(s, "{cmd}")?;
         let mut line = String::new();
         BufReader::new(s).read_line(&mut line)?;

@@ -172,7 +172,8 @@ fn console(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let start = Instant::now();
-    let mut child = cmd.spawn().context("cannot start QEMU")?;
+    let mut guard = crate::util::ChildGuard(cmd.spawn().context("cannot start QEMU")?);
+    let child = &mut guard.0;
     let (tx, rx) = mpsc::channel::<String>();
     let out = child.stdout.take().context("no stdout")?;
     let err = child.stderr.take().context("no stderr")?;

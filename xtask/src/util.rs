@@ -130,7 +130,12 @@ pub fn run_logged_progress(
         if tty {
             let last = tail(log, 1);
             let mut line = format!("    [{secs:>4}s{pct}] {label}: {}", last.trim());
-            line.truncate(100);
+            // At a character boundary: the log's last line may hold any UTF-8.
+            let mut end = line.len().min(100);
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
             print!("\r\x1b[2K{line}");
             let _ = std::io::stdout().flush();
         } else if secs >= last_report + 30 {
@@ -168,6 +173,20 @@ pub fn die_with_parent(cmd: &mut Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// A child process that is killed and reaped when the guard is dropped: on every way out of the
+/// code that owns it (`?`, a panic, the normal end). With [`die_with_parent`] on its command it
+/// also dies when this process is killed.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -256,6 +275,68 @@ pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Not a test on its own: the stand-in for the tool in `children_die_with_the_tool`. It
+    /// starts one child with [`die_with_parent`] and one without, prints their pids, and waits
+    /// to be killed.
+    #[test]
+    // The helper is killed with its children unreaped on purpose: that is the case under test.
+    #[allow(clippy::zombie_processes)]
+    fn orphan_helper() {
+        if std::env::var_os("XTASK_ORPHAN_HELPER").is_none() {
+            return;
+        }
+        let mut guarded = Command::new("sleep");
+        guarded.arg("60");
+        die_with_parent(&mut guarded);
+        let guarded = guarded.spawn().unwrap();
+        let plain = Command::new("sleep").arg("60").spawn().unwrap();
+        println!("pids {} {}", guarded.id(), plain.id());
+        std::thread::sleep(Duration::from_secs(60));
+    }
+
+    fn alive(pid: u32) -> bool {
+        // A process that is gone, or a zombie waiting for its new parent to reap it.
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+            .unwrap_or(false)
+    }
+
+    /// SIGKILL of the tool leaves no child of [`die_with_parent`] behind (QEMU, gpu-model, make),
+    /// while a child started without it survives (so the test can tell).
+    #[test]
+    fn children_die_with_the_tool() {
+        let mut tool = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "util::tests::orphan_helper", "--nocapture"])
+            .env("XTASK_ORPHAN_HELPER", "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(tool.stdout.take().unwrap());
+        let line = std::io::BufRead::lines(out)
+            .map_while(|l| l.ok())
+            .find(|l| l.starts_with("pids "))
+            .unwrap();
+        let pids: Vec<u32> = line[5..].split(' ').map(|p| p.parse().unwrap()).collect();
+        assert!(alive(pids[0]) && alive(pids[1]));
+        tool.kill().unwrap();
+        tool.wait().unwrap();
+        let t = Instant::now();
+        while alive(pids[0]) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (guarded_survived, plain_survived) = (alive(pids[0]), alive(pids[1]));
+        for pid in pids {
+            // SAFETY: kill(2) has no memory-safety requirements; the pids are the helper's
+            // children, which nobody else reaps or reuses while they are alive.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        assert!(!guarded_survived, "the guarded child outlived the tool");
+        assert!(
+            plain_survived,
+            "the control child died too: the test proves nothing"
+        );
+    }
 
     #[test]
     fn socket_paths_stay_short() {

@@ -333,14 +333,14 @@ impl GpuDevice {
             let mut v = [0u8; 8];
             v[..data.len()].copy_from_slice(data);
             let width = data.len() * 2;
-            eprintln!(
+            crate::say!(
                 "gpu-model: {what} {name}+{offset:#08x} len {} = {:#0w$x}",
                 data.len(),
                 u64::from_le_bytes(v),
                 w = width + 2
             );
         } else {
-            eprintln!("gpu-model: {what} {name}+{offset:#08x} len {}", data.len());
+            crate::say!("gpu-model: {what} {name}+{offset:#08x} len {}", data.len());
         }
     }
 

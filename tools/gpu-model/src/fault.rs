@@ -197,7 +197,7 @@ impl ControlServer {
                     let stream = match stream {
                         Ok(s) => s,
                         Err(e) => {
-                            eprintln!("gpu-model: control accept failed: {e}");
+                            crate::say!("gpu-model: control accept failed: {e}");
                             std::thread::sleep(std::time::Duration::from_millis(50));
                             continue;
                         }
@@ -208,11 +208,11 @@ impl ControlServer {
                         .name("control-conn".into())
                         .spawn(move || {
                             if let Err(e) = serve_connection(stream, &device, &shutdown) {
-                                eprintln!("gpu-model: control connection failed: {e}");
+                                crate::say!("gpu-model: control connection failed: {e}");
                             }
                         });
                     if let Err(e) = spawned {
-                        eprintln!("gpu-model: cannot start a control connection thread: {e}");
+                        crate::say!("gpu-model: cannot start a control connection thread: {e}");
                     }
                 }
             })

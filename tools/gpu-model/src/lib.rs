@@ -50,3 +50,13 @@ impl std::fmt::Display for OutOfRange {
 }
 
 impl std::error::Error for OutOfRange {}
+
+/// `eprintln!` that cannot panic: once the harness that reads the model's stderr is gone, stderr
+/// is a broken pipe, and a panic there would stop the model serving (or exiting cleanly).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}

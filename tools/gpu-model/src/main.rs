@@ -233,7 +233,7 @@ fn run(opts: Options) -> Result<i32, Failure> {
     }
 
     let p = opts.profile;
-    eprintln!(
+    gpu_model::say!(
         "gpu-model: ready: {} ({}, 10de:{:04x}, BAR1 {}) on {}{} in {} us",
         p.name,
         p.board,
@@ -253,7 +253,7 @@ fn run(opts: Options) -> Result<i32, Failure> {
         Err(_) => (1, "every shutdown source is gone".to_string()),
     };
     cleanup();
-    eprintln!(
+    gpu_model::say!(
         "gpu-model: summary: {} uptime_ms={} ({why})",
         stats_line(&lock(&device)),
         started.elapsed().as_millis()
@@ -277,7 +277,7 @@ fn install_panic_hook() {
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
         let thread = std::thread::current().name().unwrap_or("?").to_string();
-        eprintln!("gpu-model: panic in thread {thread}{at}: {msg}");
+        gpu_model::say!("gpu-model: panic in thread {thread}{at}: {msg}");
     }));
 }
 
@@ -295,12 +295,12 @@ fn main() {
         Ok(Mode::Run(opts)) => match run(opts) {
             Ok(status) => status,
             Err(f) => {
-                eprintln!("gpu-model: error: {}", f.message);
+                gpu_model::say!("gpu-model: error: {}", f.message);
                 f.status
             }
         },
         Err(f) => {
-            eprintln!("gpu-model: error: {}", f.message);
+            gpu_model::say!("gpu-model: error: {}", f.message);
             f.status
         }
     };

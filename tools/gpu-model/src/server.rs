@@ -264,7 +264,7 @@ impl GpuServer {
             Err(_) => Err("vfio-user connection handler panicked".to_string()),
         };
         if let Err(e) = lock(&self.device).end_session() {
-            eprintln!("gpu-model: resetting after disconnect failed: {e}");
+            crate::say!("gpu-model: resetting after disconnect failed: {e}");
         }
         outcome
     }
@@ -273,9 +273,9 @@ impl GpuServer {
     pub fn serve_forever(&self) -> ! {
         loop {
             match self.serve_one() {
-                Ok(()) => eprintln!("gpu-model: client disconnected; waiting for the next one"),
+                Ok(()) => crate::say!("gpu-model: client disconnected; waiting for the next one"),
                 Err(e) => {
-                    eprintln!("gpu-model: connection ended with an error: {e}");
+                    crate::say!("gpu-model: connection ended with an error: {e}");
                     // Do not spin if accept() itself keeps failing.
                     std::thread::sleep(Duration::from_millis(50));
                 }

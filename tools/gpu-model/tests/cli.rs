@@ -183,3 +183,31 @@ fn sigterm_and_sigint_shut_down_cleanly() {
         );
     }
 }
+
+/// Once whoever read the model's stderr is gone (the harness was killed), writing there fails
+/// with EPIPE: the model must still shut down cleanly instead of panicking.
+#[test]
+fn a_closed_stderr_does_not_make_the_model_panic() {
+    use std::io::BufRead;
+    let dir = temp_dir("closed-stderr");
+    let sock = dir.join("gpu.sock");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpu-model"))
+        .args(["--profile", "gh100", "--socket", sock.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("gpu-model: ready") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no ready line");
+    }
+    drop(stderr);
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(0), "{st:?}");
+    assert!(!sock.exists(), "socket removed");
+}
