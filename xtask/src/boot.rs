@@ -7,7 +7,7 @@ use crate::qmp::Qmp;
 use crate::report::{check, SuiteResult, TestResult};
 use crate::setup::Toolchain;
 use crate::{initramfs, util};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,9 +112,12 @@ pub fn boot_suite(
         devices: plan.devices.clone(),
         timeout: Duration::from_secs(300),
     };
-    util::announce(&format!("boot {} under QEMU", plan.name));
+    let (accel, why) = qemu::accelerator();
+    util::announce(&format!("boot {} under QEMU ({accel}: {why})", plan.name));
     let qmp = boot.qmp_socket();
     let mut hotplug: Option<std::thread::JoinHandle<Result<String>>> = None;
+    let (gone_tx, gone_rx) = std::sync::mpsc::channel::<()>();
+    let mut gone_rx = Some(gone_rx);
     let res = qemu::boot(&tc.rootfs, &boot, |line| {
         if plan.echo && shown_in_run(line) {
             println!("    | {line}");
@@ -122,7 +125,11 @@ pub fn boot_suite(
         if let (Some(marker), Some(Gpu::Model(sock))) = (plan.hotplug_on, plan.gpus.first()) {
             if hotplug.is_none() && line.contains(marker) {
                 let (qmp, sock) = (qmp.clone(), sock.clone());
-                hotplug = Some(std::thread::spawn(move || unplug_replug(&qmp, &sock)));
+                let gone = gone_rx.take().expect("taken once");
+                hotplug = Some(std::thread::spawn(move || unplug_replug(&qmp, &sock, gone)));
+            }
+            if line.contains(GUEST_SAW_UNPLUG) {
+                let _ = gone_tx.send(());
             }
         }
     })?;
@@ -154,14 +161,19 @@ pub fn boot_suite(
     Ok((suite, res))
 }
 
-/// Unplugs `gpu0` through QMP, waits for QEMU to confirm, and plugs it back.
-fn unplug_replug(qmp: &Path, socket: &Path) -> Result<String> {
+/// What the guest prints once it has seen the GPU go (gpu_probe's hot-unplug loop).
+const GUEST_SAW_UNPLUG: &str = "loop: gone";
+
+/// Unplugs `gpu0` through QMP, waits for QEMU to confirm and for the guest to say it saw the
+/// device go (`gone`), and plugs it back.
+fn unplug_replug(qmp: &Path, socket: &Path, gone: std::sync::mpsc::Receiver<()>) -> Result<String> {
     let mut q = Qmp::connect(qmp, Duration::from_secs(10))?;
     let t = Instant::now();
     q.execute("device_del", json!({"id": "gpu0"}))?;
     q.wait_event("DEVICE_DELETED", Duration::from_secs(30))?;
     let unplug = t.elapsed();
-    std::thread::sleep(Duration::from_secs(1));
+    gone.recv_timeout(Duration::from_secs(30))
+        .context("the guest did not report the unplugged GPU gone within 30 s")?;
     let args = json!({
         "driver": "vfio-user-pci", "id": "gpu0", "bus": "rp1",
         "socket": {"type": "unix", "path": socket.display().to_string()}

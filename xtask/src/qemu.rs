@@ -1,6 +1,5 @@
 //! Booting a kernel under QEMU 11.1 (q35, TCG, serial console) and capturing its console.
 
-use crate::setup::{kvm_usable, qemu_command};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -71,11 +70,7 @@ impl Boot {
             "-global".into(),
             "q35-pcihost.pci-hole64-size=256G".into(),
             "-accel".into(),
-            if kvm_usable() {
-                "kvm".into()
-            } else {
-                "tcg".into()
-            },
+            accelerator().0.into(),
             "-cpu".into(),
             "max".into(),
             "-m".into(),
@@ -133,6 +128,37 @@ impl Boot {
             a.extend(["-device".into(), d.clone()]);
         }
         a
+    }
+}
+
+/// Runs QEMU's binary from the rootfs through the rootfs's own loader (no chroot).
+pub fn qemu_command(rootfs: &Path) -> Command {
+    let mut c = Command::new(rootfs.join("usr/lib64/ld-linux-x86-64.so.2"));
+    c.arg("--library-path")
+        .arg(rootfs.join("usr/lib/x86_64-linux-gnu"))
+        .arg(rootfs.join("usr/bin/qemu-system-x86_64"))
+        .env(
+            "QEMU_MODULE_DIR",
+            rootfs.join("usr/lib/x86_64-linux-gnu/qemu"),
+        );
+    for d in ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"] {
+        c.arg("-L").arg(rootfs.join(d));
+    }
+    c
+}
+
+/// The accelerator boots use, and why: hardware KVM when the host has it, else TCG (this
+/// project's machines have PVM behind /dev/kvm, which cannot run our kernels).
+pub fn accelerator() -> (&'static str, &'static str) {
+    let hardware =
+        Path::new("/sys/module/kvm_intel").exists() || Path::new("/sys/module/kvm_amd").exists();
+    match (Path::new("/dev/kvm").exists(), hardware) {
+        (true, true) => ("kvm", "hardware KVM"),
+        (true, false) => (
+            "tcg",
+            "/dev/kvm is not hardware KVM (kvm_intel/kvm_amd not loaded)",
+        ),
+        (false, _) => ("tcg", "no /dev/kvm"),
     }
 }
 

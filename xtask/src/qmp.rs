@@ -7,12 +7,17 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// How long one command may take to be answered.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A QMP connection in command mode.
 pub struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     /// Events received while waiting for command replies.
     events: Vec<Value>,
+    /// How long a command may take to be answered ([`COMMAND_TIMEOUT`]).
+    pub timeout: Duration,
 }
 
 impl Qmp {
@@ -31,11 +36,12 @@ impl Qmp {
                 }
             }
         };
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_write_timeout(Some(COMMAND_TIMEOUT))?;
         let mut q = Self {
             reader: BufReader::new(stream.try_clone()?),
             writer: stream,
             events: vec![],
+            timeout: COMMAND_TIMEOUT,
         };
         let greeting = q.read()?;
         if greeting.get("QMP").is_none() {
@@ -45,7 +51,14 @@ impl Qmp {
         Ok(q)
     }
 
-    fn read(&mut self) -> Result<Value> {
+    /// Reads one message, failing once `deadline` has passed (the socket's read timeout is set
+    /// to what is left before each read, so no read blocks past it).
+    fn read_before(&mut self, deadline: Instant) -> Result<Value> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!("QMP: no answer in time");
+        }
+        self.writer.set_read_timeout(Some(left))?;
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
             bail!("QMP connection closed");
@@ -53,12 +66,18 @@ impl Qmp {
         Ok(serde_json::from_str(&line)?)
     }
 
-    /// Runs a command and returns its `return` value (errors become `Err`).
+    fn read(&mut self) -> Result<Value> {
+        self.read_before(Instant::now() + self.timeout)
+    }
+
+    /// Runs a command and returns its `return` value (errors become `Err`), within
+    /// [`Qmp::timeout`] however many events arrive meanwhile.
     pub fn execute(&mut self, cmd: &str, args: Value) -> Result<Value> {
         let msg = json!({"execute": cmd, "arguments": args});
         writeln!(self.writer, "{msg}")?;
+        let deadline = Instant::now() + self.timeout;
         loop {
-            let v = self.read()?;
+            let v = self.read_before(deadline)?;
             if v.get("event").is_some() {
                 self.events.push(v);
             } else if let Some(r) = v.get("return") {
@@ -74,13 +93,54 @@ impl Qmp {
         if let Some(i) = self.events.iter().position(|e| e["event"] == name) {
             return Ok(self.events.remove(i));
         }
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            let v = self.read()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self
+                .read_before(deadline)
+                .with_context(|| format!("no QMP event {name} within {timeout:?}"))?;
             if v["event"] == name {
                 return Ok(v);
             }
+            self.events.push(v);
         }
-        bail!("no QMP event {name} within {timeout:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A QEMU that greets, then sends an event every 10 ms and never answers a command: the
+    /// command must fail at its timeout instead of waiting for ever.
+    #[test]
+    fn a_command_times_out_while_events_keep_coming() {
+        let dir = std::env::temp_dir().join(format!("xtask-qmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("qmp.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            writeln!(s, r#"{{"QMP": {{"version": {{}}}}}}"#).unwrap();
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            writeln!(s, r#"{{"return": {{}}}}"#).unwrap();
+            while writeln!(s, r#"{{"event": "TICK"}}"#).is_ok() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let mut q = Qmp::connect(&sock, Duration::from_secs(5)).unwrap();
+        q.timeout = Duration::from_millis(500);
+        let t = Instant::now();
+        assert!(q.execute("device_del", json!({"id": "gpu0"})).is_err());
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        let t = Instant::now();
+        assert!(q
+            .wait_event("DEVICE_DELETED", Duration::from_millis(300))
+            .is_err());
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -490,6 +490,51 @@ fn a_patch_that_does_not_apply_is_named() {
 }
 
 #[test]
+fn an_interrupted_am_is_reported_in_the_users_tree_and_undone_in_the_tools() {
+    let w = world("interrupted-am");
+    // What a killed `git am` leaves: a patch that does not apply, stopped half-way.
+    let bad = w.build.join("bad.patch");
+    let good = fs::read_to_string(w.series().join("b/0001-rust-add-pci.patch")).unwrap();
+    fs::write(&bad, good.replace("rust/kernel/pci.rs", "README")).unwrap();
+    let g = Git::new(w.tree());
+    assert!(g.run(&["am", "-q", &bad.to_string_lossy()]).is_err());
+    assert_eq!(tree::operation_in_progress(&g).unwrap(), Some("am"));
+    // series/ moved on, so the tree would need applying: refused with the command that cleans.
+    let p = w.series().join("c/0001-rust-add-drm.patch");
+    let edited = fs::read_to_string(&p).unwrap().replace("DRM", "DRM, more");
+    fs::write(&p, edited).unwrap();
+    let e = tree::materialise(
+        &w.tree(),
+        &w.base,
+        &w.topics,
+        &w.series(),
+        tree::OnUnexported::Fail,
+    )
+    .unwrap_err();
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("`git am` is in progress") && e.contains("am --abort"),
+        "{e}"
+    );
+    // The tool's own trees (and --force) undo it and apply series/.
+    tree::materialise(
+        &w.tree(),
+        &w.base,
+        &w.topics,
+        &w.series(),
+        tree::OnUnexported::Force,
+    )
+    .unwrap();
+    assert_eq!(tree::operation_in_progress(&g).unwrap(), None);
+    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
+    assert!(
+        !failing(&r).iter().any(|f| f.starts_with("applies")),
+        "{:?}",
+        failing(&r)
+    );
+}
+
+#[test]
 fn stray_kernel_file_in_repo_is_reported() {
     let w = world("stray");
     write(&w.repo, "rust/kernel/stray.rs", "//! Not in the series.\n");

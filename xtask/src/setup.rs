@@ -613,22 +613,6 @@ fn strip_debian_gitignore(text: &str) -> Option<String> {
     Some(s)
 }
 
-/// Runs QEMU's binary from the rootfs through the rootfs's own loader (no chroot).
-pub fn qemu_command(rootfs: &Path) -> Command {
-    let mut c = Command::new(rootfs.join("usr/lib64/ld-linux-x86-64.so.2"));
-    c.arg("--library-path")
-        .arg(rootfs.join("usr/lib/x86_64-linux-gnu"))
-        .arg(rootfs.join("usr/bin/qemu-system-x86_64"))
-        .env(
-            "QEMU_MODULE_DIR",
-            rootfs.join("usr/lib/x86_64-linux-gnu/qemu"),
-        );
-    for d in ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"] {
-        c.arg("-L").arg(rootfs.join(d));
-    }
-    c
-}
-
 fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
     let dir = ctx.cache.join("rootfs-trixie");
     let key = format!(
@@ -696,7 +680,7 @@ fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
             &mut chroot(&["apt-get", "clean"]),
             &log,
         )?;
-        let v = output(qemu_command(&tmp).arg("--version"))?;
+        let v = output(crate::qemu::qemu_command(&tmp).arg("--version"))?;
         if !v.contains(QEMU_VERSION) {
             bail!(
                 "QEMU in the rootfs reports `{}`, expected {QEMU_VERSION}",
@@ -704,7 +688,7 @@ fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
             );
         }
         fs::write(tmp.join("etc/nova-qemu-version"), format!("{version}\n"))?;
-        let help = output(qemu_command(&tmp).args(["-device", "help"]))?;
+        let help = output(crate::qemu::qemu_command(&tmp).args(["-device", "help"]))?;
         if !help.contains("vfio-user-pci") {
             bail!("QEMU in the rootfs has no vfio-user-pci device");
         }
@@ -729,13 +713,6 @@ fn qemu_revision(madison: &str, upstream: &str) -> Option<String> {
         })
         .map(str::to_string)
         .next()
-}
-
-/// Whether the host has a usable hardware KVM (not PVM): only then QEMU may use `-accel kvm`.
-pub fn kvm_usable() -> bool {
-    Path::new("/dev/kvm").exists()
-        && (Path::new("/sys/module/kvm_intel").exists()
-            || Path::new("/sys/module/kvm_amd").exists())
 }
 
 #[cfg(test)]

@@ -127,6 +127,27 @@ pub fn materialise(
             tree.display()
         );
     }
+    if let Some(op) = operation_in_progress(&git)? {
+        if !force {
+            bail!(
+                "a `git {op}` is in progress in {}: finish it, or run `git -C {} {op} --abort` \
+                 (or pass --force)",
+                tree.display(),
+                tree.display()
+            );
+        }
+        // A tree the tool owns, or --force: an interrupted run of ours left it; undo it.
+        if git.run(&[op, "--abort"]).is_err() || operation_in_progress(&git)?.is_some() {
+            for dir in ["rebase-apply", "rebase-merge"] {
+                let p = git.run(&["rev-parse", "--git-path", dir])?;
+                util::remove_dir(&tree.join(p.trim()))?;
+            }
+        }
+        println!(
+            "    {}: aborted a `git {op}` left in progress (an interrupted run?)",
+            tree.display()
+        );
+    }
     // A new base (re-imported by setup) means every branch must be re-applied on it. States are
     // computed against the tree's own base, before the new one is fetched.
     let base_changed = Git::new(base_repo).rev(&tag) != git.rev(&tag);
@@ -196,6 +217,23 @@ pub fn materialise(
         git.run(&["checkout", "-q", &topics.tip().branch])?;
         Ok(())
     })
+}
+
+/// The `git am` or `git rebase` left in progress in `git`'s tree, if any.
+pub fn operation_in_progress(git: &Git) -> Result<Option<&'static str>> {
+    let path = |p: &str| -> Result<PathBuf> {
+        Ok(git
+            .dir
+            .join(git.run(&["rev-parse", "--git-path", p])?.trim()))
+    };
+    let apply = path("rebase-apply")?;
+    if apply.join("applying").exists() {
+        return Ok(Some("am"));
+    }
+    if apply.is_dir() || path("rebase-merge")?.is_dir() {
+        return Ok(Some("rebase"));
+    }
+    Ok(None)
 }
 
 /// Keeps the current tips of all topic branches under `refs/nova-backup/<time>/`.
