@@ -1,13 +1,15 @@
 //! Suite `gpu-model`: the base kernel with the emulated GPU, per profile, and a hot-unplug run.
 
+use super::host;
 use crate::boot::{boot_suite, console_line, guest_programs, ms, BootPlan};
 use crate::builds::build_base;
 use crate::ctx::Ctx;
 use crate::gpu;
+use crate::qemu::qemu_command;
 use crate::qemu::Gpu;
 use crate::report::{check, SuiteResult};
 use crate::setup::Toolchain;
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 /// Profiles the `gpu-model` suite boots: one Turing, GH100, one Blackwell, and a dead device.
 const GPU_SUITE_PROFILES: &[&str] = &["tu102", "gh100", "gb202", "dead"];
@@ -162,6 +164,34 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             t.name = format!("{run}:{}", t.name);
             all.tests.push(t);
         }
+    }
+    // The model's own test against a real QEMU (ignored in a plain `cargo test`).
+    let qemu = qemu_command(&tc.rootfs);
+    let mut words = vec![qemu.get_program().to_string_lossy().into_owned()];
+    words.extend(qemu.get_args().map(|a| a.to_string_lossy().into_owned()));
+    if words.iter().any(|w| w.contains(char::is_whitespace)) {
+        bail!("the QEMU command has a path with whitespace: {words:?}");
+    }
+    let mut envs = vec![("GPU_MODEL_QEMU", words.join(" ").into())];
+    envs.extend(
+        qemu.get_envs()
+            .filter_map(|(k, v)| Some((k.to_str()?, v?.to_os_string()))),
+    );
+    let log = ctx.logs().join("gpu-model-qemu-test.log");
+    let args = [
+        "test",
+        "-p",
+        "gpu-model",
+        "--test",
+        "qemu",
+        "--color",
+        "never",
+        "--",
+        "--ignored",
+    ];
+    for mut t in host::cargo_tests(ctx, &args, &envs, &log)? {
+        t.name = format!("qemu-test:{}", t.name);
+        all.tests.push(t);
     }
     all.notes.dedup();
     Ok(all)

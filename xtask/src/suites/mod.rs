@@ -14,46 +14,38 @@ use crate::setup::{self, Toolchain};
 use anyhow::{bail, Result};
 use std::time::Instant;
 
-/// How a suite runs.
-#[derive(Clone, Copy)]
-enum Runner {
-    /// Without the setup (host tests need no kernel toolchain).
-    Alone(fn(&Ctx) -> Result<SuiteResult>),
-    /// With the toolchain of a completed setup.
-    WithToolchain(fn(&Ctx, &Toolchain) -> Result<SuiteResult>),
-}
-
-/// A suite: its name (for `--suite` and `summary.json`) and how it runs.
+/// A suite: its name (for `--suite` and `summary.json`) and what runs it, with the toolchain
+/// of a completed setup.
 struct Suite {
     name: &'static str,
-    runner: Runner,
+    run: fn(&Ctx, &Toolchain) -> Result<SuiteResult>,
 }
 
 /// The suites of `cargo xtask test`, in the order they run.
 const SUITES: &[Suite] = &[
     Suite {
         name: "host",
-        runner: Runner::Alone(host::run),
+        run: host::run,
     },
     Suite {
         name: "series",
-        runner: Runner::WithToolchain(series::run),
+        run: series::run,
     },
     Suite {
         name: "boot-base",
-        runner: Runner::WithToolchain(boot_base::run),
+        run: boot_base::run,
     },
     Suite {
         name: "gpu-model",
-        runner: Runner::WithToolchain(gpu_model::run),
+        run: gpu_model::run,
     },
     Suite {
         name: "rust-device",
-        runner: Runner::WithToolchain(rust_device::run),
+        run: rust_device::run,
     },
     Suite {
         name: "driver-author",
-        runner: Runner::WithToolchain(driver_author::run),
+        run: driver_author::run,
     },
 ];
 
@@ -78,18 +70,10 @@ pub fn test(ctx: &Ctx, names: &[String]) -> Result<()> {
         .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name));
     let start = Instant::now();
     let mut report = Report { suites: Vec::new() };
-    let mut tc = None;
-    for Suite { name: s, runner } in selected {
+    let tc = setup::setup(ctx)?;
+    for Suite { name: s, run } in selected {
         let t = Instant::now();
-        let result = match runner {
-            Runner::Alone(run) => run(ctx),
-            Runner::WithToolchain(run) => {
-                if tc.is_none() {
-                    tc = Some(setup::setup(ctx)?);
-                }
-                run(ctx, tc.as_ref().expect("set above"))
-            }
-        };
+        let result = run(ctx, &tc);
         let mut result = result.unwrap_or_else(|e| {
             suite(
                 s,
