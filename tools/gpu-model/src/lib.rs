@@ -60,3 +60,33 @@ macro_rules! say {
         let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
     }};
 }
+
+/// Sends the `log` records of the vfio-user crate (its protocol errors are `log::error!`) to
+/// stderr as `gpu-model: vfio-user LEVEL: message` lines, warnings and errors only.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            say!(
+                "gpu-model: vfio-user {}: {}",
+                record.level().as_str().to_lowercase(),
+                record.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the stderr logger (once; later calls do nothing).
+pub fn install_logger() {
+    static LOGGER: StderrLogger = StderrLogger;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+}

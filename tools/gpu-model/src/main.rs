@@ -283,6 +283,7 @@ fn install_panic_hook() {
 
 fn main() {
     install_panic_hook();
+    gpu_model::install_logger();
     let status = match parse_args(std::env::args_os().skip(1)) {
         Ok(Mode::ListProfiles) => {
             list_profiles();

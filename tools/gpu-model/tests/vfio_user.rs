@@ -257,6 +257,14 @@ fn malformed_messages_end_only_that_connection() {
     drop(c);
     assert_eq!(control(&m, "exit"), "ok exiting");
     assert!(m.wait_exit().success());
+    // The vfio-user crate's own error reports reach stderr (through the model's logger).
+    assert!(
+        m.stderr
+            .iter()
+            .any(|l| l.starts_with("gpu-model: vfio-user error: ")),
+        "{:?}",
+        m.stderr
+    );
 }
 
 #[test]
