@@ -139,22 +139,36 @@ fn fill_cover(raw: &[u8], t: &Topic, from: &str, date: &str, count: usize) -> Re
     ))
 }
 
-/// The exported files of topic `t` as they are in `series/<dir>/`.
+/// The file that keeps the folder of a topic without patches in git.
+pub const KEEP: &str = ".keep";
+
+/// The exported files of topic `t` as they are in `series/<dir>/`. A missing or unreadable
+/// folder is an error, never an empty topic: a topic without patches has a folder holding only
+/// [`KEEP`].
 pub fn read_topic_dir(series: &Path, t: &Topic) -> Result<PatchFiles> {
     let dir = series.join(&t.dir);
+    let rd = fs::read_dir(&dir).with_context(|| {
+        format!(
+            "cannot read series/{} of topic `{}` (a topic without patches has a folder holding \
+             only {KEEP})",
+            t.dir, t.branch
+        )
+    })?;
     let mut files = PatchFiles::new();
-    if let Ok(rd) = fs::read_dir(&dir) {
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".patch") {
-                files.insert(name, fs::read(e.path())?);
-            }
+    for e in rd {
+        let e = e.with_context(|| format!("cannot read series/{}", t.dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".patch") {
+            let data = fs::read(e.path())
+                .with_context(|| format!("cannot read series/{}/{name}", t.dir))?;
+            files.insert(name, data);
         }
     }
     Ok(files)
 }
 
-/// Replaces the patch files of `series/<dir>/` with `files` (the folder goes when it is empty).
+/// Replaces the patch files of `series/<dir>/` with `files` (a topic without patches keeps its
+/// folder, with [`KEEP`]).
 pub fn write_topic_dir(series: &Path, t: &Topic, files: &PatchFiles) -> Result<()> {
     let dir = series.join(&t.dir);
     if let Ok(rd) = fs::read_dir(&dir) {
@@ -171,8 +185,15 @@ pub fn write_topic_dir(series: &Path, t: &Topic, files: &PatchFiles) -> Result<(
             crate::util::write_atomic(&path, data)?;
         }
     }
-    if files.is_empty() && dir.exists() && fs::read_dir(&dir)?.next().is_none() {
-        fs::remove_dir(&dir)?;
+    // The folder stays when the topic has no patches, held in git by KEEP.
+    let keep = dir.join(KEEP);
+    if files.is_empty() {
+        fs::create_dir_all(&dir)?;
+        if !keep.exists() {
+            fs::write(&keep, b"")?;
+        }
+    } else if keep.exists() {
+        fs::remove_file(&keep)?;
     }
     Ok(())
 }

@@ -140,6 +140,9 @@ fn world(name: &str) -> World {
     let repo = t.0.join("repo");
     fs::create_dir_all(repo.join("series")).unwrap();
     fs::write(repo.join("series/topics.toml"), TOPICS).unwrap();
+    for dir in ["a", "b", "c", "dev", "tip"] {
+        write(&repo, &format!("series/{dir}/{}", series::KEEP), "");
+    }
     git(&repo, &["init", "-q"], "2025-01-01T00:00:00Z");
     let build = repo.join("build");
     let topics = Topics::parse(TOPICS).unwrap();
@@ -532,6 +535,30 @@ fn an_interrupted_am_is_reported_in_the_users_tree_and_undone_in_the_tools() {
         "{:?}",
         failing(&r)
     );
+}
+
+#[test]
+fn a_missing_topic_folder_is_an_error_not_an_empty_topic() {
+    let w = world("missing-dir");
+    fs::remove_dir_all(w.series().join("c")).unwrap();
+    let e = format!(
+        "{:#}",
+        read_topic_dir(&w.series(), &w.topics.topics[2]).unwrap_err()
+    );
+    assert!(e.contains("series/c of topic `topic/c`"), "{e}");
+    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts());
+    let failed = match r {
+        Err(e) => vec![format!("{e:#}")],
+        Ok(r) => failing(&r),
+    };
+    assert!(failed.iter().any(|f| f.contains("series/c")), "{failed:?}");
+    // A topic without patches keeps its folder through an export.
+    let empty = series::PatchFiles::new();
+    series::write_topic_dir(&w.series(), &w.topics.topics[2], &empty).unwrap();
+    assert!(w.series().join("c").join(series::KEEP).is_file());
+    assert!(read_topic_dir(&w.series(), &w.topics.topics[2])
+        .unwrap()
+        .is_empty());
 }
 
 #[test]

@@ -274,18 +274,12 @@ fn apply_topic(git: &Git, series_dir: &Path, t: &Topic) -> Result<()> {
         }
     }
     let dir = series_dir.join(&t.dir);
-    let mut patches: Vec<PathBuf> = match fs::read_dir(&dir) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                let n = p.file_name().unwrap_or_default().to_string_lossy();
-                n.ends_with(".patch") && !n.starts_with("0000-")
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    patches.sort();
+    // The same files as read_topic_dir, which fails on a missing or unreadable folder.
+    let patches: Vec<PathBuf> = read_topic_dir(series_dir, t)?
+        .into_keys()
+        .filter(|n| !n.starts_with("0000-"))
+        .map(|n| dir.join(n))
+        .collect();
     for p in &patches {
         // The author is the patch's; the committer is the tool (`git::command`).
         let mut c = git.cmd(&["am", "-q", "--committer-date-is-author-date", "--no-3way"]);
