@@ -124,8 +124,9 @@ fn to_edit(git: &Git, repo: &Path, view_path: &str, base: &BTreeSet<String>) -> 
     {
         // A `.patch` of a base file: apply the edited diff to the base file in a private index.
         let data = data.with_context(|| format!("{view_path} was deleted: revert it instead"))?;
-        let index = git.dir.join(".git/nova-absorb-index");
-        let patch = git.dir.join(".git/nova-absorb.patch");
+        let tmp = series::tempdir(&git.dir, "absorb")?;
+        let index = tmp.path().join("index");
+        let patch = tmp.path().join("edit.patch");
         fs::write(&patch, &data)?;
         let with_index = |args: &[&str]| {
             let mut c = git.cmd(args);
@@ -144,8 +145,6 @@ fn to_edit(git: &Git, repo: &Path, view_path: &str, base: &BTreeSet<String>) -> 
             c.env("GIT_INDEX_FILE", &index);
             Some(c.output()?.stdout)
         };
-        let _ = fs::remove_file(&index);
-        let _ = fs::remove_file(&patch);
         return Ok(Edit {
             view_path: view_path.into(),
             kernel_path: kernel_path.into(),
@@ -162,8 +161,9 @@ fn to_edit(git: &Git, repo: &Path, view_path: &str, base: &BTreeSet<String>) -> 
 /// Changed line ranges of `old` → `new` as (first line, count) in `old` (count 0: insertion
 /// after that line).
 fn changed_ranges(git: &Git, old: &[u8], new: &[u8]) -> Result<Vec<(usize, usize)>> {
-    let a = git.dir.join(".git/nova-absorb-old");
-    let b = git.dir.join(".git/nova-absorb-new");
+    let tmp = series::tempdir(&git.dir, "absorb")?;
+    let a = tmp.path().join("old");
+    let b = tmp.path().join("new");
     fs::write(&a, old)?;
     fs::write(&b, new)?;
     let out = git
@@ -171,8 +171,6 @@ fn changed_ranges(git: &Git, old: &[u8], new: &[u8]) -> Result<Vec<(usize, usize
         .arg(&a)
         .arg(&b)
         .output()?;
-    let _ = fs::remove_file(&a);
-    let _ = fs::remove_file(&b);
     Ok(parse_hunks(&String::from_utf8_lossy(&out.stdout)))
 }
 
@@ -293,8 +291,9 @@ fn fixup(git: &Git, t: &Topic, commit: &str, tip: &str, edits: &[Edit]) -> Resul
                     .cmd(&["cat-file", "blob", &format!("{tip}:{}", e.kernel_path)])
                     .output()?;
                 let merged = if tip_old.status.success() && path.exists() {
-                    let base = git.dir.join(".git/nova-absorb-base");
-                    let theirs = git.dir.join(".git/nova-absorb-theirs");
+                    let tmp = series::tempdir(&git.dir, "absorb")?;
+                    let base = tmp.path().join("base");
+                    let theirs = tmp.path().join("theirs");
                     fs::write(&base, &tip_old.stdout)?;
                     fs::write(&theirs, new)?;
                     let out = git

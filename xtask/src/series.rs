@@ -66,7 +66,7 @@ pub fn format_topic(git: &Git, t: &Topic) -> Result<PatchFiles> {
     }
     let tmp = tempdir(&git.dir, "format-patch")?;
     let base = format!("--base={}", parent_ref(BASE));
-    let out = tmp.to_string_lossy().into_owned();
+    let out = tmp.path().to_string_lossy().into_owned();
     let mut args = vec![
         "format-patch",
         "-q",
@@ -85,11 +85,10 @@ pub fn format_topic(git: &Git, t: &Topic) -> Result<PatchFiles> {
     git.run(&args)
         .with_context(|| format!("format-patch of `{}`", t.branch))?;
     let mut files = PatchFiles::new();
-    for e in fs::read_dir(&tmp)?.flatten() {
+    for e in fs::read_dir(tmp.path())?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         files.insert(name, fs::read(e.path())?);
     }
-    fs::remove_dir_all(&tmp)?;
     let cover_name = "0000-cover-letter.patch";
     let raw = files
         .remove(cover_name)
@@ -108,17 +107,18 @@ fn to_strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// A fresh temporary folder inside the repository's git dir (same file system, no /tmp litter).
-fn tempdir(repo: &Path, what: &str) -> Result<std::path::PathBuf> {
+/// A temporary folder inside the repository's git dir (same file system, no /tmp litter),
+/// removed when dropped, whatever way the caller leaves.
+pub fn tempdir(repo: &Path, what: &str) -> Result<tempfile::TempDir> {
     let git_dir = if repo.join(".git").is_dir() {
         repo.join(".git")
     } else {
         repo.to_path_buf()
     };
-    let d = git_dir.join(format!("nova-{what}-{}", std::process::id()));
-    crate::util::remove_dir(&d)?;
-    fs::create_dir_all(&d)?;
-    Ok(d)
+    tempfile::Builder::new()
+        .prefix(&format!("nova-{what}-"))
+        .tempdir_in(&git_dir)
+        .with_context(|| format!("cannot make a temporary folder in {}", git_dir.display()))
 }
 
 /// Replaces format-patch's cover-letter header and placeholders with the topic's description.

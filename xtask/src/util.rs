@@ -190,21 +190,24 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Writes `contents` to `path` atomically (temporary file + rename), creating parent folders.
+/// Writes `contents` to `path` atomically (a temporary file of its own in the same folder, then
+/// a rename), creating parent folders. Two runs writing the same path (the shared cache) never
+/// share a temporary file, and a write that fails removes its own.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().context("path without parent")?;
     fs::create_dir_all(dir)?;
-    // Unique per process and call: two runs writing the same file (the shared cache) must not
-    // write into one temporary file.
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let tmp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id(),
-        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(
+            ".{}.",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot make a temporary file in {}", dir.display()))?;
+    tmp.write_all(contents)
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
