@@ -270,6 +270,73 @@ mod tests {
         assert_ne!(a, key(&tc("rustc 1.95.0"), "build", &["tre", "efrag"]));
     }
 
+    /// A cache with a base repository like setup's (one commit tagged BASE_TAG), and a second
+    /// repository with a commit on top, in a fresh folder.
+    fn world(name: &str) -> (Ctx, Toolchain, PathBuf, String) {
+        let root = std::env::temp_dir().join(format!("xtask-cache-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let base = root.join("cache/linux-base.git");
+        let work = root.join("work");
+        fs::create_dir_all(&work).unwrap();
+        let g = Git::new(&work);
+        g.run(&["init", "-q", "-b", "base"]).unwrap();
+        fs::write(work.join("Makefile"), "all:\n").unwrap();
+        g.run(&["add", "-A"]).unwrap();
+        g.run(&["commit", "-q", "-m", "base"]).unwrap();
+        g.run(&["tag", crate::setup::BASE_TAG]).unwrap();
+        let mut c = git::command();
+        c.args(["clone", "-q", "--bare"]).arg(&work).arg(&base);
+        Git::run_cmd(c).unwrap();
+        fs::write(work.join("new.rs"), "// a topic's file\n").unwrap();
+        g.run(&["add", "-A"]).unwrap();
+        g.run(&["commit", "-q", "-m", "topic"]).unwrap();
+        let topic = g.rev("HEAD").unwrap();
+        let ctx = Ctx {
+            repo: root.join("repo"),
+            build: root.join("build"),
+            cache: root.join("cache"),
+        };
+        let mut t = tc("test");
+        t.base_repo = base;
+        (ctx, t, work, topic)
+    }
+
+    #[test]
+    fn a_slot_is_locked_checked_out_and_remade_when_broken() {
+        let (ctx, tc, work, topic) = world("slot");
+        let slot = Slot::open(&ctx, &tc, "s").unwrap();
+        assert!(slot.src.join("Makefile").is_file());
+        slot.checkout(&work, &topic).unwrap();
+        assert!(slot.src.join("new.rs").is_file());
+        // A second user waits until the first is done.
+        let (ctx2, tc2) = (
+            Ctx {
+                repo: ctx.repo.clone(),
+                build: ctx.build.clone(),
+                cache: ctx.cache.clone(),
+            },
+            tc.clone(),
+        );
+        let waiter = std::thread::spawn(move || {
+            let _s = Slot::open(&ctx2, &tc2, "s").unwrap();
+            std::time::Instant::now()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let released = std::time::Instant::now();
+        drop(slot);
+        let acquired = waiter.join().unwrap();
+        assert!(
+            acquired >= released,
+            "the second open did not wait for the lock"
+        );
+        // A source tree that lost its repository is made again, not trusted.
+        util::remove_dir(&ctx.cache.join("kbuild/s/src/.git")).unwrap();
+        let slot = Slot::open(&ctx, &tc, "s").unwrap();
+        assert!(Git::new(&slot.src).rev("HEAD").is_some());
+        assert!(!slot.src.join("new.rs").exists(), "back at the base");
+        let _ = fs::remove_dir_all(ctx.cache.parent().unwrap());
+    }
+
     #[test]
     fn sizes_are_human() {
         assert_eq!(human(12), "12 B");

@@ -77,6 +77,7 @@ const MIN_FREE_GIB: u64 = 8;
 pub const BASE_DATE: &str = "2025-11-01T00:00:00+00:00";
 
 /// Everything later steps need from setup.
+#[derive(Clone, Debug)]
 pub struct Toolchain {
     /// `RUST_LIB_SRC` for the kernel's build of `core`.
     pub rust_lib_src: PathBuf,
