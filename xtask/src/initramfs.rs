@@ -90,10 +90,14 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 echo "nova-init: userspace up"
+# Programs write to a serial port of their own (ttyS1) when the harness gave one, so that kernel
+# messages on the console cannot cut their lines.
+out=/dev/console
+[ -c /dev/ttyS1 ] && stty -F /dev/ttyS1 raw -echo 2>/dev/null && out=/dev/ttyS1
 while read -r line; do
     [ -z "$line" ] && continue
     echo "nova-init: run $line"
-    sh -c "$line"
+    sh -c "$line" >"$out" 2>&1
     echo "nova-init: exit $? $line"
 done < /etc/nova/run
 echo "nova-init: done"

@@ -1,9 +1,10 @@
 //! Booting a kernel under QEMU 11.1 (q35, TCG, serial console) and capturing its console.
 
 use anyhow::{Context, Result};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,11 @@ pub struct BootResult {
 }
 
 impl Boot {
+    /// Where the guest programs' serial port (ttyS1) is recorded.
+    pub fn guest_log(&self) -> PathBuf {
+        self.run_dir.join("guest.log")
+    }
+
     /// The QMP socket of the boot.
     pub fn qmp_socket(&self) -> PathBuf {
         crate::util::socket_path(&self.run_dir, "qmp.sock")
@@ -95,6 +101,15 @@ impl Boot {
             ),
             "-mon".into(),
             "chardev=qmp,mode=control".into(),
+            // The guest programs' output on a serial port of its own (ttyS1), so that kernel
+            // messages on the console cannot cut their lines.
+            "-chardev".into(),
+            format!(
+                "file,id=guest,path={}",
+                opt_value(&self.guest_log().to_string_lossy())
+            ),
+            "-serial".into(),
+            "chardev:guest".into(),
         ];
         let mut append = vec![
             "console=ttyS0".to_string(),
@@ -178,9 +193,46 @@ pub fn valid_bdf(bdf: &str) -> bool {
 pub fn boot(rootfs: &Path, b: &Boot, on_line: impl FnMut(&str)) -> Result<BootResult> {
     std::fs::create_dir_all(&b.run_dir)?;
     let _ = std::fs::remove_file(b.qmp_socket());
+    let _ = std::fs::remove_file(b.guest_log());
     let mut cmd: Command = qemu_command(rootfs);
     cmd.args(b.args());
-    console(cmd, &b.run_dir.join("console.log"), b.timeout, on_line)
+    console(
+        cmd,
+        &b.run_dir.join("console.log"),
+        Some(&b.guest_log()),
+        b.timeout,
+        on_line,
+    )
+}
+
+/// Follows the file `path` that another process writes, sending each complete line (and a
+/// last partial one) on `tx` until `done` is set and nothing new came.
+fn follow(path: PathBuf, tx: mpsc::Sender<String>, done: std::sync::Arc<AtomicBool>) {
+    let mut offset = 0u64;
+    let mut pending = Vec::new();
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        let mut new = Vec::new();
+        if let Ok(mut f) = std::fs::File::open(&path) {
+            if f.seek(SeekFrom::Start(offset)).is_ok() {
+                let _ = f.read_to_end(&mut new);
+            }
+        }
+        offset += new.len() as u64;
+        pending.extend_from_slice(&new);
+        while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            let text = String::from_utf8_lossy(&line[..i]);
+            let _ = tx.send(text.trim_end_matches('\r').to_string());
+        }
+        if finished && new.is_empty() {
+            if !pending.is_empty() {
+                let _ = tx.send(String::from_utf8_lossy(&pending).into_owned());
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Runs `cmd` (QEMU with its console on stdout), logging and passing on every line, and kills
@@ -188,6 +240,7 @@ pub fn boot(rootfs: &Path, b: &Boot, on_line: impl FnMut(&str)) -> Result<BootRe
 fn console(
     mut cmd: Command,
     log: &Path,
+    guest_log: Option<&Path>,
     timeout: Duration,
     mut on_line: impl FnMut(&str),
 ) -> Result<BootResult> {
@@ -212,6 +265,11 @@ fn console(
                     .to_string(),
             );
         }
+    });
+    let guest_done = std::sync::Arc::new(AtomicBool::new(false));
+    let t3 = guest_log.map(|p| {
+        let (p, tx, done) = (p.to_path_buf(), tx2.clone(), guest_done.clone());
+        std::thread::spawn(move || follow(p, tx, done))
     });
     let t2 = std::thread::spawn(move || {
         for line in BufReader::new(err).lines().map_while(|l| l.ok()) {
@@ -252,6 +310,10 @@ fn console(
     };
     let _ = t1.join();
     let _ = t2.join();
+    guest_done.store(true, Ordering::Release);
+    if let Some(t) = t3 {
+        let _ = t.join();
+    }
     for line in rx.try_iter() {
         writeln!(file, "{line}")?;
         on_line(&line);
@@ -372,6 +434,7 @@ mod tests {
         let r = console(
             cmd,
             &dir.join("console.log"),
+            None,
             Duration::from_secs(1),
             |_| lines += 1,
         )
@@ -379,6 +442,41 @@ mod tests {
         assert!(r.timed_out);
         assert!(r.wall < Duration::from_secs(5), "{:?}", r.wall);
         assert!(lines >= 5, "{lines} lines");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The guest's own serial port is followed while the guest runs: its lines arrive whole
+    /// however they were written, the last one even without a newline.
+    #[test]
+    fn the_guest_port_is_followed_line_by_line() {
+        let dir = std::env::temp_dir().join(format!("xtask-guest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let guest = dir.join("guest.log");
+        let _ = std::fs::remove_file(&guest);
+        let mut cmd = Command::new("sh");
+        let script = format!(
+            "g={}; echo '[ 1.0] kernel line'; printf 'ok 1 ' >> $g; sleep 0.1; \
+             echo '[ 1.1] kernel cuts in'; printf 'whole\\nlast' >> $g; sleep 0.1",
+            guest.display()
+        );
+        cmd.args(["-c", &script]);
+        let mut seen = Vec::new();
+        let r = console(
+            cmd,
+            &dir.join("console.log"),
+            Some(&guest),
+            Duration::from_secs(10),
+            |l| seen.push(l.to_string()),
+        )
+        .unwrap();
+        assert!(!r.timed_out);
+        assert!(seen.iter().any(|l| l == "ok 1 whole"), "{seen:?}");
+        assert!(seen.iter().any(|l| l == "last"), "{seen:?}");
+        assert!(
+            seen.iter().any(|l| l == "[ 1.1] kernel cuts in"),
+            "{seen:?}"
+        );
+        assert!(r.console.contains("ok 1 whole\n"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
