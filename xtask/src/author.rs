@@ -92,9 +92,9 @@ pub fn module(ctx: &Ctx, tc: &Toolchain, k: &Kept, dir: &Path) -> Result<Vec<Pat
     Ok(kos)
 }
 
-/// Copies the files of `from` (not its build output) into a fresh `to`.
+/// Brings the sources of `from` (not its build output) into `to`, rewriting only files whose
+/// content changed, so that kbuild's timestamps keep an unchanged module up to date.
 fn copy_sources(from: &Path, to: &Path) -> Result<()> {
-    util::remove_dir(to)?;
     std::fs::create_dir_all(to)?;
     for e in std::fs::read_dir(from)?.flatten() {
         let p = e.path();
@@ -103,7 +103,10 @@ fn copy_sources(from: &Path, to: &Path) -> Result<()> {
             .iter()
             .any(|x| n.ends_with(x));
         if p.is_file() && !generated {
-            std::fs::copy(&p, to.join(&n))?;
+            let data = std::fs::read(&p)?;
+            if std::fs::read(to.join(&n)).ok().as_deref() != Some(data.as_slice()) {
+                std::fs::write(to.join(&n), data)?;
+            }
         } else if p.is_dir() {
             copy_sources(&p, &to.join(&n))?;
         }

@@ -3,9 +3,12 @@
 //! and the example out-of-tree module builds, loads and unloads in a boot.
 
 use crate::author;
+use crate::builds::Kept;
+use crate::cache::{self, Verdicts};
 use crate::check as series_check;
 use crate::ctx::Ctx;
 use crate::git::Git;
+use crate::ktap::Outcome;
 use crate::report::{check, SuiteResult, TestResult};
 use crate::setup::{Toolchain, BASE_TAG};
 use anyhow::Result;
@@ -48,15 +51,55 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let k = author::kept_build(ctx, tc, Some(BRANCH))?;
     let mut suite = SuiteResult::new("driver-author");
     let scratch = Git::new(series_check::scratch(&ctx.build));
-    match author::doc(ctx, tc, &k) {
+    let modules = added_modules(&scratch, BRANCH)?;
+    // The doc and rust-analyzer checks are remembered like the series' (same tree, fragments
+    // and toolchain: same verdict); the module is built and booted every time.
+    let tree = scratch.run(&["rev-parse", &format!("refs/heads/{BRANCH}^{{tree}}")])?;
+    let mut frags = Vec::new();
+    for f in &k.build.fragments {
+        frags.push(crate::util::sha256(&std::fs::read(f)?));
+    }
+    let verdict = cache::key(
+        tc,
+        "driver-author doc rust-analyzer",
+        &[tree.trim(), &frags.join(" ")],
+    );
+    let verdicts = Verdicts::new(ctx);
+    if verdicts.passed(&verdict) {
+        suite.tests.push(TestResult::pass("doc.index"));
+        for m in &modules {
+            suite.tests.push(TestResult::pass(format!("doc.lists.{m}")));
+        }
+        suite
+            .tests
+            .push(TestResult::pass("rust-analyzer.names-kernel-crate"));
+    } else {
+        doc_checks(ctx, tc, &k, &modules, &mut suite)?;
+        if suite.tests.iter().all(|t| t.outcome == Outcome::Pass) {
+            verdicts.record_pass(&verdict)?;
+        }
+    }
+    module_checks(ctx, tc, &k, &mut suite)?;
+    Ok(suite)
+}
+
+/// `make rustdoc` (its index links every module in `modules`) and `make rust-analyzer`.
+fn doc_checks(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    k: &Kept,
+    modules: &BTreeSet<String>,
+    suite: &mut SuiteResult,
+) -> Result<()> {
+    match author::doc(ctx, tc, k) {
         Err(e) => suite
             .tests
             .push(TestResult::fail("doc.index", format!("{e:#}"))),
         Ok((index, warnings)) => {
             suite.tests.push(check("doc.index", warnings));
             let html = std::fs::read_to_string(&index)?;
-            for m in added_modules(&scratch, BRANCH)? {
-                let page = author::rustdoc_root(&k).join(format!("kernel/{m}/index.html"));
+            for m in modules {
+                let page = author::rustdoc_root(k).join(format!("kernel/{m}/index.html"));
                 let mut problems = Vec::new();
                 if !html.contains(&format!("{m}/index.html")) {
                     problems.push(format!("{} does not link module {m}", index.display()));
@@ -71,18 +114,23 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     }
     let ra_dir = ctx.build.join("driver-author");
     std::fs::create_dir_all(&ra_dir)?;
-    let ra = author::rust_analyzer(ctx, tc, &k, &ra_dir).map(|_| Vec::new());
+    let ra = author::rust_analyzer(ctx, tc, k, &ra_dir).map(|_| Vec::new());
     suite.tests.push(check(
         "rust-analyzer.names-kernel-crate",
         ra.unwrap_or_else(|e| vec![format!("{e:#}")]),
     ));
-    match author::module(ctx, tc, &k, &ctx.repo.join(EXAMPLE)) {
+    Ok(())
+}
+
+/// The example module builds, loads and unloads, saying what it must.
+fn module_checks(ctx: &Ctx, tc: &Toolchain, k: &Kept, suite: &mut SuiteResult) -> Result<()> {
+    match author::module(ctx, tc, k, &ctx.repo.join(EXAMPLE)) {
         Err(e) => suite
             .tests
             .push(TestResult::fail("module.builds", format!("{e:#}"))),
         Ok(kos) => {
             suite.tests.push(TestResult::pass("module.builds"));
-            let (boot, res) = author::boot_modules(ctx, tc, &k, "driver-author", &kos, &[], false)?;
+            let (boot, res) = author::boot_modules(ctx, tc, k, "driver-author", &kos, &[], false)?;
             for (what, line) in EXAMPLE_SAYS {
                 let seen = res.console.lines().any(|l| l.trim_end() == *line);
                 let problems = if seen {
@@ -98,5 +146,5 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             }
         }
     }
-    Ok(suite)
+    Ok(())
 }
