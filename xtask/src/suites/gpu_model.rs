@@ -10,6 +10,7 @@ use crate::qemu::Gpu;
 use crate::report::{check, SuiteResult};
 use crate::setup::Toolchain;
 use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 
 /// Profiles the `gpu-model` suite boots: one Turing, GH100, one Blackwell, and a dead device.
 const GPU_SUITE_PROFILES: &[&str] = &["tu102", "gh100", "gb202", "dead"];
@@ -66,103 +67,26 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         hotplug: false,
         devices: TEST_DEVICES,
     });
-    for r in runs {
-        let run = &r.name;
-        let several = r.profiles.len() > 1;
-        let mut models = Vec::new();
-        let mut run_lines = Vec::new();
-        let mut suites = Vec::new();
-        for (i, name) in r.profiles.iter().enumerate() {
-            let p = gpu::profile(name)?;
-            let dir = ctx.build.join("run").join(run);
-            let dir = if several {
-                dir.join(format!("gpu{i}"))
-            } else {
-                dir
-            };
-            models.push(gpu::Model::start(&bin, name, &dir)?);
-            let (probe, suite) = if r.hotplug {
-                (
-                    " --loop-until-gone 60".to_string(),
-                    "gpu_probe_hotplug".to_string(),
-                )
-            } else if several {
-                let suite = format!("gpu_probe_gpu{i}");
-                (format!(" --measure-reads 200 --suite {suite}"), suite)
-            } else {
-                (" --measure-reads 2000".to_string(), "gpu_probe".to_string())
-            };
-            run_lines.push(gpu::probe_command(p, &probe));
-            suites.push(suite);
-        }
-        run_lines.extend(r.devices.iter().map(|(_, id)| device_present(id)));
-        let suites: Vec<&str> = suites.iter().map(String::as_str).collect();
-        let plan = BootPlan {
-            name: run,
-            bzimage: &built.bzimage,
-            programs: programs.clone(),
-            modules: Vec::new(),
-            run_lines,
-            gpus: models
+    // Boots side by side, as many as there are cores (each TCG guest keeps one busy).
+    let width = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for chunk in runs.chunks(width) {
+        let done: Vec<Result<SuiteResult>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
                 .iter()
-                .map(|m| Gpu::Model(m.socket.clone()))
-                .collect(),
-            devices: r.devices.iter().map(|(d, _)| d.to_string()).collect(),
-            expect_suites: &suites,
-            echo: false,
-            append: vec!["kunit.enable=0".into()],
-            hotplug_on: r.hotplug.then_some("waiting for unplug"),
-        };
-        let (mut suite, res) = boot_suite(ctx, tc, plan)?;
-        for (i, model) in models.iter().enumerate() {
-            // The guest must really have talked to this model: sessions and BAR0 reads counted.
-            let stats = model
-                .control("stats")
-                .unwrap_or_else(|e| format!("error: {e:#}"));
-            let counter = |k: &str| -> u64 {
-                stats
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
-                    .unwrap_or(0)
-            };
-            // QEMU resets the device each time it realizes it: once per plug.
-            let want_resets = if r.hotplug { 2 } else { 1 };
-            let mut problems = Vec::new();
-            if counter("resets") < want_resets || counter("bar0_reads") == 0 {
-                problems.push(format!(
-                    "expected >= {want_resets} reset(s) and BAR0 reads: {stats}"
-                ));
-            }
-            let label = if several {
-                format!("model{i}")
-            } else {
-                "model".into()
-            };
-            suite
-                .tests
-                .push(check(format!("{label}.saw-guest"), problems));
-            suite.notes.push(format!("{label} {stats}"));
-            all.notes.push(format!(
-                "{run}: {label} ready in {:.1} ms",
-                ms(model.start_time)
-            ));
-        }
-        drop(models);
-        for key in [
-            "first BAR0 read at uptime",
-            "reads/s",
-            "loop: gone",
-            "loop: ",
-        ] {
-            if let Some(l) = console_line(&res.console, key) {
-                all.notes.push(format!("{run}: {l}"));
-            }
-        }
-        all.notes
-            .extend(suite.notes.into_iter().map(|n| format!("{run}: {n}")));
-        for mut t in suite.tests {
-            t.name = format!("{run}:{}", t.name);
-            all.tests.push(t);
+                .map(|r| scope.spawn(|| one_run(ctx, tc, &bin, &programs, &built.bzimage, r)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a boot thread panicked")))
+                })
+                .collect()
+        });
+        for d in done {
+            let d = d?;
+            all.tests.extend(d.tests);
+            all.notes.extend(d.notes);
         }
     }
     // The model's own test against a real QEMU (ignored in a plain `cargo test`).
@@ -194,5 +118,116 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         all.tests.push(t);
     }
     all.notes.dedup();
+    Ok(all)
+}
+
+/// One boot of the suite: its models, the probe per GPU, the boot, and what the models saw;
+/// its tests and notes are prefixed with the run's name.
+fn one_run(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    bin: &Path,
+    programs: &[PathBuf],
+    bzimage: &Path,
+    r: &Run,
+) -> Result<SuiteResult> {
+    let mut all = SuiteResult::new("gpu-model");
+    let run = &r.name;
+    let several = r.profiles.len() > 1;
+    let mut models = Vec::new();
+    let mut run_lines = Vec::new();
+    let mut suites = Vec::new();
+    for (i, name) in r.profiles.iter().enumerate() {
+        let p = gpu::profile(name)?;
+        let dir = ctx.build.join("run").join(run);
+        let dir = if several {
+            dir.join(format!("gpu{i}"))
+        } else {
+            dir
+        };
+        models.push(gpu::Model::start(bin, name, &dir)?);
+        let (probe, suite) = if r.hotplug {
+            (
+                " --loop-until-gone 60".to_string(),
+                "gpu_probe_hotplug".to_string(),
+            )
+        } else if several {
+            let suite = format!("gpu_probe_gpu{i}");
+            (format!(" --measure-reads 200 --suite {suite}"), suite)
+        } else {
+            (" --measure-reads 2000".to_string(), "gpu_probe".to_string())
+        };
+        run_lines.push(gpu::probe_command(p, &probe));
+        suites.push(suite);
+    }
+    run_lines.extend(r.devices.iter().map(|(_, id)| device_present(id)));
+    let suites: Vec<&str> = suites.iter().map(String::as_str).collect();
+    let plan = BootPlan {
+        name: run,
+        bzimage,
+        programs: programs.to_vec(),
+        modules: Vec::new(),
+        run_lines,
+        gpus: models
+            .iter()
+            .map(|m| Gpu::Model(m.socket.clone()))
+            .collect(),
+        devices: r.devices.iter().map(|(d, _)| d.to_string()).collect(),
+        expect_suites: &suites,
+        echo: false,
+        append: vec!["kunit.enable=0".into()],
+        hotplug_on: r.hotplug.then_some("waiting for unplug"),
+    };
+    let (mut suite, res) = boot_suite(ctx, tc, plan)?;
+    for (i, model) in models.iter().enumerate() {
+        // The guest must really have talked to this model: sessions and BAR0 reads counted.
+        let stats = model
+            .control("stats")
+            .unwrap_or_else(|e| format!("error: {e:#}"));
+        let counter = |k: &str| -> u64 {
+            stats
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
+                .unwrap_or(0)
+        };
+        // QEMU resets the device each time it realizes it: once per plug.
+        let want_resets = if r.hotplug { 2 } else { 1 };
+        let mut problems = Vec::new();
+        if counter("resets") < want_resets || counter("bar0_reads") == 0 {
+            problems.push(format!(
+                "expected >= {want_resets} reset(s) and BAR0 reads: {stats}"
+            ));
+        }
+        let label = if several {
+            format!("model{i}")
+        } else {
+            "model".into()
+        };
+        suite
+            .tests
+            .push(check(format!("{label}.saw-guest"), problems));
+        suite.notes.push(format!("{label} {stats}"));
+        all.notes.push(format!(
+            "{run}: {label} ready in {:.1} ms",
+            ms(model.start_time)
+        ));
+    }
+    drop(models);
+    for key in [
+        "first BAR0 read at uptime",
+        "reads/s",
+        "loop: gone",
+        "loop: ",
+    ] {
+        if let Some(l) = console_line(&res.console, key) {
+            all.notes.push(format!("{run}: {l}"));
+        }
+    }
+    all.notes
+        .extend(suite.notes.into_iter().map(|n| format!("{run}: {n}")));
+    for mut t in suite.tests {
+        t.name = format!("{run}:{}", t.name);
+        all.tests.push(t);
+    }
     Ok(all)
 }
