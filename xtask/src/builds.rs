@@ -195,6 +195,38 @@ pub(crate) fn keep_series_topic(
     })
 }
 
+/// The cache slot of the per-commit builds.
+const COMMITS_SLOT: &str = "commits";
+
+/// The one configuration of the per-commit builds: the tip topic's fragments (every topic's).
+fn commits_fragments(ctx: &Ctx, topics: &Topics) -> Vec<PathBuf> {
+    kconfig::fragments(&ctx.repo, &topic_dirs(topics, &topics.tip().branch), false)
+}
+
+/// Topic `branch` as `series/` has it, built in the per-commit builds' slot and configuration
+/// (kept, the slot locked, for more targets): after the series suite the slot is at the tip, so
+/// this is an incremental build, not a kernel of its own.
+pub(crate) fn keep_in_commits_slot(ctx: &Ctx, tc: &Toolchain, branch: &str) -> Result<Kept> {
+    let topics = Topics::load(&ctx.repo.join("series"))?;
+    if topics.by_branch(branch).is_none() {
+        anyhow::bail!("no topic branch `{branch}` in series/topics.toml");
+    }
+    series_check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
+    let slot = Slot::open(ctx, tc, COMMITS_SLOT)?;
+    slot.checkout(
+        &series_check::scratch(&ctx.build),
+        &format!("refs/heads/{branch}"),
+    )?;
+    let b = slot_build(ctx, &slot, commits_fragments(ctx, &topics), false, true);
+    let built = kbuild::build(tc, &b, &ctx.logs())?;
+    Ok(Kept {
+        branch: branch.to_string(),
+        build: b,
+        built,
+        _slot: Some(slot),
+    })
+}
+
 /// Every commit of every topic builds, without Rust warnings.
 ///
 /// All commits are built with one configuration, the tip topic's fragments (which include every
@@ -212,8 +244,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
     let scratch = Git::new(&scratch_dir);
     let verdicts = Verdicts::new(ctx);
     let mut results = Vec::new();
-    let fragments =
-        kconfig::fragments(&ctx.repo, &topic_dirs(&topics, &topics.tip().branch), false);
+    let fragments = commits_fragments(ctx, &topics);
     let mut frag_keys = Vec::new();
     for f in &fragments {
         frag_keys.push(sha256(&std::fs::read(f)?));
@@ -221,7 +252,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
     let frag_key = frag_keys.join(" ");
     // Opened on the first commit that needs a build, then kept (and locked) to the end.
     let mut slot: Option<Slot> = None;
-    let slot_name = "commits";
+    let slot_name = COMMITS_SLOT;
     for t in &topics.topics {
         let commits = crate::series::own_commits(&scratch, t)?;
         for (i, commit) in commits.iter().enumerate() {

@@ -1,9 +1,10 @@
-//! Suite `driver-author`: the tools for driver authors, on staging/dev as series/ has it: the
+//! Suite `driver-author`: the tools for driver authors, on staging/dev as series/ has it (built
+//! in the per-commit builds' slot and configuration, through clippy): the
 //! rustdoc index lists the modules the series adds, `rust-project.json` names the kernel crate,
 //! and the example out-of-tree module builds, loads and unloads in a boot.
 
 use crate::author;
-use crate::builds::Kept;
+use crate::builds::{keep_in_commits_slot, Kept};
 use crate::cache::{self, Verdicts};
 use crate::check as series_check;
 use crate::ctx::Ctx;
@@ -48,7 +49,8 @@ fn added_modules(scratch: &Git, branch: &str) -> Result<BTreeSet<String>> {
 
 /// `driver-author`: doc, rust-analyzer and an out-of-tree module on [`BRANCH`].
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
-    let k = author::kept_build(ctx, tc, Some(BRANCH))?;
+    // The per-commit builds' slot: no kernel of its own to build from nothing.
+    let k = keep_in_commits_slot(ctx, tc, BRANCH)?;
     let mut suite = SuiteResult::new("driver-author");
     let scratch = Git::new(series_check::scratch(&ctx.build));
     let modules = added_modules(&scratch, BRANCH)?;
