@@ -252,7 +252,14 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
     let frag_key = frag_keys.join(" ");
     // Opened on the first commit that needs a build, then kept (and locked) to the end.
     let mut slot: Option<Slot> = None;
-    let slot_name = COMMITS_SLOT;
+    let at = |slot: &mut Option<Slot>, rev: &str| -> Result<Build> {
+        if slot.is_none() {
+            *slot = Some(Slot::open(ctx, tc, COMMITS_SLOT)?);
+        }
+        let s = slot.as_ref().expect("opened above");
+        s.checkout(&scratch_dir, rev)?;
+        Ok(slot_build(ctx, s, fragments.clone(), false, true))
+    };
     for t in &topics.topics {
         let commits = crate::series::own_commits(&scratch, t)?;
         for (i, commit) in commits.iter().enumerate() {
@@ -264,12 +271,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
                 results.push(TestResult::pass(test));
                 continue;
             }
-            if slot.is_none() {
-                slot = Some(Slot::open(ctx, tc, slot_name)?);
-            }
-            let s = slot.as_ref().expect("opened above");
-            s.checkout(&scratch_dir, commit)?;
-            let b = slot_build(ctx, s, fragments.clone(), false, true);
+            let b = at(&mut slot, commit)?;
             let log = ctx.logs().join(format!("build-{}.log", b.name));
             let outcome = match kbuild::build(tc, &b, &ctx.logs()) {
                 Err(e) => Err(format!("{e:#}")),
@@ -295,13 +297,12 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
                 results.push(TestResult::pass(test));
                 continue;
             }
-            if slot.is_none() {
-                slot = Some(Slot::open(ctx, tc, slot_name)?);
-            }
-            let s = slot.as_ref().expect("opened above");
-            s.checkout(&scratch_dir, tip)?;
-            let b = slot_build(ctx, s, fragments.clone(), false, true);
-            let problems = tip_checks(tc, &b, &ctx.logs());
+            let b = at(&mut slot, tip)?;
+            // Configured and built at the tip (a no-op when its build just ran).
+            let problems = match kbuild::build(tc, &b, &ctx.logs()) {
+                Ok(_) => tip_checks(tc, &b, &ctx.logs()),
+                Err(e) => vec![format!("{e:#}")],
+            };
             if problems.is_empty() {
                 verdicts.record_pass(&verdict)?;
             }
