@@ -149,9 +149,10 @@ pub fn boot_modules(
         run_lines,
         gpus: Vec::new(),
         devices: Vec::new(),
-        expect_suites: &[],
+        // The kernel's doctests run too: the boot's KTAP, and a check of this build.
+        expect_suites: &["rust_doctests_kernel"],
         echo,
-        append: vec!["kunit.enable=0".into()],
+        append: Vec::new(),
         hotplug_on: None,
     };
     boot_suite(ctx, tc, plan)
