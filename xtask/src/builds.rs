@@ -162,30 +162,39 @@ pub(crate) fn keep_series_topic(
     branch: &str,
     extra: &[&str],
 ) -> Result<Kept> {
-    let topics = Topics::load(&ctx.repo.join("series"))?;
-    if topics.by_branch(branch).is_none() {
-        anyhow::bail!("no topic branch `{branch}` in series/topics.toml");
-    }
-    series_check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
-    let mut dirs = topic_dirs(&topics, branch);
-    dirs.extend(extra.iter().map(|e| e.to_string()));
     let mut name = format!("series-{}", slug(branch));
     for e in extra {
         name.push('+');
         name.push_str(e);
     }
-    let slot = Slot::open(ctx, tc, &name)?;
+    keep_topic_in_slot(ctx, tc, branch, &name, |topics| {
+        let mut dirs = topic_dirs(topics, branch);
+        dirs.extend(extra.iter().map(|e| e.to_string()));
+        (kconfig::fragments(&ctx.repo, &dirs, false), true, false)
+    })
+}
+
+/// Topic `branch` as `series/` has it, built in cache slot `name` with what `config` says for
+/// the topics (fragments, strict configuration, clippy), kept with the slot locked.
+fn keep_topic_in_slot(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    branch: &str,
+    name: &str,
+    config: impl FnOnce(&Topics) -> (Vec<PathBuf>, bool, bool),
+) -> Result<Kept> {
+    let topics = Topics::load(&ctx.repo.join("series"))?;
+    if topics.by_branch(branch).is_none() {
+        anyhow::bail!("no topic branch `{branch}` in series/topics.toml");
+    }
+    series_check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
+    let slot = Slot::open(ctx, tc, name)?;
     slot.checkout(
         &series_check::scratch(&ctx.build),
         &format!("refs/heads/{branch}"),
     )?;
-    let b = slot_build(
-        ctx,
-        &slot,
-        kconfig::fragments(&ctx.repo, &dirs, false),
-        true,
-        false,
-    );
+    let (fragments, strict, clippy) = config(&topics);
+    let b = slot_build(ctx, &slot, fragments, strict, clippy);
     let built = kbuild::build(tc, &b, &ctx.logs())?;
     Ok(Kept {
         branch: branch.to_string(),
@@ -207,23 +216,8 @@ fn commits_fragments(ctx: &Ctx, topics: &Topics) -> Vec<PathBuf> {
 /// (kept, the slot locked, for more targets): after the series suite the slot is at the tip, so
 /// this is an incremental build, not a kernel of its own.
 pub(crate) fn keep_in_commits_slot(ctx: &Ctx, tc: &Toolchain, branch: &str) -> Result<Kept> {
-    let topics = Topics::load(&ctx.repo.join("series"))?;
-    if topics.by_branch(branch).is_none() {
-        anyhow::bail!("no topic branch `{branch}` in series/topics.toml");
-    }
-    series_check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
-    let slot = Slot::open(ctx, tc, COMMITS_SLOT)?;
-    slot.checkout(
-        &series_check::scratch(&ctx.build),
-        &format!("refs/heads/{branch}"),
-    )?;
-    let b = slot_build(ctx, &slot, commits_fragments(ctx, &topics), false, true);
-    let built = kbuild::build(tc, &b, &ctx.logs())?;
-    Ok(Kept {
-        branch: branch.to_string(),
-        build: b,
-        built,
-        _slot: Some(slot),
+    keep_topic_in_slot(ctx, tc, branch, COMMITS_SLOT, |topics| {
+        (commits_fragments(ctx, topics), false, true)
     })
 }
 
