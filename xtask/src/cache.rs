@@ -271,10 +271,11 @@ mod tests {
     }
 
     /// A cache with a base repository like setup's (one commit tagged BASE_TAG), and a second
-    /// repository with a commit on top, in a fresh folder.
-    fn world(name: &str) -> (Ctx, Toolchain, PathBuf, String) {
-        let root = std::env::temp_dir().join(format!("xtask-cache-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
+    /// repository with a commit on top, in a temporary folder (removed when the first value is
+    /// dropped).
+    fn world() -> (tempfile::TempDir, Ctx, Toolchain, PathBuf, String) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
         let base = root.join("cache/linux-base.git");
         let work = root.join("work");
         fs::create_dir_all(&work).unwrap();
@@ -298,12 +299,12 @@ mod tests {
         };
         let mut t = tc("test");
         t.base_repo = base;
-        (ctx, t, work, topic)
+        (tmp, ctx, t, work, topic)
     }
 
     #[test]
     fn a_slot_is_locked_checked_out_and_remade_when_broken() {
-        let (ctx, tc, work, topic) = world("slot");
+        let (_tmp, ctx, tc, work, topic) = world();
         let slot = Slot::open(&ctx, &tc, "s").unwrap();
         assert!(slot.src.join("Makefile").is_file());
         slot.checkout(&work, &topic).unwrap();
@@ -334,7 +335,6 @@ mod tests {
         let slot = Slot::open(&ctx, &tc, "s").unwrap();
         assert!(Git::new(&slot.src).rev("HEAD").is_some());
         assert!(!slot.src.join("new.rs").exists(), "back at the base");
-        let _ = fs::remove_dir_all(ctx.cache.parent().unwrap());
     }
 
     #[test]

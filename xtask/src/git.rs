@@ -140,21 +140,20 @@ mod tests {
     /// hostile `~/.gitconfig` (no identity allowed, prefix-less diffs) changes nothing.
     #[test]
     fn commands_ignore_the_users_configuration() {
-        let dir = std::env::temp_dir().join(format!("xtask-git-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let hostile = "[user]\n\tuseConfigOnly = true\n[diff]\n\tnoprefix = true\n";
         std::fs::write(dir.join(".gitconfig"), hostile).unwrap();
         // A command as the tool runs it, for a user whose HOME holds that file.
-        let g = Git::new(&dir);
+        let g = Git::new(dir);
         let as_user = |args: &[&str]| {
             let mut c = g.cmd(args);
-            c.env("HOME", &dir).env("XDG_CONFIG_HOME", &dir);
+            c.env("HOME", dir).env("XDG_CONFIG_HOME", dir);
             Git::run_cmd(c)
         };
         // Sanity: a plain git of that user does read the file.
         let plain = Command::new("git")
-            .env("HOME", &dir)
+            .env("HOME", dir)
             .env_remove("GIT_CONFIG_GLOBAL")
             .args(["config", "--global", "diff.noprefix"])
             .output()
@@ -172,6 +171,5 @@ mod tests {
         );
         let diff = as_user(&["show", "--format=", "HEAD"]).unwrap();
         assert!(diff.contains("+++ b/f"), "{diff}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -426,8 +426,8 @@ mod tests {
 
     #[test]
     fn a_guest_that_prints_forever_still_times_out() {
-        let dir = std::env::temp_dir().join(format!("xtask-console-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "while :; do echo tick; sleep 0.05; done"]);
         let mut lines = 0;
@@ -442,17 +442,15 @@ mod tests {
         assert!(r.timed_out);
         assert!(r.wall < Duration::from_secs(5), "{:?}", r.wall);
         assert!(lines >= 5, "{lines} lines");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The guest's own serial port is followed while the guest runs: its lines arrive whole
     /// however they were written, the last one even without a newline.
     #[test]
     fn the_guest_port_is_followed_line_by_line() {
-        let dir = std::env::temp_dir().join(format!("xtask-guest-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let guest = dir.join("guest.log");
-        let _ = std::fs::remove_file(&guest);
         let mut cmd = Command::new("sh");
         let script = format!(
             "g={}; echo '[ 1.0] kernel line'; printf 'ok 1 ' >> $g; sleep 0.1; \
@@ -477,7 +475,6 @@ mod tests {
             "{seen:?}"
         );
         assert!(r.console.contains("ok 1 whole\n"));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

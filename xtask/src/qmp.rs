@@ -115,10 +115,8 @@ mod tests {
     /// command must fail at its timeout instead of waiting for ever.
     #[test]
     fn a_command_times_out_while_events_keep_coming() {
-        let dir = std::env::temp_dir().join(format!("xtask-qmp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let sock = dir.join("qmp.sock");
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("qmp.sock");
         let listener = UnixListener::bind(&sock).unwrap();
         std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
@@ -141,6 +139,5 @@ mod tests {
             .wait_event("DEVICE_DELETED", Duration::from_millis(300))
             .is_err());
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
