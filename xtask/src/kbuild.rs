@@ -170,7 +170,6 @@ fn input_key(tc: &Toolchain, b: &Build) -> Result<String> {
 pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
     let bzimage = b.out.join("arch/x86/boot/bzImage");
     let key = input_key(tc, b)?;
-    fs::create_dir_all(&b.out)?;
     let stamp = Stamp::new(b.out.join(".nova-built"));
     // Present while make runs: left behind only when the tool (and with it make) was killed.
     let running = b.out.join(".nova-make-running");

@@ -190,17 +190,10 @@ fn b4_round_trip_inner(
     let input = work.join("thread.mbx");
     std::fs::write(&input, mbox)?;
     let id = cover_id(mbox).context("the mbox has no Message-Id")?;
-    let home = work.join("home");
-    std::fs::create_dir_all(&home)?;
     let mut c = Command::new(b4);
+    // b4 reads git configuration and keeps caches in HOME: neither may be the user's.
+    util::hermetic(&mut c, &work.join("home"))?;
     c.current_dir(&scratch.dir)
-        // b4 reads git configuration and caches in HOME: keep both the tool's own.
-        .env("HOME", &home)
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
         .args(["--offline-mode", "am", "--no-cache", "-T", "-m"])
         .arg(&input)
         .arg("-o")

@@ -243,6 +243,31 @@ impl Stamp {
     }
 }
 
+/// Runs `c` as on a machine with no configuration of its user: an empty HOME (`home`, made
+/// afresh, the XDG folders inside it), no global or system git configuration, the C locale. Cargo and rustup keep their own homes, so
+/// the toolchain and the crate cache stay the ones in use.
+pub fn hermetic(c: &mut Command, home: &Path) -> Result<()> {
+    remove_dir(home)?;
+    std::fs::create_dir_all(home)?;
+    let user_home = std::env::var_os("HOME").map(PathBuf::from);
+    for (var, default) in [("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup")] {
+        let dir = std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| user_home.as_ref().map(|h| h.join(default)));
+        if let Some(dir) = dir {
+            c.env(var, dir);
+        }
+    }
+    c.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("LC_ALL", "C");
+    Ok(())
+}
+
 /// Hex SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> String {
     use sha2::{Digest, Sha256};

@@ -9,29 +9,6 @@ use crate::{libtest, util};
 use anyhow::{Context, Result};
 use std::process::Command;
 
-/// Runs `c` as on a machine with no configuration of its user: an empty HOME (`home`), no
-/// global or system git configuration, the C locale. Cargo and rustup keep their own homes, so
-/// the toolchain and the crate cache stay the ones in use.
-fn hermetic(c: &mut Command, home: &std::path::Path) -> Result<()> {
-    util::remove_dir(home)?;
-    std::fs::create_dir_all(home)?;
-    let user_home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    for (var, default) in [("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup")] {
-        let dir = std::env::var_os(var)
-            .map(std::path::PathBuf::from)
-            .or_else(|| user_home.as_ref().map(|h| h.join(default)));
-        if let Some(dir) = dir {
-            c.env(var, dir);
-        }
-    }
-    c.env("HOME", home)
-        .env_remove("XDG_CONFIG_HOME")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("LC_ALL", "C");
-    Ok(())
-}
-
 /// The ignored test that needs QEMU: suite `gpu-model` runs it.
 pub const QEMU_TEST: &str = "qemu_sees_the_gpu_and_reads_bar0";
 
@@ -47,7 +24,7 @@ pub fn cargo_tests(
     let mut c = Command::new("cargo");
     c.current_dir(&ctx.repo).args(args);
     let home = ctx.build.join("host-tests-home");
-    hermetic(&mut c, &home)?;
+    util::hermetic(&mut c, &home)?;
     for (k, v) in envs {
         c.env(k, v);
     }
@@ -63,7 +40,7 @@ pub fn cargo_tests(
     Ok(tests)
 }
 
-/// `host`: the workspace's cargo tests, one result per test, run [`hermetic`]ally; the ignored
+/// `host`: the workspace's cargo tests, one result per test, run [`util::hermetic`]ally; the ignored
 /// ones too (they read the base tree, named in `NOVA_BASE_REPO`), except the QEMU test.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     util::announce("host: cargo test --workspace");
