@@ -105,6 +105,7 @@ unsafe impl<T: RegistrationOps> Send for Registration<T> {}
 impl<T: RegistrationOps> Registration<T> {
     /// Registers a driver named `name`, owned by `module`.
     pub fn new(name: &'static CStr, module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // INVARIANT: `reg` is registered once its initialiser succeeds.
         try_pin_init!(Self {
             reg <- Self::register(name, module),
         }? Error)
@@ -114,17 +115,18 @@ impl<T: RegistrationOps> Registration<T> {
         name: &'static CStr,
         module: &'static ThisModule,
     ) -> impl PinInit<Opaque<T::RegType>, Error> {
+        let init = move |slot: *mut Opaque<T::RegType>| {
+            let reg = Opaque::raw_get(slot);
+            // SAFETY: `slot` is valid for writes and pinned (the contract of
+            // `pin_init_from_closure`).
+            unsafe { reg.write(T::RegType::default()) };
+            // SAFETY: `slot` is valid, pinned, initialised with the default value above and not
+            // registered.
+            unsafe { T::register(&*slot, name, module) }
+        };
         // SAFETY: On success the slot holds a registered (hence initialised) structure; on failure
         // it holds an initialised but unregistered one, which an `Opaque` does not need to drop.
-        // The slot is pinned, as `register` requires.
-        unsafe {
-            init::pin_init_from_closure(move |slot: *mut Opaque<T::RegType>| {
-                Opaque::raw_get(slot).write(T::RegType::default());
-                // SAFETY: `slot` is valid, pinned, initialised with the default value above and
-                // not registered.
-                T::register(&*slot, name, module)
-            })
-        }
+        unsafe { init::pin_init_from_closure(init) }
     }
 }
 
@@ -144,7 +146,7 @@ impl<T: RegistrationOps> PinnedDrop for Registration<T> {
 /// `name`, which also names the driver.
 #[macro_export]
 macro_rules! module_driver {
-    (<$gen_type:ident>, $driver_ops:ty, { type: $type:ty, name: $name:literal, $($f:tt)* }) => {
+    (<$gen_type:ident>, $driver_ops:ty, { type: $type:ty, name: $name:tt, $($f:tt)* }) => {
         type Ops<$gen_type> = $driver_ops;
 
         type DriverRegistration = $crate::driver::Registration<Ops<$type>>;

@@ -5,11 +5,10 @@
 //! C header: [`include/linux/platform_device.h`](srctree/include/linux/platform_device.h)
 
 use crate::{
-    alloc::flags::GFP_KERNEL,
     bindings, device,
-    device_id::{self, RawDeviceId},
+    device_id::{self, RawDeviceId, RawDeviceIdIndex},
     driver,
-    error::{from_err_ptr, to_result, Result},
+    error::{to_result, Result},
     ffi::c_int,
     prelude::*,
     str::CStr,
@@ -18,8 +17,7 @@ use crate::{
 };
 use core::{
     marker::PhantomData,
-    mem::MaybeUninit,
-    ops::Deref,
+    mem::{offset_of, MaybeUninit},
     ptr::{self, NonNull},
 };
 
@@ -55,12 +53,19 @@ unsafe impl RawDeviceId for DeviceId {
     type RawType = bindings::platform_device_id;
 }
 
+// SAFETY: `driver_data` is a `kernel_ulong_t` that only drivers use.
+unsafe impl RawDeviceIdIndex for DeviceId {
+    const DRIVER_DATA_OFFSET: usize = offset_of!(bindings::platform_device_id, driver_data);
+}
+
 /// A platform driver's ID table, with driver information of type `T` per ID.
 pub type IdTable<T> = &'static dyn device_id::IdTable<DeviceId, T>;
 
 /// Declares a platform driver's ID table as a constant and exports it for module autoloading.
 ///
 /// # Examples
+///
+/// Compile-only: the table is exported for modpost in modules only.
 ///
 /// ```
 /// use kernel::{c_str, platform};
@@ -89,6 +94,8 @@ macro_rules! platform_device_table {
 ///
 /// # Examples
 ///
+/// Compile-only: probe needs a platform device that matches.
+///
 /// ```
 /// use kernel::{c_str, device::Core, platform};
 ///
@@ -114,7 +121,10 @@ macro_rules! platform_device_table {
 ///     }
 /// }
 /// ```
-pub trait Driver: Send + Sync + Sized + 'static {
+///
+/// A module whose only job is to register the driver declares itself with
+/// [`module_platform_driver!`](crate::module_platform_driver).
+pub trait Driver: Send + 'static {
     /// The driver's information for each ID of its table.
     type IdInfo: 'static;
 
@@ -123,8 +133,9 @@ pub trait Driver: Send + Sync + Sized + 'static {
 
     /// Binds the driver to `dev`: returns an initialiser of the driver's data for the device.
     ///
-    /// `id_info` is the information of the matching ID, or `None` when the device matched by
-    /// the driver's name. The data lives until the driver is unbound from the device.
+    /// `id_info` is the information of the ID whose name is the device's name, or `None` when
+    /// the device was bound through its `driver_override`. The data lives until the driver is
+    /// unbound from the device; it is dropped on the thread that unbinds it.
     fn probe(
         dev: &Device<device::Core>,
         id_info: Option<&Self::IdInfo>,
@@ -172,41 +183,58 @@ unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
 impl<T: Driver> Adapter<T> {
     extern "C" fn probe_callback(pdev: *mut bindings::platform_device) -> c_int {
         // SAFETY: The driver core calls probe with a valid device and the device lock held, and
-        // the device stays bound for the callback: the `Core` context.
-        let pdev = unsafe { &*pdev.cast::<Device<device::Core>>() };
-        let data =
-            T::probe(pdev, Self::id_info(pdev)).and_then(|init| KBox::pin_init(init, GFP_KERNEL));
-        match data {
-            Ok(data) => {
-                pdev.as_ref().set_drvdata(data);
-                0
-            }
+        // the device stays bound for the callback: the `CoreInternal` context, which stays with
+        // the adapter (the driver gets the `Core` deref).
+        let pdev = unsafe { &*pdev.cast::<Device<device::CoreInternal>>() };
+        let info = Self::id_info(pdev);
+        match T::probe(pdev, info).and_then(|data| pdev.as_ref().set_drvdata(data)) {
+            Ok(()) => 0,
             Err(err) => err.to_errno(),
         }
     }
 
     extern "C" fn remove_callback(pdev: *mut bindings::platform_device) {
-        // SAFETY: As in `probe_callback`: remove runs in the `Core` context.
-        let pdev = unsafe { &*pdev.cast::<Device<device::Core>>() };
-        // SAFETY: Remove only runs after a successful probe, which stored a `Pin<KBox<T>>`, and
-        // runs once per probe.
-        let data = unsafe { pdev.as_ref().drvdata_obtain::<Pin<KBox<T>>>() };
-        T::unbind(pdev, data.as_ref());
+        // SAFETY: As in `probe_callback`: remove runs in the `CoreInternal` context.
+        let pdev = unsafe { &*pdev.cast::<Device<device::CoreInternal>>() };
+        // SAFETY: Remove only runs after a successful probe, which stored a `T`; it is taken back
+        // only below, after the borrow ends.
+        let data = unsafe { pdev.as_ref().drvdata_borrow::<T>() };
+        T::unbind(pdev, data);
+        // SAFETY: As above, and this is the only take, once per probe.
+        drop(unsafe { pdev.as_ref().drvdata_obtain::<T>() });
     }
 
-    /// The driver information of the ID the device matched, if it matched by ID.
-    fn id_info(pdev: &Device<device::Core>) -> Option<&'static T::IdInfo> {
-        // SAFETY: `pdev` is a valid platform device.
-        let id = unsafe { (*pdev.as_raw()).id_entry };
-        // The bus sets `id_entry` to the entry of `T::ID_TABLE` that matched, or leaves it null.
-        let index = T::ID_TABLE.index_of(id)?;
-        Some(T::ID_TABLE.info(index))
+    /// The driver information of the ID whose name is the device's name.
+    ///
+    /// The platform bus matches an ID table by name (`platform_match_id()`), and reports the
+    /// match in `pdev->id_entry`; that pointer is not used here, since a match through
+    /// `driver_override` leaves an older one (possibly into another module's table) in place.
+    /// The ID is found again by name instead, and its information by the index the table stored
+    /// in its driver data. `None` when the device is bound through its `driver_override`.
+    fn id_info(pdev: &Device<device::CoreInternal>) -> Option<&'static T::IdInfo> {
+        let table = T::ID_TABLE;
+        let pdev = pdev.as_raw();
+        // SAFETY: `pdev` is a valid platform device, and its `name` a valid NUL-terminated string
+        // for as long as the device exists.
+        let name = unsafe { CStr::from_char_ptr((*pdev).name) };
+        (0..table.len())
+            .map(|i| table.id(i))
+            .find(|id| {
+                // SAFETY: `id.name` is NUL-terminated: `DeviceId::new` checked that the name and
+                // its NUL fit.
+                let id_name = unsafe { CStr::from_char_ptr(id.name.as_ptr()) };
+                id_name.as_bytes() == name.as_bytes()
+            })
+            .map(|id| table.info(DeviceId::index(id)))
     }
 }
 
 /// Declares a kernel module that registers one platform driver.
 ///
 /// # Examples
+///
+/// Not compiled here, as a crate declares one module at most;
+/// `samples/rust/rust_driver_platform.rs` uses it.
 ///
 /// ```ignore
 /// kernel::module_platform_driver! {
@@ -251,23 +279,10 @@ impl<Ctx: device::DeviceContext> AsRef<device::Device<Ctx>> for Device<Ctx> {
     }
 }
 
-impl Deref for Device<device::Core> {
-    type Target = Device<device::Bound>;
-
-    fn deref(&self) -> &Self::Target {
-        // SAFETY: Same layout; a device in a bus callback is bound for the callback's duration.
-        unsafe { &*ptr::from_ref(self).cast::<Device<device::Bound>>() }
-    }
-}
-
-impl Deref for Device<device::Bound> {
-    type Target = Device;
-
-    fn deref(&self) -> &Self::Target {
-        // SAFETY: Same layout; `Normal` promises nothing beyond the type invariant.
-        unsafe { &*ptr::from_ref(self).cast::<Device>() }
-    }
-}
+// SAFETY: `Device` is `repr(transparent)` over the same field for every context, and a
+// `&Device<Ctx>` is only handed out in the state `Ctx` describes (type invariant).
+crate::impl_device_context_deref!(unsafe { Device });
+crate::impl_device_context_into_aref!(Device);
 
 // SAFETY: Platform devices are reference counted through their embedded `struct device`.
 unsafe impl AlwaysRefCounted for Device {
@@ -290,52 +305,8 @@ unsafe impl AlwaysRefCounted for Device {
 unsafe impl Send for Device {}
 
 // SAFETY: Shared access only uses the device's own synchronisation, like `device::Device`.
-unsafe impl<Ctx: device::DeviceContext> Sync for Device<Ctx> {}
+unsafe impl Sync for Device {}
 
-/// A platform device that a module registers for itself, unregistered when dropped.
-///
-/// Drivers for devices that firmware does not describe (virtual devices, samples) register their
-/// own device this way, like C drivers that call `platform_device_register_simple()`.
-///
-/// # Invariants
-///
-/// `pdev` is a platform device registered by [`RegisteredDevice::new`] and not unregistered.
-pub struct RegisteredDevice {
-    pdev: NonNull<bindings::platform_device>,
-}
-
-impl RegisteredDevice {
-    /// Registers a platform device named `name` with no resources and no parent.
-    pub fn new(name: &'static CStr) -> Result<Self> {
-        let info = bindings::platform_device_info {
-            name: name.as_char_ptr(),
-            id: bindings::PLATFORM_DEVID_NONE,
-            ..Default::default()
-        };
-        // SAFETY: `info` is valid for the call; the name is `'static`.
-        let pdev = from_err_ptr(unsafe { bindings::platform_device_register_full(&info) })?;
-        // INVARIANT: The device was just registered.
-        Ok(Self {
-            pdev: NonNull::new(pdev).ok_or(ENOMEM)?,
-        })
-    }
-
-    /// The registered device.
-    pub fn device(&self) -> &Device {
-        // SAFETY: By the type invariant, the device is registered, so valid, until `self` drops.
-        unsafe { &*self.pdev.as_ptr().cast::<Device>() }
-    }
-}
-
-impl Drop for RegisteredDevice {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant, the device is registered; this is the only unregister.
-        unsafe { bindings::platform_device_unregister(self.pdev.as_ptr()) };
-    }
-}
-
-// SAFETY: Unregistering may happen on any thread.
-unsafe impl Send for RegisteredDevice {}
-
-// SAFETY: Shared access only reaches the device, which is `Sync`.
-unsafe impl Sync for RegisteredDevice {}
+// SAFETY: Like `device::Device<Bound>`: the device stays bound for any thread while the reference
+// lives.
+unsafe impl Sync for Device<device::Bound> {}

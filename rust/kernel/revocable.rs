@@ -10,10 +10,11 @@ use crate::{
     bindings,
     init::{self, PinInit},
     prelude::*,
-    sync::rcu,
+    sync::{rcu, Completion},
     types::Opaque,
 };
 use core::{
+    convert::Infallible,
     marker::PhantomData,
     ops::Deref,
     ptr::drop_in_place,
@@ -28,12 +29,19 @@ use core::{
 /// it is gone, and drops it. The data is dropped exactly once: by the first call to `revoke`, or
 /// when the `Revocable` itself is dropped if it was never revoked.
 ///
+/// Two revokers may race (for instance the owner dropping a device-managed resource and the
+/// driver core releasing the device's resources at unbind): the one that loses waits until
+/// the winner has dropped the data, so that when either returns, the data is gone.
+///
 /// # Invariants
 ///
 /// - `data` holds an initialised `T` while `is_available` is `true`, and `is_available` never
 ///   goes back to `true` once it is `false`.
 /// - Once `is_available` is `false`, `data` is dropped after an RCU grace period, so a reader that
-///   saw `true` inside an RCU read-side critical section can use it until that section ends.
+///   saw `true` inside an RCU read-side critical section can use it until that section ends
+///   (unless the revoker proved that no reader exists, see [`Revocable::revoke_nosync`]).
+/// - `dropped` is signalled once the revoker that swapped `is_available` to `false` has dropped
+///   `data`.
 ///
 /// # Examples
 ///
@@ -52,8 +60,10 @@ use core::{
 ///
 /// let v = KBox::pin_init(Revocable::new(Example { a: 10, b: 20 }), GFP_KERNEL)?;
 /// assert_eq!(add_two(&v), Some(30));
+/// assert_eq!(v.try_access_with(|e| e.b), Some(20));
 /// assert!(v.revoke());
 /// assert_eq!(add_two(&v), None);
+/// assert_eq!(v.try_access_with(|e| e.b), None);
 /// // A second revoke finds nothing to revoke.
 /// assert!(!v.revoke());
 /// # Ok::<(), Error>(())
@@ -90,6 +100,8 @@ use core::{
 pub struct Revocable<T> {
     is_available: AtomicBool,
     #[pin]
+    dropped: Completion,
+    #[pin]
     data: Opaque<T>,
 }
 
@@ -108,22 +120,42 @@ impl<T> Revocable<T> {
 
     /// Creates a new revocable instance from an initialiser of the data that may fail.
     pub fn try_new<E>(data: impl PinInit<T, E>) -> impl PinInit<Self, E> {
+        // INVARIANT: `data` is initialised and available, and `dropped` not signalled.
         try_pin_init!(Self {
             is_available: AtomicBool::new(true),
+            dropped <- Self::completion_init(),
             data <- Self::data_init(data),
         }? E)
     }
 
     /// Initialises the `T` inside the `Opaque` in place.
     fn data_init<E>(data: impl PinInit<T, E>) -> impl PinInit<Opaque<T>, E> {
+        let init = move |slot: *mut Opaque<T>| {
+            // SAFETY: `slot` is valid for writes and pinned (the contract of
+            // `pin_init_from_closure`), and so is the `T` inside the `Opaque`.
+            unsafe { data.__pinned_init(Opaque::raw_get(slot)) }
+        };
         // SAFETY: On success the closure has initialised the `T` inside the slot, which is all an
         // `Opaque<T>` needs; on failure `data` has cleaned up after itself and the slot stays
-        // uninitialised, which is fine for an `Opaque`. The slot is pinned, and so is the `T`.
-        unsafe {
-            init::pin_init_from_closure(move |slot: *mut Opaque<T>| {
-                data.__pinned_init(Opaque::raw_get(slot))
-            })
-        }
+        // uninitialised, which is fine for an `Opaque`.
+        unsafe { init::pin_init_from_closure(init) }
+    }
+
+    /// Initialises the completion; it cannot fail, whatever error type `E` the caller uses.
+    fn completion_init<E>() -> impl PinInit<Completion, E> {
+        let completion = Completion::new();
+        let init = move |slot: *mut Completion| {
+            // SAFETY: `slot` is valid for writes and pinned (the contract of
+            // `pin_init_from_closure`).
+            let res: Result<(), Infallible> = unsafe { completion.__pinned_init(slot) };
+            match res {
+                Ok(()) => Ok(()),
+                Err(never) => match never {},
+            }
+        };
+        // SAFETY: The closure initialises the slot exactly as `Completion::new()` does, and
+        // never fails.
+        unsafe { init::pin_init_from_closure(init) }
     }
 
     /// Tries to access the data.
@@ -140,6 +172,13 @@ impl<T> Revocable<T> {
         } else {
             None
         }
+    }
+
+    /// Calls `f` with the data, inside an RCU read-side critical section, unless it was revoked.
+    ///
+    /// Returns what `f` returns, or `None` when the data has been revoked. `f` must not sleep.
+    pub fn try_access_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.try_access().map(|guard| f(&guard))
     }
 
     /// Tries to access the data inside an RCU read-side critical section the caller holds.
@@ -178,19 +217,47 @@ impl<T> Revocable<T> {
 
     /// Revokes access to the data and drops it.
     ///
-    /// Waits for an RCU grace period, so it may sleep. Returns `true` if this call revoked the
-    /// data, `false` if it was already revoked.
+    /// Waits for an RCU grace period, so it sleeps: it must not be called in atomic context, nor
+    /// inside an RCU read-side critical section (the grace period would wait for the caller).
+    /// Returns `true` if this call revoked the data, `false` if another call did; in both cases
+    /// the data has been dropped when it returns.
     pub fn revoke(&self) -> bool {
-        if !self.is_available.swap(false, Ordering::Relaxed) {
-            return false;
+        self.revoke_internal::<true>()
+    }
+
+    /// Revokes access to the data and drops it, without waiting for an RCU grace period.
+    ///
+    /// Returns like [`Revocable::revoke`]. It still waits, when another revoke won, until that
+    /// one has dropped the data, so it may sleep.
+    ///
+    /// # Safety
+    ///
+    /// No reader may be accessing the data: no [`RevocableGuard`] and no reference from
+    /// [`Revocable::try_access_with_guard`] or [`Revocable::access`] may exist.
+    pub unsafe fn revoke_nosync(&self) -> bool {
+        self.revoke_internal::<false>()
+    }
+
+    fn revoke_internal<const SYNC: bool>(&self) -> bool {
+        let revoke = self.is_available.swap(false, Ordering::Relaxed);
+        if revoke {
+            if SYNC {
+                // SAFETY: `synchronize_rcu` only waits; `revoke` may sleep (documented above).
+                unsafe { bindings::synchronize_rcu() };
+            }
+            // SAFETY: This call swapped `is_available` from `true` to `false`, so it is the only
+            // one that drops the data, which was initialised (type invariant). Readers that saw
+            // `true` have left their critical sections during the grace period (or, without one,
+            // do not exist by the safety requirements of `revoke_nosync`); later ones see `false`.
+            unsafe { drop_in_place(self.data.get()) };
+            // INVARIANT: The data has been dropped by the winning revoker.
+            self.dropped.complete_all();
+        } else {
+            // Another revoker won: wait until it has dropped the data, so that our caller can
+            // rely on the data being gone (its resources released) when this returns.
+            self.dropped.wait_for_completion();
         }
-        // SAFETY: `synchronize_rcu` only waits; callers of `revoke` may sleep (documented above).
-        unsafe { bindings::synchronize_rcu() };
-        // SAFETY: This call swapped `is_available` from `true` to `false`, so it is the only one
-        // that drops the data, which was initialised (type invariant). Readers that saw `true`
-        // have left their critical sections during the grace period; later ones see `false`.
-        unsafe { drop_in_place(self.data.get()) };
-        true
+        revoke
     }
 }
 

@@ -254,53 +254,56 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
         s.checkout(&scratch_dir, rev)?;
         Ok(slot_build(ctx, s, fragments.clone(), false, true))
     };
+    // `make rustfmtcheck` and `make rustdoc` of a commit that built, remembered like its build.
+    let doc_check = |slot: &mut Option<Slot>, rev: &str, tree: &str, test: String| {
+        let verdict = cache::key(tc, "rustfmtcheck rustdoc", &[tree, &frag_key]);
+        if verdicts.passed(&verdict) {
+            return Ok::<_, anyhow::Error>(TestResult::pass(test));
+        }
+        let b = at(slot, rev)?;
+        // Configured and built at `rev` (a no-op when its build just ran).
+        let problems = match kbuild::build(tc, &b, &ctx.logs()) {
+            Ok(_) => tip_checks(tc, &b, &ctx.logs()),
+            Err(e) => vec![format!("{e:#}")],
+        };
+        if problems.is_empty() {
+            verdicts.record_pass(&verdict)?;
+        }
+        Ok(check(test, problems))
+    };
     for t in &topics.topics {
         let commits = crate::series::own_commits(&scratch, t)?;
         for (i, commit) in commits.iter().enumerate() {
             let tree = scratch.run(&["rev-parse", &format!("{commit}^{{tree}}")])?;
             let verdict = cache::key(tc, "CLIPPY=1 build", &[tree.trim(), &frag_key]);
             let subject = scratch.run(&["log", "-1", "--format=%s", commit])?;
-            let test = format!("series.builds.{}.{:04} {}", t.dir, i + 1, subject.trim());
-            if verdicts.passed(&verdict) {
-                results.push(TestResult::pass(test));
-                continue;
-            }
-            let b = at(&mut slot, commit)?;
-            let log = ctx.logs().join(format!("build-{}.log", b.name));
-            let outcome = match kbuild::build(tc, &b, &ctx.logs()) {
-                Err(e) => Err(format!("{e:#}")),
-                Ok(_) => match kbuild::rust_warnings(&log) {
+            let name =
+                |kind: &str| format!("series.{kind}.{}.{:04} {}", t.dir, i + 1, subject.trim());
+            if !verdicts.passed(&verdict) {
+                let b = at(&mut slot, commit)?;
+                let log = ctx.logs().join(format!("build-{}.log", b.name));
+                let outcome = match kbuild::build(tc, &b, &ctx.logs()) {
                     Err(e) => Err(format!("{e:#}")),
-                    Ok(w) if w.is_empty() => Ok(()),
-                    Ok(w) => Err(w.join("\n")),
-                },
-            };
-            match outcome {
-                Ok(()) => {
-                    verdicts.record_pass(&verdict)?;
-                    results.push(TestResult::pass(test));
+                    Ok(_) => match kbuild::rust_warnings(&log) {
+                        Err(e) => Err(format!("{e:#}")),
+                        Ok(w) if w.is_empty() => Ok(()),
+                        Ok(w) => Err(w.join("\n")),
+                    },
+                };
+                if let Err(e) = outcome {
+                    // Without a build there is nothing to check the documentation of.
+                    results.push(TestResult::fail(name("builds"), e));
+                    continue;
                 }
-                Err(e) => results.push(TestResult::fail(test, e)),
-            }
-        }
-        if let Some(tip) = commits.last() {
-            let tree = scratch.run(&["rev-parse", &format!("{tip}^{{tree}}")])?;
-            let verdict = cache::key(tc, "rustfmtcheck rustdoc", &[tree.trim(), &frag_key]);
-            let test = format!("series.rustfmt-rustdoc.{}", t.dir);
-            if verdicts.passed(&verdict) {
-                results.push(TestResult::pass(test));
-                continue;
-            }
-            let b = at(&mut slot, tip)?;
-            // Configured and built at the tip (a no-op when its build just ran).
-            let problems = match kbuild::build(tc, &b, &ctx.logs()) {
-                Ok(_) => tip_checks(tc, &b, &ctx.logs()),
-                Err(e) => vec![format!("{e:#}")],
-            };
-            if problems.is_empty() {
                 verdicts.record_pass(&verdict)?;
             }
-            results.push(check(test, problems));
+            results.push(TestResult::pass(name("builds")));
+            results.push(doc_check(
+                &mut slot,
+                commit,
+                tree.trim(),
+                name("rustfmt-rustdoc"),
+            )?);
         }
     }
     Ok(results)

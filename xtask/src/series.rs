@@ -66,6 +66,7 @@ pub fn format_topic(git: &Git, t: &Topic) -> Result<PatchFiles> {
     }
     let tmp = tempdir(&git.dir, "format-patch")?;
     let base = format!("--base={}", parent_ref(BASE));
+    let prefix = format!("--subject-prefix={}", t.subject_prefix());
     let out = tmp.path().to_string_lossy().into_owned();
     let mut args = vec![
         "format-patch",
@@ -75,7 +76,7 @@ pub fn format_topic(git: &Git, t: &Topic) -> Result<PatchFiles> {
         "--cover-letter",
         "--no-renames",
         "--encode-email-headers",
-        "--subject-prefix=PATCH",
+        &prefix,
         &base,
         "-o",
         &out,
@@ -134,7 +135,8 @@ fn fill_cover(raw: &[u8], t: &Topic, from: &str, date: &str, count: usize) -> Re
     let body = body.replacen("*** BLURB HERE ***", blurb, 1);
     Ok(format!(
         "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n\
-         From: {from}\nDate: {date}\nSubject: [PATCH 0/{count}] {}\n\n{body}",
+         From: {from}\nDate: {date}\nSubject: [{} 0/{count}] {}\n\n{body}",
+        t.subject_prefix(),
         t.subject.trim()
     ))
 }

@@ -22,6 +22,25 @@ pub struct Topic {
     pub subject: String,
     /// Text of the topic's cover letter.
     pub cover: String,
+    /// The version of the topic's patches as posted: 2 and up make the subjects
+    /// `[PATCH vN ...]`; 1 (the default) leaves them `[PATCH ...]`.
+    #[serde(default = "first_version")]
+    pub version: u32,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+impl Topic {
+    /// The subject prefix of the topic's patches: `PATCH`, or `PATCH vN` from version 2 on.
+    pub fn subject_prefix(&self) -> String {
+        if self.version > 1 {
+            format!("PATCH v{}", self.version)
+        } else {
+            "PATCH".to_string()
+        }
+    }
 }
 
 /// All topics in materialisation order (parents before children).

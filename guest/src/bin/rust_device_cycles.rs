@@ -39,13 +39,13 @@
 //! A diagnostic line gives the elapsed time of the cycle phases. The exit code is 0 only when
 //! every test passed.
 
+use guest::kmod::{self, module_name};
+use guest::kmsg::{record_text, Kmsg, ReadOutcome, RecordSource};
 use guest::Ktap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::fs;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -79,13 +79,6 @@ const STEP_WAIT: Duration = Duration::from_secs(2);
 const SHORT_WAIT: Duration = Duration::from_millis(100);
 /// The pause between two polls of `/dev/kmsg`.
 const POLL: Duration = Duration::from_millis(1);
-
-/// `O_NONBLOCK` on Linux (x86-64, arm64, riscv64).
-const O_NONBLOCK: i32 = 0o4000;
-/// `EPIPE`: `/dev/kmsg` overwrote records before this reader got them.
-const EPIPE: i32 = 32;
-/// A read buffer for one `/dev/kmsg` record (a read with a too-small buffer fails `EINVAL`).
-const KMSG_RECORD_MAX: usize = 16 * 1024;
 
 /// The kind of driver record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,31 +152,11 @@ fn parse_event(text: &str) -> Option<Event> {
 /// Parses one `/dev/kmsg` record (`prio,seq,ts,flags;text` plus ` KEY=value` continuation
 /// lines): the driver event in its text, when the text names one of `tags`.
 fn parse_record(record: &str, tags: &[String]) -> Option<Event> {
-    let text = record.split_once(';').map_or(record, |(_, text)| text);
-    let text = text.split('\n').next().unwrap_or_default();
+    let text = record_text(record);
     if !tags.iter().any(|t| text.contains(t.as_str())) {
         return None;
     }
     parse_event(text)
-}
-
-/// The outcome of one read of a record source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ReadOutcome {
-    /// One record.
-    Record(String),
-    /// No more records for now (`EAGAIN`).
-    Empty,
-    /// Records were overwritten before they were read (`EPIPE`).
-    Overrun,
-    /// Another error.
-    Failed(String),
-}
-
-/// A source of kernel log records, one per read: `/dev/kmsg`, or a script in the tests.
-trait RecordSource {
-    /// Reads the next record.
-    fn next_record(&mut self) -> ReadOutcome;
 }
 
 /// What the driver printed during one step, as far as it has been read.
@@ -401,25 +374,6 @@ fn expect_count(what: &str, got: usize, want: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{got} `{what}` records, expected {want}"))
-    }
-}
-
-/// Whether the text of `/proc/modules` lists module `name`.
-fn lists_module(proc_modules: &str, name: &str) -> bool {
-    proc_modules
-        .lines()
-        .any(|l| l.split_whitespace().next() == Some(name))
-}
-
-/// The name a module file loads as: the file name without `.ko`, with `-` as `_`.
-fn module_name(path: &Path) -> Result<String, String> {
-    let file = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    match file.strip_suffix(".ko") {
-        Some(stem) if !stem.is_empty() => Ok(stem.replace('-', "_")),
-        _ => Err(format!("'{}' is not a .ko file", path.display())),
     }
 }
 
@@ -793,46 +747,6 @@ fn per_cycle_ms(d: Duration, cycles: u32) -> f64 {
     d.as_secs_f64() * 1000.0 / f64::from(cycles.max(1))
 }
 
-/// `/dev/kmsg`, opened non-blocking.
-struct Kmsg {
-    file: File,
-    buf: Vec<u8>,
-}
-
-impl Kmsg {
-    /// Opens `/dev/kmsg`, at its end when `at_end` (else at the oldest record kept).
-    fn open(at_end: bool) -> Result<Self, String> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .custom_flags(O_NONBLOCK)
-            .open("/dev/kmsg")
-            .map_err(|e| format!("open /dev/kmsg: {e}"))?;
-        if at_end {
-            file.seek(SeekFrom::End(0))
-                .map_err(|e| format!("seek /dev/kmsg to its end: {e}"))?;
-        }
-        Ok(Self {
-            file,
-            buf: vec![0; KMSG_RECORD_MAX],
-        })
-    }
-}
-
-impl RecordSource for Kmsg {
-    fn next_record(&mut self) -> ReadOutcome {
-        loop {
-            return match self.file.read(&mut self.buf) {
-                Ok(0) => ReadOutcome::Empty,
-                Ok(n) => ReadOutcome::Record(String::from_utf8_lossy(&self.buf[..n]).into_owned()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::Empty,
-                Err(e) if e.raw_os_error() == Some(EPIPE) => ReadOutcome::Overrun,
-                Err(e) => ReadOutcome::Failed(e.to_string()),
-            };
-        }
-    }
-}
-
 /// The real system: sysfs, `/dev/kmsg`, `insmod`/`rmmod` and `/proc/modules`.
 struct Guest {
     driver: String,
@@ -866,25 +780,6 @@ impl Guest {
     fn write_driver_file(&self, file: &str) -> Result<(), String> {
         let path = format!("/sys/bus/platform/drivers/{}/{file}", self.driver);
         fs::write(&path, &self.device).map_err(|e| format!("{path}: {e}"))
-    }
-
-    /// Runs `cmd arg` (busybox `insmod`/`rmmod`).
-    fn module_command(cmd: &str, arg: &Path) -> Result<(), String> {
-        let out = Command::new(cmd)
-            .arg(arg)
-            .output()
-            .map_err(|e| format!("cannot run {cmd}: {e}"))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        let mut msg = String::from_utf8_lossy(&out.stderr).into_owned();
-        msg.push_str(&String::from_utf8_lossy(&out.stdout));
-        Err(format!(
-            "{cmd} {} failed ({}): {}",
-            arg.display(),
-            out.status,
-            msg.split_whitespace().collect::<Vec<_>>().join(" ")
-        ))
     }
 
     /// The module, or an error for a run without `--module`.
@@ -930,18 +825,18 @@ impl Rig for Guest {
 
     fn insmod(&mut self) -> Result<(), String> {
         let (path, _) = self.module()?;
-        Self::module_command("insmod", path)
+        kmod::insmod(path)
     }
 
     fn rmmod(&mut self) -> Result<(), String> {
         let (_, name) = self.module()?;
-        Self::module_command("rmmod", Path::new(name))
+        kmod::rmmod(name)
     }
 
     fn module_listed(&self) -> bool {
-        self.module.as_ref().is_some_and(|(_, name)| {
-            fs::read_to_string("/proc/modules").is_ok_and(|text| lists_module(&text, name))
-        })
+        self.module
+            .as_ref()
+            .is_some_and(|(_, name)| kmod::is_loaded(name))
     }
 }
 
@@ -978,13 +873,6 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use std::collections::VecDeque;
-
-    /// A record source that replays a script; empty once it is used up.
-    impl RecordSource for VecDeque<ReadOutcome> {
-        fn next_record(&mut self) -> ReadOutcome {
-            self.pop_front().unwrap_or(ReadOutcome::Empty)
-        }
-    }
 
     const DRIVER: &str = "rust_driver_platform";
 
@@ -1258,20 +1146,6 @@ mod tests {
         assert!(parse(&["--driver", "d", "--device", "v", "--module", "x.o"]).is_err());
         assert!(parse(&["--driver", "d", "--device"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
-    }
-
-    #[test]
-    fn modules_are_named_and_found() {
-        assert_eq!(
-            module_name(Path::new("/lib/modules/rust-driver_platform.ko")),
-            Ok("rust_driver_platform".into())
-        );
-        assert!(module_name(Path::new(".ko")).is_err());
-        let text = "rust_driver_platform 16384 0 - Live 0x0000000000000000\n\
-                    rust_driver_platform2 16384 0 - Live 0x0000000000000000\n";
-        assert!(lists_module(text, "rust_driver_platform"));
-        assert!(!lists_module(text, "rust_driver"));
-        assert!(!lists_module("", "rust_driver_platform"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub struct Guard(PhantomData<*mut ()>);
 
 impl Guard {
     /// Enters an RCU read-side critical section.
+    #[inline]
     pub fn new() -> Self {
         // SAFETY: `rcu_read_lock` has no preconditions; the matching unlock is in `drop`.
         unsafe { bindings::rcu_read_lock() };
@@ -38,6 +39,7 @@ impl Guard {
     }
 
     /// Leaves the critical section (the same as dropping the guard, but explicit).
+    #[inline]
     pub fn unlock(self) {}
 }
 
@@ -48,6 +50,7 @@ impl Default for Guard {
 }
 
 impl Drop for Guard {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: By the type invariant, this guard's read-side lock is held.
         unsafe { bindings::rcu_read_unlock() };
@@ -55,6 +58,7 @@ impl Drop for Guard {
 }
 
 /// Enters an RCU read-side critical section; see [`Guard`].
+#[inline]
 pub fn read_lock() -> Guard {
     Guard::new()
 }

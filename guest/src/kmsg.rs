@@ -1,0 +1,125 @@
+//! Reading the kernel log from `/dev/kmsg`, one record per read.
+//!
+//! A record reads as `prio,seq,ts,flags;text`, followed by ` KEY=value` continuation lines
+//! (the dictionary that `dev_info` and friends add).
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
+
+/// `O_NONBLOCK` on Linux (x86-64, arm64, riscv64).
+pub const O_NONBLOCK: i32 = 0o4000;
+/// `EPIPE`: `/dev/kmsg` overwrote records before this reader got them.
+pub const EPIPE: i32 = 32;
+/// A read buffer for one `/dev/kmsg` record (a read with a too-small buffer fails `EINVAL`).
+pub const KMSG_RECORD_MAX: usize = 16 * 1024;
+
+/// The outcome of one read of a record source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// One record.
+    Record(String),
+    /// No more records for now (`EAGAIN`).
+    Empty,
+    /// Records were overwritten before they were read (`EPIPE`).
+    Overrun,
+    /// Another error.
+    Failed(String),
+}
+
+/// A source of kernel log records, one per read: `/dev/kmsg`, or a script in the tests.
+pub trait RecordSource {
+    /// Reads the next record.
+    fn next_record(&mut self) -> ReadOutcome;
+}
+
+/// A scripted source (for tests): replays the outcomes in order, then is [`ReadOutcome::Empty`]
+/// for good.
+impl RecordSource for VecDeque<ReadOutcome> {
+    fn next_record(&mut self) -> ReadOutcome {
+        self.pop_front().unwrap_or(ReadOutcome::Empty)
+    }
+}
+
+/// The text of a `/dev/kmsg` record: the part after the first `;`, first line only (without
+/// the continuation lines). A record without `;` is all text.
+pub fn record_text(record: &str) -> &str {
+    let text = record.split_once(';').map_or(record, |(_, text)| text);
+    text.split('\n').next().unwrap_or_default()
+}
+
+/// `/dev/kmsg`, opened non-blocking.
+pub struct Kmsg {
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl Kmsg {
+    /// Opens `/dev/kmsg`, at its end when `at_end` (only records logged from now on), else at
+    /// the oldest record kept.
+    pub fn open(at_end: bool) -> Result<Self, String> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NONBLOCK)
+            .open("/dev/kmsg")
+            .map_err(|e| format!("open /dev/kmsg: {e}"))?;
+        if at_end {
+            file.seek(SeekFrom::End(0))
+                .map_err(|e| format!("seek /dev/kmsg to its end: {e}"))?;
+        }
+        Ok(Self {
+            file,
+            buf: vec![0; KMSG_RECORD_MAX],
+        })
+    }
+}
+
+impl RecordSource for Kmsg {
+    /// Reads one record; `EAGAIN` is [`ReadOutcome::Empty`], `EPIPE`
+    /// [`ReadOutcome::Overrun`] (the next read goes on with the oldest record still kept).
+    fn next_record(&mut self) -> ReadOutcome {
+        loop {
+            return match self.file.read(&mut self.buf) {
+                Ok(0) => ReadOutcome::Empty,
+                Ok(n) => ReadOutcome::Record(String::from_utf8_lossy(&self.buf[..n]).into_owned()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => ReadOutcome::Empty,
+                Err(e) if e.raw_os_error() == Some(EPIPE) => ReadOutcome::Overrun,
+                Err(e) => ReadOutcome::Failed(e.to_string()),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_is_after_the_first_semicolon_and_on_the_first_line() {
+        assert_eq!(
+            record_text("6,1234,5678901,-;my_mod: probe #3; again\n"),
+            "my_mod: probe #3; again"
+        );
+        assert_eq!(
+            record_text("6,1,2,-;drv dev: hello\n SUBSYSTEM=platform\n DEVICE=+platform:x\n"),
+            "drv dev: hello"
+        );
+        assert_eq!(record_text("6,1,2,-;\n"), "");
+        assert_eq!(record_text("no header\nsecond"), "no header");
+        assert_eq!(record_text(""), "");
+    }
+
+    #[test]
+    fn a_script_replays_then_stays_empty() {
+        let mut src = VecDeque::from([
+            ReadOutcome::Record("6,1,2,-;a\n".into()),
+            ReadOutcome::Overrun,
+        ]);
+        assert_eq!(src.next_record(), ReadOutcome::Record("6,1,2,-;a\n".into()));
+        assert_eq!(src.next_record(), ReadOutcome::Overrun);
+        assert_eq!(src.next_record(), ReadOutcome::Empty);
+        assert_eq!(src.next_record(), ReadOutcome::Empty);
+    }
+}
