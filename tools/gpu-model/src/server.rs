@@ -7,10 +7,14 @@
 //! region has size 0. Interrupts: INTx (1), MSI (1), ERR (1, so that QEMU enables error
 //! recovery), MSI-X and REQ (0).
 //!
-//! `vfio_user::Server::run` serves one connection and returns when the client goes away;
-//! [`GpuServer::serve_forever`] loops around it so that QMP `device_del` / `device_add`
-//! (unplug, re-plug) and a restarted QEMU find the device again. Between connections the
-//! device returns to power-on state, like a card taken out of its slot.
+//! `vfio_user::Server::run` serves one connection and returns when the client goes away, or
+//! when a message cannot be handled: the crate (a patched copy, see
+//! `tools/gpu-model/vendor/vfio_user/PATCHED.md`) then replies with an error if it can and
+//! closes the connection rather than read on from a stream that may be out of step with the
+//! message framing. [`GpuServer::serve_forever`] loops around it so that QMP `device_del` /
+//! `device_add` (unplug, re-plug), a restarted QEMU and a client that sent garbage find the
+//! device again. Between connections the device returns to power-on state, like a card taken
+//! out of its slot.
 
 use crate::device::{GpuDevice, REGION_BAR0, REGION_BAR1, REGION_BAR3, REGION_CONFIG};
 use crate::profile::BAR0_SIZE;
@@ -30,7 +34,7 @@ use vfio_bindings::bindings::vfio::{
     VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
 };
 use vfio_user::{
-    DmaMapFlags, DmaUnmapFlags, IrqInfo, Server, ServerBackend, ServerRegion, SparseArea,
+    Command, DmaMapFlags, DmaUnmapFlags, IrqInfo, Server, ServerBackend, ServerRegion, SparseArea,
 };
 
 /// Locks the shared device. A panic while the lock was held (a bug, never bad input) does
@@ -210,6 +214,46 @@ pub fn claim_socket_path(path: &Path) -> Result<(), SocketPathError> {
     }
 }
 
+/// Why serving a connection ended other than by the client closing it.
+#[derive(Debug)]
+pub enum ServeError {
+    /// Connection number `connection` (1 for the first one the server accepted) sent a
+    /// message that could not be handled; the server replied with an error if it could and
+    /// closed the connection.
+    Protocol {
+        /// The connection's number.
+        connection: u64,
+        /// Which message and what was wrong with it.
+        message: String,
+    },
+    /// Accepting failed, or the vfio-user crate failed or panicked otherwise.
+    Other(String),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Protocol {
+                connection,
+                message,
+            } => write!(f, "connection {connection}: protocol error: {message}"),
+            ServeError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// Describes a protocol error of the vfio-user crate: the message (id, command by name if
+/// known) and what was wrong with it.
+fn describe_protocol_error(message_id: u16, command: u16, source: &vfio_user::Error) -> String {
+    let name = match Command::n(command) {
+        Some(Command::Unknown) | None => format!("unknown command {command}"),
+        Some(c) => format!("{c:?} (command {command})"),
+    };
+    format!("message id {message_id}, {name}: {source}")
+}
+
 /// A listening vfio-user server for one device.
 pub struct GpuServer {
     server: Server,
@@ -251,22 +295,33 @@ impl GpuServer {
     }
 
     /// Accepts one client and serves it until it disconnects, then returns the device to
-    /// power-on state. A protocol error or a panic inside the vfio-user crate ends only this
-    /// connection.
-    pub fn serve_one(&self) -> Result<(), String> {
+    /// power-on state. A protocol error (the connection is closed by the server) or a panic
+    /// inside the vfio-user crate ends only this connection.
+    pub fn serve_one(&self) -> Result<(), ServeError> {
         let mut backend = Backend::new(Arc::clone(&self.device));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.server.run(&mut backend)
         }));
-        let outcome = match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("vfio-user connection handler panicked".to_string()),
-        };
-        if let Err(e) = lock(&self.device).end_session() {
+        let mut device = lock(&self.device);
+        if let Err(e) = device.end_session() {
             crate::say!("gpu-model: resetting after disconnect failed: {e}");
         }
-        outcome
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(vfio_user::Error::Protocol {
+                message_id,
+                command,
+                source,
+            })) => Err(ServeError::Protocol {
+                // The session counter now includes this connection.
+                connection: device.counters().sessions,
+                message: describe_protocol_error(message_id, command, &source),
+            }),
+            Ok(Err(e)) => Err(ServeError::Other(e.to_string())),
+            Err(_) => Err(ServeError::Other(
+                "vfio-user connection handler panicked".to_string(),
+            )),
+        }
     }
 
     /// Serves clients one after the other, forever.
@@ -274,6 +329,9 @@ impl GpuServer {
         loop {
             match self.serve_one() {
                 Ok(()) => crate::say!("gpu-model: client disconnected; waiting for the next one"),
+                Err(e @ ServeError::Protocol { .. }) => {
+                    crate::say!("gpu-model: {e}; closed it, waiting for the next one");
+                }
                 Err(e) => {
                     crate::say!("gpu-model: connection ended with an error: {e}");
                     // Do not spin if accept() itself keeps failing.

@@ -7,7 +7,7 @@ mod common;
 
 use common::{temp_dir, Model};
 use gpu_model::bar0::UNWRITTEN;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -28,6 +28,46 @@ fn write32(c: &mut Client, region: u32, offset: u64, v: u32) {
 
 fn connect(m: &Model) -> Client {
     Client::new(&m.socket).expect("vfio-user handshake")
+}
+
+/// A vfio-user message header: message id, command, message size, flags, error.
+fn header(id: u16, cmd: u16, size: u32, flags: u32) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&id.to_le_bytes());
+    h.extend_from_slice(&cmd.to_le_bytes());
+    h.extend_from_slice(&size.to_le_bytes());
+    h.extend_from_slice(&flags.to_le_bytes());
+    h.extend_from_slice(&0u32.to_le_bytes());
+    h
+}
+
+/// Reads what the server sends on `s` until it ends the connection (EOF or reset) and
+/// returns it; fails if the connection is still open after `timeout`.
+fn read_until_closed(s: &mut UnixStream, timeout: Duration, what: &str) -> Vec<u8> {
+    let deadline = Instant::now() + timeout;
+    let mut got = vec![];
+    let mut buf = [0u8; 256];
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .unwrap_or_else(|| panic!("{what}: connection still open, got {got:02x?}"));
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return got,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("{what}: still open after {timeout:?} (the server reads on), got {got:02x?}")
+            }
+            Err(e) => panic!("{what}: reading: {e}"),
+        }
+    }
 }
 
 fn control(m: &Model, cmd: &str) -> String {
@@ -228,20 +268,10 @@ fn fault_injection_on_a_live_connection() {
 fn malformed_messages_end_only_that_connection() {
     let dir = temp_dir("garbage");
     let mut m = Model::start(&dir, "ga100", true, &[]);
-    // Header: message id, command, message size, flags, error.
-    let header = |cmd: u16, size: u32| {
-        let mut h = Vec::new();
-        h.extend_from_slice(&1u16.to_le_bytes());
-        h.extend_from_slice(&cmd.to_le_bytes());
-        h.extend_from_slice(&size.to_le_bytes());
-        h.extend_from_slice(&0u32.to_le_bytes());
-        h.extend_from_slice(&0u32.to_le_bytes());
-        h
-    };
     for (cmd, size) in [(0xffff, 16), (1, 0), (9, 16), (1, 0xffff_ffff)] {
         let mut s = UnixStream::connect(&m.socket).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let _ = s.write_all(&header(cmd, size));
+        let _ = s.write_all(&header(1, cmd, size, 0));
         let _ = s.write_all(&[0xa5; 64]);
         drop(s);
     }
@@ -262,6 +292,90 @@ fn malformed_messages_end_only_that_connection() {
         m.stderr
             .iter()
             .any(|l| l.starts_with("gpu-model: vfio-user error: ")),
+        "{:?}",
+        m.stderr
+    );
+}
+
+/// A message the server cannot handle ends the connection (after one error reply) even
+/// though the client keeps it open, rather than the server reading on from a stream that is
+/// now out of step with the message framing; the next connection is served as usual.
+#[test]
+fn a_protocol_error_closes_the_connection() {
+    const DEVICE_GET_INFO: u16 = 4;
+    const REGION_READ: u16 = 9;
+    const REGION_WRITE: u16 = 10;
+    const NO_REPLY: u32 = 1 << 4;
+    const REPLY_ERROR: u32 = 1 | 1 << 5;
+    let dir = temp_dir("protocol-error");
+    let mut m = Model::start(&dir, "gh100", true, &[]);
+    // The payload of a region access: offset, region, count.
+    let access = |offset: u64, region: u32, count: u32| {
+        let mut v = offset.to_le_bytes().to_vec();
+        v.extend_from_slice(&region.to_le_bytes());
+        v.extend_from_slice(&count.to_le_bytes());
+        v
+    };
+    // What follows each bad message: the start of a valid DEVICE_GET_INFO request (header
+    // and argsz; the rest is never sent). A server that reads on waits for the rest.
+    let mut next = header(2, DEVICE_GET_INFO, 32, 0);
+    next.extend_from_slice(&32u32.to_le_bytes());
+    let cases: [(&str, Vec<u8>, u16, u32); 3] = [
+        ("unknown command", header(1, 0xffff, 16, 0), 0xffff, 0),
+        (
+            "REGION_READ with no-reply set (payload left unread)",
+            [header(1, REGION_READ, 32, NO_REPLY), access(0, 0, 4)].concat(),
+            REGION_READ,
+            0,
+        ),
+        (
+            "REGION_WRITE to no such region (data left unread)",
+            [
+                header(1, REGION_WRITE, 36, 0),
+                access(0, 99, 4),
+                vec![0xa5; 4],
+            ]
+            .concat(),
+            REGION_WRITE,
+            libc::EINVAL as u32,
+        ),
+    ];
+    for (i, (what, bad, cmd, errno)) in cases.iter().enumerate() {
+        let mut s = UnixStream::connect(&m.socket).unwrap();
+        // One write: all of it is queued before the server reads the first header.
+        s.write_all(&[&bad[..], &next[..]].concat()).unwrap();
+        // This side keeps the connection open: only the server can end it.
+        let got = read_until_closed(&mut s, Duration::from_secs(5), what);
+        let mut reply = header(1, *cmd, 16, REPLY_ERROR);
+        reply[12..].copy_from_slice(&errno.to_le_bytes());
+        assert_eq!(got, reply, "{what}: exactly one error reply, then the end");
+        let report = format!(
+            "gpu-model: connection {}: protocol error: message id 1, ",
+            i + 1
+        );
+        let line = m.wait_line(&report, Duration::from_secs(5));
+        assert!(line.is_some(), "{what}: no '{report}' line: {:?}", m.stderr);
+        drop(s);
+    }
+    // A new connection: VERSION negotiation, region info and reads work.
+    let mut c = connect(&m);
+    assert_eq!(c.region(0).map(|r| r.size), Some(16 << 20));
+    assert_eq!(read32(&mut c, CONFIG, 0), 0x2330_10de);
+    assert_eq!(read32(&mut c, 0, 0), 0x1800_00a1, "BOOT0");
+    c.shutdown().unwrap();
+    drop(c);
+    assert!(m
+        .wait_line("client disconnected", Duration::from_secs(5))
+        .is_some());
+    let stats = control(&m, "stats");
+    assert!(stats.contains(" sessions=4 "), "{stats}");
+    // Each protocol error is reported once by the model (the crate's own log line aside).
+    assert_eq!(
+        m.stderr
+            .iter()
+            .filter(|l| l.contains(": protocol error: "))
+            .count(),
+        cases.len(),
         "{:?}",
         m.stderr
     );
