@@ -59,6 +59,7 @@ pub(crate) fn keep_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<Kept> 
         shared: false,
         lines_file: ctx.cache.join(format!("build-lines/{name}")),
         name,
+        lock_fd: None,
     };
     let built = kbuild::build(tc, &b, &ctx.logs())?;
     Ok(Kept {
@@ -140,6 +141,7 @@ fn slot_build(
         clippy,
         shared: true,
         lines_file: ctx.cache.join(format!("build-lines/{}", slot.name)),
+        lock_fd: Some(slot.lock_fd()),
     }
 }
 

@@ -74,6 +74,13 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The descriptor of the slot's lock, for children that must hold it too (see
+    /// [`crate::util::inherit_fd`]).
+    pub fn lock_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self._lock.as_raw_fd()
+    }
+
     /// Opens slot `name`, waiting for its lock, and creates its source tree if needed.
     pub fn open(ctx: &Ctx, tc: &Toolchain, name: &str) -> Result<Self> {
         let root = ctx.cache.join("kbuild");
@@ -330,6 +337,23 @@ mod tests {
             acquired >= released,
             "the second open did not wait for the lock"
         );
+        // A child that inherited the lock (make, with what it starts) keeps the slot locked
+        // after its owner let go, until it exits: a tool that dies mid-make leaves no unlocked
+        // slot with a compiler still writing into it.
+        let slot = Slot::open(&ctx, &tc, "s").unwrap();
+        let mut child = std::process::Command::new("sleep");
+        child.arg("1");
+        util::inherit_fd(&mut child, slot.lock_fd());
+        let mut child = child.spawn().unwrap();
+        drop(slot);
+        let lock = fs::File::create(ctx.cache.join("kbuild/s.lock")).unwrap();
+        assert!(
+            matches!(lock.try_lock(), Err(fs::TryLockError::WouldBlock)),
+            "the slot was unlocked while a child holding its lock ran"
+        );
+        child.wait().unwrap();
+        lock.try_lock().expect("unlocked once the child exited");
+        drop(lock);
         // A source tree that lost its repository is made again, not trusted.
         util::remove_dir(&ctx.cache.join("kbuild/s/src/.git")).unwrap();
         let slot = Slot::open(&ctx, &tc, "s").unwrap();

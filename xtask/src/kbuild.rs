@@ -34,6 +34,11 @@ pub struct Build {
     /// Where the log length of the last full build is kept (for a progress percentage); in the
     /// cache, so that a fresh checkout shows progress too.
     pub lines_file: PathBuf,
+    /// The descriptor of the cache slot's lock, for a build in a slot: make and everything it
+    /// starts inherit it, so that the slot stays locked until the last of them has exited, even
+    /// when the tool dies first (the kernel's rules finish the command they run before they
+    /// obey a SIGTERM).
+    pub lock_fd: Option<i32>,
 }
 
 /// What a build produced.
@@ -91,6 +96,9 @@ fn make(tc: &Toolchain, b: &Build) -> Command {
         .env("LC_ALL", "C");
     if b.clippy {
         c.arg("CLIPPY=1");
+    }
+    if let Some(fd) = b.lock_fd {
+        crate::util::inherit_fd(&mut c, fd);
     }
     c
 }

@@ -176,6 +176,23 @@ pub fn die_with_parent(cmd: &mut Command) {
     }
 }
 
+/// Makes the child of `cmd` inherit descriptor `fd` (which this process opened close-on-exec),
+/// and with it whatever `flock` lock `fd` holds: the lock is released only when this process
+/// and every process that inherited the descriptor have closed it.
+pub fn inherit_fd(cmd: &mut Command, fd: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only calls fcntl(2),
+    // which is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// A child process that is killed and reaped when the guard is dropped: on every way out of the
 /// code that owns it (`?`, a panic, the normal end). With [`die_with_parent`] on its command it
 /// also dies when this process is killed.
