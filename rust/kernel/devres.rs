@@ -99,13 +99,13 @@ unsafe extern "C" fn devres_callback<T: Send + 'static>(ptr: *mut c_void) {
 impl<T: Send + 'static> Devres<T> {
     /// Makes the data `data` initialises a resource managed by `dev`'s current binding.
     ///
+    /// The initialiser's error type is [`Error`]: a plain value of type `T` is an initialiser too,
+    /// and a generic error type would leave its type ambiguous in 6.12's `init`.
+    ///
     /// # Errors
     ///
     /// Fails if `data` fails, or if the allocation or the registration of the devres action
     /// fails; the data is dropped then.
-    ///
-    /// The initialiser's error type is [`Error`]: a plain value of type `T` is an initialiser too,
-    /// and a generic error type would leave its type ambiguous in 6.12's `init`.
     pub fn new(dev: &Device<Bound>, data: impl PinInit<T, Error>) -> Result<Self> {
         let callback: Callback = devres_callback::<T>;
         let inner = Arc::pin_init(

@@ -134,8 +134,8 @@ pub trait Driver: Send + 'static {
     /// Binds the driver to `dev`: returns an initialiser of the driver's data for the device.
     ///
     /// `id_info` is the information of the ID whose name is the device's name, or `None` when
-    /// the device was bound through its `driver_override`. The data lives until the driver is
-    /// unbound from the device; it is dropped on the thread that unbinds it.
+    /// no ID has it (the device was bound through its `driver_override`). The data lives until
+    /// the driver is unbound from the device; it is dropped on the thread that unbinds it.
     fn probe(
         dev: &Device<device::Core>,
         id_info: Option<&Self::IdInfo>,
@@ -210,7 +210,8 @@ impl<T: Driver> Adapter<T> {
     /// match in `pdev->id_entry`; that pointer is not used here, since a match through
     /// `driver_override` leaves an older one (possibly into another module's table) in place.
     /// The ID is found again by name instead, and its information by the index the table stored
-    /// in its driver data. `None` when the device is bound through its `driver_override`.
+    /// in its driver data. `None` when no ID has the device's name (it is bound through its
+    /// `driver_override`).
     fn id_info(pdev: &Device<device::CoreInternal>) -> Option<&'static T::IdInfo> {
         let table = T::ID_TABLE;
         let pdev = pdev.as_raw();
