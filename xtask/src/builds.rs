@@ -257,7 +257,30 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
         Ok(slot_build(ctx, s, fragments.clone(), false, true))
     };
     // `make rustfmtcheck` and `make rustdoc` of a commit that built, remembered like its build.
-    let doc_check = |slot: &mut Option<Slot>, rev: &str, tree: &str, test: String| {
+    // A topic's last commit gets the whole `make rustdoc`, and so does a commit that changes
+    // a crate other than the kernel crate (`rust/macros`, ...); the others get the kernel
+    // crate's documentation alone, the only one they can change.
+    let other_crates = |rev: &str| -> Result<bool> {
+        let changed = scratch.run(&[
+            "diff",
+            "--name-only",
+            &format!("{rev}^"),
+            rev,
+            "--",
+            "rust/",
+        ])?;
+        Ok(changed.lines().any(|f| {
+            ![
+                "rust/kernel/",
+                "rust/helpers/",
+                "rust/bindings/",
+                "rust/uapi/",
+            ]
+            .iter()
+            .any(|d| f.starts_with(d))
+        }))
+    };
+    let doc_check = |slot: &mut Option<Slot>, rev: &str, tree: &str, test: String, tip: bool| {
         let verdict = cache::key(tc, "rustfmtcheck rustdoc", &[tree, &frag_key]);
         if verdicts.passed(&verdict) {
             return Ok::<_, anyhow::Error>(TestResult::pass(test));
@@ -265,7 +288,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
         let b = at(slot, rev)?;
         // Configured and built at `rev` (a no-op when its build just ran).
         let problems = match kbuild::build(tc, &b, &ctx.logs()) {
-            Ok(_) => tip_checks(tc, &b, &ctx.logs()),
+            Ok(_) => doc_checks(tc, &b, &ctx.logs(), !tip && !other_crates(rev)?),
             Err(e) => vec![format!("{e:#}")],
         };
         if problems.is_empty() {
@@ -305,20 +328,34 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
                 commit,
                 tree.trim(),
                 name("rustfmt-rustdoc"),
+                i + 1 == commits.len(),
             )?);
         }
     }
     Ok(results)
 }
 
-/// `make rustfmtcheck` and `make rustdoc` on a configured build: the problems found.
-fn tip_checks(tc: &Toolchain, b: &Build, logs: &Path) -> Vec<String> {
+/// `make rustfmtcheck` and `make rustdoc` on a configured build: the problems found. With
+/// `kernel_crate_only`, the documentation is that of the kernel crate alone when kbuild's
+/// record of its command is there (see [`kbuild::rustdoc_kernel_crate`]).
+fn doc_checks(tc: &Toolchain, b: &Build, logs: &Path, kernel_crate_only: bool) -> Vec<String> {
     let mut problems = Vec::new();
-    for target in ["rustfmtcheck", "rustdoc"] {
-        match kbuild::make_target(tc, b, target, logs) {
-            Ok(w) => problems.extend(w.into_iter().map(|w| format!("make {target}: {w}"))),
-            Err(e) => problems.push(format!("{e:#}")),
-        }
+    let mut report = |target: &str, res: Result<Vec<String>>| match res {
+        Ok(w) => problems.extend(w.into_iter().map(|w| format!("make {target}: {w}"))),
+        Err(e) => problems.push(format!("{e:#}")),
+    };
+    report(
+        "rustfmtcheck",
+        kbuild::make_target(tc, b, "rustfmtcheck", logs),
+    );
+    let kernel_crate = if kernel_crate_only {
+        kbuild::rustdoc_kernel_crate(b, logs).transpose()
+    } else {
+        None
+    };
+    match kernel_crate {
+        Some(res) => report("rustdoc (kernel crate)", res),
+        None => report("rustdoc", kbuild::make_target(tc, b, "rustdoc", logs)),
     }
     problems
 }

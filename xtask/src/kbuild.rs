@@ -112,6 +112,43 @@ pub fn make_target(tc: &Toolchain, b: &Build, target: &str, logs: &Path) -> Resu
     rust_warnings(&log)
 }
 
+/// Documents only the kernel crate of a configured and built `b`, with the command kbuild
+/// recorded for it at the last full `make rustdoc` in this build folder; returns the Rust
+/// warnings, or `None` when there is no such record yet.
+///
+/// `make rustdoc` starts by removing all documentation and documents `core` again (about a
+/// minute here) before the kernel crate; for the commits in the middle of a topic only the
+/// kernel crate's documentation can change, and its command (flags from the configuration,
+/// which all commits of a slot share) is the one kbuild saved.
+pub fn rustdoc_kernel_crate(b: &Build, logs: &Path) -> Result<Option<Vec<String>>> {
+    let saved = b.out.join("rust/.rustdoc-kernel.cmd");
+    let Ok(text) = fs::read_to_string(&saved) else {
+        return Ok(None);
+    };
+    let Some(cmd) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("savedcmd_rustdoc-kernel := "))
+    else {
+        return Ok(None);
+    };
+    if !b
+        .out
+        .join("Documentation/output/rust/rustdoc/core")
+        .is_dir()
+    {
+        return Ok(None);
+    }
+    let log = logs.join(format!("rustdoc-kernel-{}.log", b.name));
+    let _ = fs::remove_file(&log);
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(cmd).current_dir(&b.out).env("LC_ALL", "C");
+    if let Some(fd) = b.lock_fd {
+        util::inherit_fd(&mut c, fd);
+    }
+    run_logged("rustdoc (kernel crate)", &mut c, &log)?;
+    rust_warnings(&log).map(Some)
+}
+
 /// Builds the external module in `dir` (kbuild `M=`) against the configured and built `b`;
 /// returns the `.ko` files and the Rust warnings. kbuild writes the objects into `dir`.
 pub fn make_module(
