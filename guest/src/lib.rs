@@ -2,11 +2,14 @@
 //!
 //! Every guest program reports as one KTAP suite ([`Ktap`]) so that the harness parses guest
 //! results with the same parser as the kernel's own KUnit output. [`kmsg`] reads the kernel
-//! log, [`kmod`] loads and unloads modules.
+//! log, [`kmod`] loads and unloads modules, [`sysfs`] binds devices to drivers and [`args`]
+//! reads the programs' `--flag VALUE` command lines.
 
+pub mod args;
 pub mod kmod;
 pub mod kmsg;
 pub mod ktap;
+pub mod sysfs;
 
 pub use ktap::Ktap;
 

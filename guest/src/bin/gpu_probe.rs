@@ -30,6 +30,7 @@
 //! child (`gpu_probe --read-boot0 BDF`), because a read that races with the removal of the
 //! device faults (SIGBUS) and must not take the loop down with it.
 
+use guest::args::{self, Flags};
 use guest::Ktap;
 use std::ffi::c_void;
 use std::fs::{self, OpenOptions};
@@ -306,12 +307,12 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
     };
     a.bars[0] = Some(16 << 20);
     a.bars[3] = Some(32 << 20);
-    let mut it = argv.into_iter();
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let u32_of = |v: String| -> Result<u32, String> {
-            u32::try_from(parse_num(&v)?).map_err(|_| format!("{v} does not fit in 32 bits"))
-        };
+    let u32_of = |v: String| -> Result<u32, String> {
+        u32::try_from(parse_num(&v)?).map_err(|_| format!("{v} does not fit in 32 bits"))
+    };
+    let mut flags = Flags::new(argv);
+    while let Some(flag) = flags.next_flag() {
+        let mut val = || flags.value(&flag);
         match flag.as_str() {
             "--vendor" => a.vendor = u32_of(val()?)?,
             "--device" => a.device = Some(u32_of(val()?)?),
@@ -330,7 +331,7 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--read-boot0" => a.read_boot0 = Some(val()?),
             "--sysfs" => a.sysfs = PathBuf::from(val()?),
             "--suite" => a.suite = val()?,
-            other => return Err(format!("unknown argument '{other}'")),
+            other => return Err(args::unknown(other)),
         }
     }
     Ok(a)

@@ -40,6 +40,7 @@
 //! Everything is collected first, then printed (the KTAP plan needs N). The exit code is 0
 //! only when every test passed; 2 for bad arguments or outside the test guest.
 
+use guest::args::{self, Flags};
 use guest::kmod;
 use guest::kmsg::{record_text, Kmsg, ReadOutcome, RecordSource};
 use guest::Ktap;
@@ -457,25 +458,24 @@ struct Args {
 fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let (mut module, mut suite) = (None, None);
     let mut timeout = DEFAULT_TIMEOUT_S;
-    let mut it = argv.into_iter();
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+    let mut flags = Flags::new(argv);
+    while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
-            "--module" => module = Some(PathBuf::from(val()?)),
-            "--suite" => suite = Some(val()?),
+            "--module" => module = Some(PathBuf::from(flags.value(&flag)?)),
+            "--suite" => suite = Some(flags.value(&flag)?),
             "--timeout" => {
-                let v = val()?;
+                let v = flags.value(&flag)?;
                 timeout = match v.parse() {
                     Ok(s) if s > 0 => s,
                     _ => return Err(format!("'{v}' is not a timeout in seconds")),
                 };
             }
-            other => return Err(format!("unknown argument '{other}'")),
+            other => return Err(args::unknown(other)),
         }
     }
-    let module = module.ok_or("--module is required")?;
+    let module = args::required(module, "--module")?;
     let name = kmod::module_name(&module)?;
-    let suite = suite.ok_or("--suite is required")?;
+    let suite = args::required(suite, "--suite")?;
     if suite.is_empty() || suite.contains(char::is_whitespace) {
         return Err(format!("'{suite}' is not a suite name"));
     }

@@ -39,11 +39,12 @@
 //! A diagnostic line gives the elapsed time of the cycle phases. The exit code is 0 only when
 //! every test passed.
 
+use guest::args::{self, Flags};
 use guest::kmod::{self, module_name};
 use guest::kmsg::{record_text, Kmsg, ReadOutcome, RecordSource};
+use guest::sysfs::Bus;
 use guest::Ktap;
 use std::fmt;
-use std::fs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
@@ -606,19 +607,18 @@ struct Args {
 fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let (mut driver, mut device, mut module) = (None, None, None);
     let (mut cycles, mut mod_cycles) = (100, None);
-    let mut it = argv.into_iter();
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let count = |v: String| -> Result<u32, String> {
-            v.parse().map_err(|_| format!("'{v}' is not a count"))
-        };
+    let count = |v: String| -> Result<u32, String> {
+        v.parse().map_err(|_| format!("'{v}' is not a count"))
+    };
+    let mut flags = Flags::new(argv);
+    while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
-            "--driver" => driver = Some(val()?),
-            "--device" => device = Some(val()?),
-            "--cycles" => cycles = count(val()?)?,
-            "--module" => module = Some(PathBuf::from(val()?)),
-            "--module-cycles" => mod_cycles = Some(count(val()?)?),
-            other => return Err(format!("unknown argument '{other}'")),
+            "--driver" => driver = Some(flags.value(&flag)?),
+            "--device" => device = Some(flags.value(&flag)?),
+            "--cycles" => cycles = count(flags.value(&flag)?)?,
+            "--module" => module = Some(PathBuf::from(flags.value(&flag)?)),
+            "--module-cycles" => mod_cycles = Some(count(flags.value(&flag)?)?),
+            other => return Err(args::unknown(other)),
         }
     }
     if let Some(m) = &module {
@@ -627,8 +627,8 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
         return Err("--module-cycles needs --module".into());
     }
     Ok(Args {
-        driver: driver.ok_or("--driver is required")?,
-        device: device.ok_or("--device is required")?,
+        driver: args::required(driver, "--driver")?,
+        device: args::required(device, "--device")?,
         cycles,
         module,
         module_cycles: mod_cycles.unwrap_or(20),
@@ -749,6 +749,8 @@ fn per_cycle_ms(d: Duration, cycles: u32) -> f64 {
 
 /// The real system: sysfs, `/dev/kmsg`, `insmod`/`rmmod` and `/proc/modules`.
 struct Guest {
+    /// The platform bus, where the driver and the device are.
+    bus: Bus,
     driver: String,
     device: String,
     /// The module's file and the name it loads as.
@@ -768,18 +770,13 @@ impl Guest {
         let mut tags = vec![args.driver.clone(), args.device.clone()];
         tags.extend(module.as_ref().map(|(_, name)| name.clone()));
         Ok(Self {
+            bus: Bus::new("platform"),
             driver: args.driver.clone(),
             device: args.device.clone(),
             module,
             kmsg: Kmsg::open(true)?,
             tags,
         })
-    }
-
-    /// Writes the device name to the driver's sysfs file `file`.
-    fn write_driver_file(&self, file: &str) -> Result<(), String> {
-        let path = format!("/sys/bus/platform/drivers/{}/{file}", self.driver);
-        fs::write(&path, &self.device).map_err(|e| format!("{path}: {e}"))
     }
 
     /// The module, or an error for a run without `--module`.
@@ -790,18 +787,15 @@ impl Guest {
 
 impl Rig for Guest {
     fn unbind(&mut self) -> Result<(), String> {
-        self.write_driver_file("unbind")
+        self.bus.unbind(&self.driver, &self.device)
     }
 
     fn bind(&mut self) -> Result<(), String> {
-        self.write_driver_file("bind")
+        self.bus.bind(&self.driver, &self.device)
     }
 
     fn bound_to(&self) -> Option<String> {
-        let link = format!("/sys/bus/platform/devices/{}/driver", self.device);
-        fs::read_link(link)
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        self.bus.driver_of(&self.device)
     }
 
     fn collect(&mut self, wait_for: &[Kind], timeout: Duration) -> Batch {
