@@ -1,18 +1,20 @@
 //! `series absorb`: folds direct edits of tip-view files into the series commits that own the
 //! edited lines, so that an edit made at the repository's top level is never lost.
 //!
-//! Work happens in the scratch tree: each edit becomes a `fixup!` commit on the topic owning the
-//! lines (found with `git blame` on the tip), the topic is autosquashed, the series is re-applied
-//! with the new topic and the resulting tip view must equal the edited files. Only then are
-//! `series/` and the tip view written. An edit whose lines belong to several commits is refused,
-//! naming them.
+//! Work happens in the absorb tree (`build/absorb`, one of the tool's own): each edit becomes a
+//! `fixup!` commit on the topic owning the lines (found with `git blame` on the tip), the topic
+//! is autosquashed, the series is re-applied with the new topic and the resulting tip view must
+//! equal the edited files. Only then are `series/` and the tip view written. An edit whose lines
+//! belong to several commits is refused, naming them.
 
+use crate::ctx::Ctx;
 use crate::git::Git;
 use crate::series::{self, parent_ref, write_topic_dir};
 use crate::setup::BASE_TAG;
 use crate::tipview;
 use crate::topics::{Topic, Topics};
-use crate::{tree, util};
+use crate::tree::ToolTree;
+use crate::util;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -26,23 +28,18 @@ struct Edit {
     new: Option<Vec<u8>>,
 }
 
-/// Absorbs every direct edit of the tip view into its commit; returns the edited paths.
-pub fn absorb(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<String>> {
-    let series_dir = repo.join("series");
-    let topics = Topics::load(&series_dir)?;
+/// Absorbs every direct edit of `ctx`'s tip view into its commit; returns the edited paths.
+pub fn absorb(ctx: &Ctx, base_repo: &Path) -> Result<Vec<String>> {
+    let (repo, build) = (&ctx.repo, &ctx.build);
+    let series = ctx.series()?;
+    let (series_dir, topics) = (&series.dir, &series.topics);
     let edited = tipview::edited(repo)?;
     if edited.is_empty() {
         return Ok(edited);
     }
-    let scratch = build.join("absorb");
-    tree::materialise(
-        &scratch,
-        base_repo,
-        &topics,
-        &series_dir,
-        tree::OnUnexported::Force,
-    )?;
-    let git = Git::new(&scratch);
+    let absorb_tree = ToolTree::absorb(build);
+    absorb_tree.materialise(base_repo, topics, series_dir)?;
+    let git = absorb_tree.git();
     let tip = format!("refs/heads/{}", topics.tip().branch);
     let base_files: BTreeSet<String> = git
         .run(&[
@@ -64,7 +61,7 @@ pub fn absorb(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<String>
 
     let mut changed_topics = BTreeSet::new();
     for (commit, edits) in &by_commit {
-        let t = topic_of(&git, &topics, commit)?;
+        let t = topic_of(&git, topics, commit)?;
         fixup(&git, t, commit, &tip, edits)?;
         changed_topics.insert(t.dir.clone());
     }
@@ -81,18 +78,15 @@ pub fn absorb(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<String>
         let files = if changed_topics.contains(&t.dir) {
             series::format_topic(&git, t)?
         } else {
-            series::read_topic_dir(&series_dir, t)?
+            series::read_topic_dir(series_dir, t)?
         };
         write_topic_dir(&new_series, t, &files)?;
     }
-    tree::materialise(
-        &scratch,
-        base_repo,
-        &topics,
-        &new_series,
-        tree::OnUnexported::Force,
-    )
-    .context("the absorbed edit conflicts with a later topic; edit in the kernel tree instead")?;
+    absorb_tree
+        .materialise(base_repo, topics, &new_series)
+        .context(
+            "the absorbed edit conflicts with a later topic; edit in the kernel tree instead",
+        )?;
     let view = tipview::generate(&git, &topics.tip().branch)?;
     for e in by_commit.values().flatten() {
         let at_tip = git
@@ -109,7 +103,7 @@ pub fn absorb(repo: &Path, build: &Path, base_repo: &Path) -> Result<Vec<String>
     }
     // Descendants' cover letters name the new patches as prerequisites: export every topic.
     for t in &topics.topics {
-        write_topic_dir(&series_dir, t, &series::format_topic(&git, t)?)?;
+        write_topic_dir(series_dir, t, &series::format_topic(&git, t)?)?;
     }
     tipview::write(repo, &view, true)?;
     Ok(edited)

@@ -14,9 +14,8 @@
 //! The cold case (a fresh machine) is not measured here: it needs an empty cache.
 
 use crate::ctx::Ctx;
-use crate::git::Git;
-use crate::topics::Topics;
-use crate::util;
+use crate::topics::Series;
+use crate::{tree, util};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
@@ -44,24 +43,12 @@ fn xtask(repo: &Path, args: &[&str]) -> Command {
     c
 }
 
-/// A fresh clone of `ctx.repo`'s HEAD under `build/bench/<name>`.
-fn fresh_clone(ctx: &Ctx, name: &str) -> Result<std::path::PathBuf> {
-    let dir = ctx.build.join("bench").join(name);
-    util::remove_dir(&dir)?;
-    std::fs::create_dir_all(dir.parent().context("no parent")?)?;
-    let mut c = crate::git::command();
-    c.args(["clone", "-q"]).arg(&ctx.repo).arg(&dir);
-    Git::run_cmd(c)?;
-    Ok(dir)
-}
-
 /// The tip-view file of a middle patch of the first topic with at least three patches, for
 /// `ci-one-patch`.
 fn middle_patch_file(repo: &Path) -> Result<String> {
-    let series = repo.join("series");
-    let topics = Topics::load(&series)?;
-    for t in &topics.topics {
-        let files = crate::series::read_topic_dir(&series, t)?;
+    let series = Series::load(repo)?;
+    for t in &series.topics.topics {
+        let files = crate::series::read_topic_dir(&series.dir, t)?;
         let patches: Vec<&Vec<u8>> = files
             .iter()
             .filter(|(n, _)| !n.starts_with("0000-"))
@@ -145,7 +132,7 @@ pub fn bench(ctx: &Ctx, only: &[String]) -> Result<()> {
                 t
             }
             "ci-warm" => {
-                let clone = fresh_clone(ctx, case)?;
+                let clone = tree::bench_clone(&ctx.repo, &ctx.build, case)?;
                 timed(
                     ".ci/run",
                     Command::new(clone.join(".ci/run")).current_dir(&clone),
@@ -153,7 +140,7 @@ pub fn bench(ctx: &Ctx, only: &[String]) -> Result<()> {
                 )?
             }
             "ci-one-patch" => {
-                let clone = fresh_clone(ctx, case)?;
+                let clone = tree::bench_clone(&ctx.repo, &ctx.build, case)?;
                 let file = middle_patch_file(&clone)?;
                 let path = clone.join(&file);
                 let mut text = std::fs::read_to_string(&path)?;

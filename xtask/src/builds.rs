@@ -9,8 +9,9 @@ use crate::kbuild::{self, Build, Built};
 use crate::report::{check, TestResult};
 use crate::setup::{Toolchain, BASE_TAG};
 use crate::topics::{slug, Topics, BASE};
+use crate::tree::{self, ToolTree};
 use crate::util::sha256;
-use crate::{check as series_check, kconfig, tree, util};
+use crate::{kconfig, util};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -34,13 +35,12 @@ pub(crate) fn build_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<(Stri
 
 /// [`build_tree`], keeping the build for more targets.
 pub(crate) fn keep_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<Kept> {
-    let series_dir = ctx.repo.join("series");
-    let topics = Topics::load(&series_dir)?;
+    let series = ctx.series()?;
     tree::materialise(
         &ctx.tree(),
         &tc.base_repo,
-        &topics,
-        &series_dir,
+        &series.topics,
+        &series.dir,
         tree::OnUnexported::Keep,
     )?;
     let git = Git::new(ctx.tree());
@@ -48,7 +48,7 @@ pub(crate) fn keep_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<Kept> 
         .run(&["rev-parse", "--abbrev-ref", "HEAD"])?
         .trim()
         .to_string();
-    let dirs = topic_dirs(&topics, &branch);
+    let dirs = topic_dirs(&series.topics, &branch);
     let name = format!("{}{}", slug(&branch), if debug { "-debug" } else { "" });
     let b = Build {
         out: ctx.build.join("kbuild").join(&name),
@@ -185,17 +185,15 @@ fn keep_topic_in_slot(
     name: &str,
     config: impl FnOnce(&Topics) -> (Vec<PathBuf>, bool, bool),
 ) -> Result<Kept> {
-    let topics = Topics::load(&ctx.repo.join("series"))?;
-    if topics.by_branch(branch).is_none() {
+    let series = ctx.series()?;
+    if series.topics.by_branch(branch).is_none() {
         anyhow::bail!("no topic branch `{branch}` in series/topics.toml");
     }
-    series_check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
+    let check_tree = ToolTree::check(&ctx.build);
+    check_tree.apply(series, &tc.base_repo)?;
     let slot = Slot::open(ctx, tc, name)?;
-    slot.checkout(
-        &series_check::scratch(&ctx.build),
-        &format!("refs/heads/{branch}"),
-    )?;
-    let (fragments, strict, clippy) = config(&topics);
+    slot.checkout(&check_tree.dir, &format!("refs/heads/{branch}"))?;
+    let (fragments, strict, clippy) = config(&series.topics);
     let b = slot_build(ctx, &slot, fragments, strict, clippy);
     let built = kbuild::build(tc, &b, &ctx.logs())?;
     Ok(Kept {
@@ -234,13 +232,14 @@ pub(crate) fn keep_in_commits_slot(ctx: &Ctx, tc: &Toolchain, branch: &str) -> R
 /// cleanly before (same fragments, same toolchain) is remembered and not built again, by any
 /// clone on the machine.
 pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
-    let topics = Topics::load(&ctx.repo.join("series"))?;
-    series_check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
-    let scratch_dir = series_check::scratch(&ctx.build);
-    let scratch = Git::new(&scratch_dir);
+    let series = ctx.series()?;
+    let topics = &series.topics;
+    let check_tree = ToolTree::check(&ctx.build);
+    check_tree.apply(series, &tc.base_repo)?;
+    let check_git = check_tree.git();
     let verdicts = Verdicts::new(ctx);
     let mut results = Vec::new();
-    let fragments = commits_fragments(ctx, &topics);
+    let fragments = commits_fragments(ctx, topics);
     let mut frag_keys = Vec::new();
     for f in &fragments {
         frag_keys.push(sha256(&std::fs::read(f)?));
@@ -253,7 +252,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
             *slot = Some(Slot::open(ctx, tc, COMMITS_SLOT)?);
         }
         let s = slot.as_ref().expect("opened above");
-        s.checkout(&scratch_dir, rev)?;
+        s.checkout(&check_tree.dir, rev)?;
         Ok(slot_build(ctx, s, fragments.clone(), false, true))
     };
     // `make rustfmtcheck` and `make rustdoc` of a commit that built, remembered like its build.
@@ -261,7 +260,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
     // a crate other than the kernel crate (`rust/macros`, ...); the others get the kernel
     // crate's documentation alone, the only one they can change.
     let other_crates = |rev: &str| -> Result<bool> {
-        let changed = scratch.run(&[
+        let changed = check_git.run(&[
             "diff",
             "--name-only",
             &format!("{rev}^"),
@@ -297,11 +296,11 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
         Ok(check(test, problems))
     };
     for t in &topics.topics {
-        let commits = crate::series::own_commits(&scratch, t)?;
+        let commits = crate::series::own_commits(&check_git, t)?;
         for (i, commit) in commits.iter().enumerate() {
-            let tree = scratch.run(&["rev-parse", &format!("{commit}^{{tree}}")])?;
+            let tree = check_git.run(&["rev-parse", &format!("{commit}^{{tree}}")])?;
             let verdict = cache::key(tc, "CLIPPY=1 build", &[tree.trim(), &frag_key]);
-            let subject = scratch.run(&["log", "-1", "--format=%s", commit])?;
+            let subject = check_git.run(&["log", "-1", "--format=%s", commit])?;
             let name =
                 |kind: &str| format!("series.{kind}.{}.{:04} {}", t.dir, i + 1, subject.trim());
             if !verdicts.passed(&verdict) {

@@ -299,11 +299,7 @@ mod tests {
         g.run(&["add", "-A"]).unwrap();
         g.run(&["commit", "-q", "-m", "topic"]).unwrap();
         let topic = g.rev("HEAD").unwrap();
-        let ctx = Ctx {
-            repo: root.join("repo"),
-            build: root.join("build"),
-            cache: root.join("cache"),
-        };
+        let ctx = Ctx::at(root.join("repo"), root.join("build"), root.join("cache"));
         let mut t = tc("test");
         t.base_repo = base;
         (tmp, ctx, t, work, topic)
@@ -318,11 +314,7 @@ mod tests {
         assert!(slot.src.join("new.rs").is_file());
         // A second user waits until the first is done.
         let (ctx2, tc2) = (
-            Ctx {
-                repo: ctx.repo.clone(),
-                build: ctx.build.clone(),
-                cache: ctx.cache.clone(),
-            },
+            Ctx::at(ctx.repo.clone(), ctx.build.clone(), ctx.cache.clone()),
             tc.clone(),
         );
         let waiter = std::thread::spawn(move || {

@@ -1,22 +1,21 @@
 //! `series check`: series/ applies to the base, is in exported form, and the tip view matches.
 //!
-//! The series is applied in a scratch tree (`build/series-check`) that the user never edits; it
-//! is re-applied only when `series/` changed since its last successful check.
+//! The series is applied in the check tree (`build/series-check`, [`ToolTree::check`]) that the
+//! user never edits; it is re-applied only when `series/` changed since it was last applied.
 
 use crate::cache::{self, Verdicts};
+use crate::ctx::Ctx;
 use crate::git::Git;
 use crate::series::{self, read_topic_dir};
 use crate::setup::Toolchain;
 use crate::setup::BASE_TAG;
 use crate::tipview::{self, Problem};
 use crate::topics::Topics;
-use crate::tree;
+use crate::tree::ToolTree;
 use crate::util::sha256;
-use crate::util::Stamp;
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The outcome of one check: its name and the problems found (empty when it passed).
 pub struct CheckResult {
@@ -26,26 +25,11 @@ pub struct CheckResult {
     pub problems: Vec<String>,
 }
 
-/// A digest of `series/` (topic folders and description) and of the base it applies to.
-fn series_key(repo: &Path, base_repo: &Path, topics: &Topics) -> Result<String> {
-    let series_dir = repo.join("series");
-    let base = Git::new(base_repo)
-        .rev(&format!("refs/tags/{BASE_TAG}"))
-        .unwrap_or_default();
-    let mut key = base + &sha256(&fs::read(series_dir.join("topics.toml"))?);
-    for t in &topics.topics {
-        for (name, data) in read_topic_dir(&series_dir, t)? {
-            key.push_str(&format!("{}/{name}:{}", t.dir, sha256(&data)));
-        }
-    }
-    Ok(sha256(format!("{BASE_TAG}{key}").as_bytes()))
-}
-
 /// Runs `scripts/checkpatch.pl --strict` of the base on every patch of the series (cover letters
 /// excluded). A patch that passed once is remembered (by its content, the base and the
 /// toolchain) and not checked again.
 fn checkpatch(
-    scratch: &Path,
+    check_tree: &Path,
     tc: &Toolchain,
     verdicts: &Verdicts,
     series_dir: &Path,
@@ -71,7 +55,7 @@ fn checkpatch(
                 std::env::var("PATH").unwrap_or_default()
             );
             let out = std::process::Command::new("perl")
-                .current_dir(scratch)
+                .current_dir(check_tree)
                 .env("PATH", path)
                 .args(["scripts/checkpatch.pl", "--strict", "--quiet", "--no-color"])
                 .arg(series_dir.join(&t.dir).join(&name))
@@ -93,44 +77,12 @@ fn checkpatch(
     Ok(problems)
 }
 
-/// Applies `series/` in the scratch tree, unless it was applied there unchanged already.
-pub fn apply_series(repo: &Path, build: &Path, base_repo: &Path, topics: &Topics) -> Result<()> {
-    let scratch = scratch(build);
-    let key = series_key(repo, base_repo, topics)?;
-    let stamp = Stamp::new(build.join("series-check.applied"));
-    if stamp.is_done(&key) && Git::exists(&scratch) {
-        return Ok(());
-    }
-    stamp.clear()?;
-    // The scratch tree is the tool's own: always replace its branches.
-    let series_dir = repo.join("series");
-    tree::materialise(
-        &scratch,
-        base_repo,
-        topics,
-        &series_dir,
-        tree::OnUnexported::Force,
-    )?;
-    stamp.mark(&key)
-}
-
-/// The scratch tree used by checks.
-pub fn scratch(build: &Path) -> PathBuf {
-    build.join("series-check")
-}
-
-/// Runs all checks of the series; passing patches are remembered in `verdicts`.
-pub fn run(
-    repo: &Path,
-    build: &Path,
-    tc: &Toolchain,
-    verdicts: &Verdicts,
-) -> Result<Vec<CheckResult>> {
+/// Runs all checks of `ctx`'s series; passing patches are remembered in `verdicts`.
+pub fn run(ctx: &Ctx, tc: &Toolchain, verdicts: &Verdicts) -> Result<Vec<CheckResult>> {
     let base_repo = &tc.base_repo;
-    let series_dir = repo.join("series");
     let mut results = Vec::new();
-    let topics = match Topics::load(&series_dir) {
-        Ok(t) => t,
+    let series = match ctx.series() {
+        Ok(s) => s,
         Err(e) => {
             results.push(CheckResult {
                 name: "topics",
@@ -144,8 +96,9 @@ pub fn run(
         problems: vec![],
     });
 
-    let scratch = scratch(build);
-    let applied = apply_series(repo, build, base_repo, &topics);
+    let (series_dir, topics) = (&series.dir, &series.topics);
+    let check_tree = ToolTree::check(&ctx.build);
+    let applied = check_tree.apply(series, base_repo);
     match applied {
         Ok(()) => {
             results.push(CheckResult {
@@ -162,11 +115,11 @@ pub fn run(
         }
     }
 
-    let git = Git::new(&scratch);
+    let git = check_tree.git();
     let mut problems = Vec::new();
     for t in &topics.topics {
         let exported = series::format_topic(&git, t)?;
-        let stored = read_topic_dir(&series_dir, t)?;
+        let stored = read_topic_dir(series_dir, t)?;
         for name in series::diff_names(&exported, &stored) {
             problems.push(format!(
                 "series/{}/{name}: not what `cargo xtask series export` writes for it (hand-edited \
@@ -202,7 +155,7 @@ pub fn run(
 
     results.push(CheckResult {
         name: "checkpatch",
-        problems: checkpatch(&scratch, tc, verdicts, &series_dir, &topics)?,
+        problems: checkpatch(&check_tree.dir, tc, verdicts, series_dir, topics)?,
     });
 
     let view = tipview::generate(&git, tip)?;
@@ -211,7 +164,7 @@ pub fn run(
         .lines()
         .map(str::to_string)
         .collect();
-    let problems: Vec<String> = tipview::compare(repo, &view, &top)?
+    let problems: Vec<String> = tipview::compare(&ctx.repo, &view, &top)?
         .iter()
         .map(Problem::to_string)
         .collect();

@@ -1,9 +1,12 @@
-//! Where things live: the repository, its build folder and the cache outside git.
+//! Where things live: the repository, its build folder and the cache outside git; and the
+//! repository's series, read once per command.
 
+use crate::topics::Series;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-/// Paths shared by every step.
+/// Paths shared by every step, and the series they work on.
 pub struct Ctx {
     /// The repository root (the workspace holding `xtask/`).
     pub repo: PathBuf,
@@ -12,6 +15,8 @@ pub struct Ctx {
     /// Downloads and tools that outlive checkouts: `$NOVA_CACHE`, else
     /// `$XDG_CACHE_HOME/nova-xtask`, else `~/.cache/nova-xtask`.
     pub cache: PathBuf,
+    /// `series/` of `repo`, once read ([`Ctx::series`]).
+    series: OnceLock<Series>,
 }
 
 impl Ctx {
@@ -29,16 +34,34 @@ impl Ctx {
             let home = std::env::var_os("HOME").context("HOME is not set")?;
             PathBuf::from(home).join(".cache/nova-xtask")
         };
-        Ok(Self {
-            build: repo.join("build"),
+        let build = repo.join("build");
+        Ok(Self::at(repo, build, cache))
+    }
+
+    /// The repository `repo` with its build folder and cache where given.
+    pub fn at(repo: PathBuf, build: PathBuf, cache: PathBuf) -> Self {
+        Self {
             repo,
+            build,
             cache,
-        })
+            series: OnceLock::new(),
+        }
+    }
+
+    /// `series/` of the repository: read and validated on first use, then the same for the
+    /// rest of the command. A missing or invalid `topics.toml` is an error naming the file (not
+    /// kept: the next call reads the file again).
+    pub fn series(&self) -> Result<&Series> {
+        if let Some(s) = self.series.get() {
+            return Ok(s);
+        }
+        let s = Series::load(&self.repo)?;
+        Ok(self.series.get_or_init(|| s))
     }
 
     /// The materialised kernel git tree, where kernel code is edited.
     pub fn tree(&self) -> PathBuf {
-        self.build.join("linux")
+        crate::tree::kernel_tree(&self.build)
     }
 
     /// Logs of the steps.

@@ -163,12 +163,12 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Tree { force } => {
             let tc = setup::setup(&ctx)?;
-            let topics = topics::Topics::load(&ctx.repo.join("series"))?;
+            let series = ctx.series()?;
             tree::materialise(
                 &ctx.tree(),
                 &tc.base_repo,
-                &topics,
-                &ctx.repo.join("series"),
+                &series.topics,
+                &series.dir,
                 if force {
                     tree::OnUnexported::Force
                 } else {
@@ -185,7 +185,7 @@ fn run(command: Command) -> Result<()> {
         Command::Series(SeriesCommand::Export { force }) => series_export(&ctx, force),
         Command::Series(SeriesCommand::Check) => {
             let tc = setup::existing(&ctx).or_else(|_| setup::setup(&ctx))?;
-            let results = check::run(&ctx.repo, &ctx.build, &tc, &cache::Verdicts::new(&ctx))?;
+            let results = check::run(&ctx, &tc, &cache::Verdicts::new(&ctx))?;
             let mut failed = 0;
             for r in &results {
                 if r.problems.is_empty() {
@@ -290,8 +290,8 @@ fn head_branch(ctx: &Ctx) -> Result<String> {
 }
 
 fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
-    let series_dir = ctx.repo.join("series");
-    let topics = topics::Topics::load(&series_dir)?;
+    let series = ctx.series()?;
+    let (series_dir, topics) = (&series.dir, &series.topics);
     let git = git::Git::new(ctx.tree());
     if !git::Git::exists(&ctx.tree()) {
         bail!(
@@ -316,7 +316,7 @@ fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
             );
         }
     }
-    let counts = series::export(&git, &topics, &series_dir)?;
+    let counts = series::export(&git, topics, series_dir)?;
     tipview::write(&ctx.repo, &view, force)?;
     for t in &topics.topics {
         let files = series::format_topic(&git, t)?;
@@ -335,7 +335,7 @@ fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
 
 /// `series absorb`: folds direct edits of tip-view files into the commits that own the lines.
 fn series_absorb(ctx: &Ctx, tc: &setup::Toolchain) -> Result<()> {
-    let paths = crate::absorb::absorb(&ctx.repo, &ctx.build, &tc.base_repo)?;
+    let paths = crate::absorb::absorb(ctx, &tc.base_repo)?;
     if paths.is_empty() {
         println!("no tip-view file was edited directly: nothing to absorb");
         return Ok(());
@@ -351,22 +351,22 @@ fn series_absorb(ctx: &Ctx, tc: &setup::Toolchain) -> Result<()> {
 
 /// `series mbox`: each topic of `series/` (or only `only`) as a threaded mbox.
 fn series_mbox(ctx: &Ctx, tc: &setup::Toolchain, only: Option<&str>) -> Result<()> {
-    let series_dir = ctx.repo.join("series");
-    let topics = topics::Topics::load(&series_dir)?;
+    let series = ctx.series()?;
+    let topics = &series.topics.topics;
     if let Some(o) = only {
-        if !topics.topics.iter().any(|t| t.dir == o || t.branch == o) {
+        if !topics.iter().any(|t| t.dir == o || t.branch == o) {
             bail!("no topic `{o}` in series/topics.toml");
         }
     }
-    check::apply_series(&ctx.repo, &ctx.build, &tc.base_repo, &topics)?;
-    let scratch = check::scratch(&ctx.build);
+    let check_tree = tree::ToolTree::check(&ctx.build);
+    check_tree.apply(series, &tc.base_repo)?;
     let out = ctx.build.join("mbox");
     std::fs::create_dir_all(&out)?;
-    for t in &topics.topics {
+    for t in topics {
         if only.is_some_and(|o| t.dir != o && t.branch != o) {
             continue;
         }
-        match mbox::topic_mbox(&scratch, &series_dir, t)? {
+        match mbox::topic_mbox(&check_tree.dir, &series.dir, t)? {
             None => println!("{}: no patches", t.branch),
             Some(m) => {
                 let path = out.join(format!("{}.mbx", t.dir));

@@ -10,6 +10,7 @@
 use crate::git::Git;
 use crate::series::{parent_ref, read_topic_dir};
 use crate::topics::Topic;
+use crate::tree::ToolTree;
 use crate::util::{self, sha256};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -169,10 +170,17 @@ fn address_header(name: &str, addrs: &[String]) -> String {
 }
 
 /// Feeds `mbox` (topic `t`) to `b4 am` and applies what b4 produces with `git am` on the topic's
-/// parents in `scratch`; returns the problems: b4's complaints, a failed apply, or a tree that
-/// differs from the topic branch's.
-pub fn b4_round_trip(b4: &Path, scratch: &Git, work: &Path, t: &Topic, mbox: &str) -> Vec<String> {
-    match b4_round_trip_inner(b4, scratch, work, t, mbox) {
+/// parents in a work tree of the check tree `check`; returns the problems: b4's complaints, a
+/// failed apply, or a tree that differs from the topic branch's. `work`, the topic's folder
+/// ([`crate::tree::b4_work`]), is emptied first.
+pub fn b4_round_trip(
+    b4: &Path,
+    check: &ToolTree,
+    work: &Path,
+    t: &Topic,
+    mbox: &str,
+) -> Vec<String> {
+    match b4_round_trip_inner(b4, check, work, t, mbox) {
         Ok(problems) => problems,
         Err(e) => vec![format!("{e:#}")],
     }
@@ -180,7 +188,7 @@ pub fn b4_round_trip(b4: &Path, scratch: &Git, work: &Path, t: &Topic, mbox: &st
 
 fn b4_round_trip_inner(
     b4: &Path,
-    scratch: &Git,
+    check: &ToolTree,
     work: &Path,
     t: &Topic,
     mbox: &str,
@@ -193,7 +201,7 @@ fn b4_round_trip_inner(
     let mut c = Command::new(b4);
     // b4 reads git configuration and keeps caches in HOME: neither may be the user's.
     util::hermetic(&mut c, &work.join("home"))?;
-    c.current_dir(&scratch.dir)
+    c.current_dir(&check.dir)
         .args(["--offline-mode", "am", "--no-cache", "-T", "-m"])
         .arg(&input)
         .arg("-o")
@@ -218,18 +226,8 @@ fn b4_round_trip_inner(
     }
     // Apply on the topic's parents (a merge topic's other parents merged first, as materialise
     // does), in a work tree of its own.
-    let wt = work.join("tree");
-    let wt_s = wt.to_string_lossy().into_owned();
-    let _ = scratch.run(&["worktree", "prune"]);
-    scratch.run(&[
-        "worktree",
-        "add",
-        "-q",
-        "--detach",
-        &wt_s,
-        &parent_ref(&t.parents[0]),
-    ])?;
-    let tree = Git::new(&wt);
+    let wt = check.worktree(work, &parent_ref(&t.parents[0]))?;
+    let tree = wt.git();
     let result = (|| -> Result<Vec<String>> {
         if t.parents.len() > 1 {
             let mut args = vec!["merge", "-q", "--no-ff", "--no-edit"];
@@ -244,7 +242,9 @@ fn b4_round_trip_inner(
             return Ok(vec![format!("git am of b4's output fails: {e}")]);
         }
         let got = tree.run(&["rev-parse", "HEAD^{tree}"])?;
-        let want = scratch.run(&["rev-parse", &format!("refs/heads/{}^{{tree}}", t.branch)])?;
+        let want = check
+            .git()
+            .run(&["rev-parse", &format!("refs/heads/{}^{{tree}}", t.branch)])?;
         Ok(if got.trim() == want.trim() {
             Vec::new()
         } else {
@@ -256,7 +256,7 @@ fn b4_round_trip_inner(
             )]
         })
     })();
-    let _ = scratch.run(&["worktree", "remove", "--force", &wt_s]);
+    drop(wt);
     problems.extend(result?);
     Ok(problems)
 }

@@ -1,11 +1,12 @@
 //! Round-trip tests of the series tooling on a small synthetic kernel and series.
 
 use crate::cache::Verdicts;
+use crate::ctx::Ctx;
 use crate::git::Git;
 use crate::series::{self, read_topic_dir};
 use crate::setup::{tool_commit_env, Toolchain, BASE_TAG};
 use crate::topics::Topics;
-use crate::{absorb, check, tipview, tree};
+use crate::{absorb, check, tipview, tree, util};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -109,6 +110,14 @@ impl World {
     }
     fn verdicts(&self) -> Verdicts {
         Verdicts::at(self.build.join("verdicts"))
+    }
+    /// A context on the project repository, reading its series afresh.
+    fn ctx(&self) -> Ctx {
+        Ctx::at(
+            self.repo.clone(),
+            self.build.clone(),
+            self.build.join("cache"),
+        )
     }
 }
 
@@ -342,7 +351,7 @@ fn export_materialise_export_is_identity_and_deterministic() {
 #[test]
 fn check_passes_then_catches_direct_edit_which_absorb_folds_in() {
     let w = world("absorb");
-    let ok = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
+    let ok = check::run(&w.ctx(), &w.tc(), &w.verdicts()).unwrap();
     assert!(failing(&ok).is_empty(), "{:?}", failing(&ok));
 
     // A direct edit of a whole new file owned by topic a.
@@ -352,7 +361,7 @@ fn check_passes_then_catches_direct_edit_which_absorb_folds_in() {
         "//! Devices.\n\npub struct Device;\n\nimpl Device {\n    // absorbed\n}\n",
     )
     .unwrap();
-    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
+    let r = check::run(&w.ctx(), &w.tc(), &w.verdicts()).unwrap();
     let f = failing(&r);
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(
@@ -373,9 +382,9 @@ fn check_passes_then_catches_direct_edit_which_absorb_folds_in() {
     let text = text.replace("@@ -1,5 +1,6 @@", "@@ -1,5 +1,7 @@");
     fs::write(&libp, text).unwrap();
 
-    let absorbed = absorb::absorb(&w.repo, &w.build, &w.base).unwrap();
+    let absorbed = absorb::absorb(&w.ctx(), &w.base).unwrap();
     assert_eq!(absorbed.len(), 2, "{absorbed:?}");
-    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
+    let r = check::run(&w.ctx(), &w.tc(), &w.verdicts()).unwrap();
     assert!(failing(&r).is_empty(), "{:?}", failing(&r));
     let a = read_topic_dir(&w.series(), &w.topics.topics[0]).unwrap();
     let p = String::from_utf8(a["0001-rust-add-device.patch"].clone()).unwrap();
@@ -484,7 +493,7 @@ fn a_patch_that_does_not_apply_is_named() {
     );
     assert!(e.contains("topic `staging/b`"), "{e}");
     assert!(e.contains("series/b/0001-rust-add-pci.patch"), "{e}");
-    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
+    let r = check::run(&w.ctx(), &w.tc(), &w.verdicts()).unwrap();
     assert!(
         failing(&r).iter().any(|f| f.starts_with("applies")),
         "{:?}",
@@ -529,7 +538,7 @@ fn an_interrupted_am_is_reported_in_the_users_tree_and_undone_in_the_tools() {
     )
     .unwrap();
     assert_eq!(tree::operation_in_progress(&g).unwrap(), None);
-    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
+    let r = check::run(&w.ctx(), &w.tc(), &w.verdicts()).unwrap();
     assert!(
         !failing(&r).iter().any(|f| f.starts_with("applies")),
         "{:?}",
@@ -546,7 +555,7 @@ fn a_missing_topic_folder_is_an_error_not_an_empty_topic() {
         read_topic_dir(&w.series(), &w.topics.topics[2]).unwrap_err()
     );
     assert!(e.contains("series/c of topic `topic/c`"), "{e}");
-    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts());
+    let r = check::run(&w.ctx(), &w.tc(), &w.verdicts());
     let failed = match r {
         Err(e) => vec![format!("{e:#}")],
         Ok(r) => failing(&r),
@@ -565,7 +574,7 @@ fn a_missing_topic_folder_is_an_error_not_an_empty_topic() {
 fn stray_kernel_file_in_repo_is_reported() {
     let w = world("stray");
     write(&w.repo, "rust/kernel/stray.rs", "//! Not in the series.\n");
-    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
+    let r = check::run(&w.ctx(), &w.tc(), &w.verdicts()).unwrap();
     let f = failing(&r);
     assert!(
         f.iter()
@@ -583,7 +592,7 @@ fn checkpatch_runs_on_every_patch() {
     write(&tree_dir, "drivers/gpu/drm/nova/bad.rs", "// BADSTYLE\n");
     commit(&tree_dir, "drm/nova: add a badly styled file", d);
     export_all(&tree_dir, &w.topics, &w.repo);
-    let r = check::run(&w.repo, &w.build, &w.tc(), &w.verdicts()).unwrap();
+    let r = check::run(&w.ctx(), &w.tc(), &w.verdicts()).unwrap();
     let f = failing(&r);
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(
@@ -619,4 +628,72 @@ fn a_new_base_is_fetched_and_the_branches_reapplied() {
             "{branch} not on the new base"
         );
     }
+}
+
+#[test]
+fn the_series_is_read_once_and_a_broken_description_fails_the_topics_check() {
+    let w = world("topics-check");
+    let ctx = w.ctx();
+    let first = ctx.series().unwrap() as *const _;
+    assert!(std::ptr::eq(first, ctx.series().unwrap()), "read again");
+    assert_eq!(ctx.series().unwrap().dir, w.series());
+    let file = w.series().join("topics.toml");
+    fs::write(&file, "[[topic]]\ndir = \"a\"\n").unwrap();
+    // The context that read it keeps what it read; a new one reads the broken file.
+    assert_eq!(ctx.series().unwrap().topics.topics.len(), 5);
+    let e = format!("{:#}", w.ctx().series().unwrap_err());
+    assert!(e.starts_with(&format!("in {}: ", file.display())), "{e}");
+    let r = check::run(&w.ctx(), &w.tc(), &w.verdicts()).unwrap();
+    assert_eq!(r.len(), 1, "{:?}", failing(&r));
+    assert_eq!(r[0].name, "topics");
+    assert!(
+        r[0].problems[0].contains("topics.toml"),
+        "{:?}",
+        r[0].problems
+    );
+    fs::remove_file(&file).unwrap();
+    let e = format!("{:#}", w.ctx().series().unwrap_err());
+    assert!(
+        e.starts_with(&format!("cannot read {}", file.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_check_tree_is_applied_once_and_its_work_trees_go_with_them() {
+    let w = world("check-tree");
+    let ctx = w.ctx();
+    let check_tree = tree::ToolTree::check(&w.build);
+    assert_eq!(check_tree.dir, w.build.join("series-check"));
+    check_tree.apply(ctx.series().unwrap(), &w.base).unwrap();
+    let git = check_tree.git();
+    let tip = git.rev("refs/heads/nova/stub").unwrap();
+    // Applied unchanged already: the tree is left alone (a commit of ours stays).
+    git.run(&["commit", "-q", "--allow-empty", "-m", "mark"])
+        .unwrap();
+    let marked = git.rev("HEAD").unwrap();
+    check_tree.apply(ctx.series().unwrap(), &w.base).unwrap();
+    assert_eq!(git.rev("HEAD").unwrap(), marked);
+    // series/ changed: applied again, the branches replaced.
+    let p = w.series().join("c/0001-rust-add-drm.patch");
+    let edited = fs::read_to_string(&p).unwrap().replace("DRM", "DRM, more");
+    fs::write(&p, edited).unwrap();
+    check_tree.apply(ctx.series().unwrap(), &w.base).unwrap();
+    assert_ne!(git.rev("refs/heads/nova/stub").unwrap(), tip);
+
+    let work = tree::b4_work(&w.build, &w.topics.topics[1]);
+    assert_eq!(work, w.build.join("b4/b"));
+    let wt = check_tree.worktree(&work, "refs/heads/staging/a").unwrap();
+    assert_eq!(wt.dir, work.join("tree"));
+    assert_eq!(wt.git().rev("HEAD"), git.rev("refs/heads/staging/a"));
+    drop(wt);
+    assert!(!work.join("tree").exists());
+    let listed = git.run(&["worktree", "list", "--porcelain"]).unwrap();
+    assert!(!listed.contains("b4/b/tree"), "{listed}");
+    // One whose folder was removed behind git's back (a run that died) is no obstacle.
+    let wt = check_tree.worktree(&work, "refs/heads/staging/a").unwrap();
+    std::mem::forget(wt);
+    util::remove_dir(&work).unwrap();
+    let wt = check_tree.worktree(&work, "refs/heads/staging/b").unwrap();
+    assert_eq!(wt.git().rev("HEAD"), git.rev("refs/heads/staging/b"));
 }

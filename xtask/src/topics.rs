@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The name a topic uses to say it stands directly on the base.
 pub const BASE: &str = "base";
@@ -52,9 +52,29 @@ pub struct Topics {
     pub topics: Vec<Topic>,
 }
 
+/// `series/` of a repository: its folder and its topics, read and validated together, once
+/// per command ([`crate::ctx::Ctx::series`]).
+#[derive(Debug)]
+pub struct Series {
+    /// The folder (`<repo>/series`), holding `topics.toml` and a folder per topic.
+    pub dir: PathBuf,
+    /// The topics of `topics.toml`, validated.
+    pub topics: Topics,
+}
+
+impl Series {
+    /// Reads and validates `series/topics.toml` of the repository at `repo`; the error names
+    /// the file.
+    pub fn load(repo: &Path) -> Result<Self> {
+        let dir = repo.join("series");
+        let topics = Topics::load(&dir)?;
+        Ok(Self { dir, topics })
+    }
+}
+
 impl Topics {
     /// Reads and validates `series/topics.toml`.
-    pub fn load(series: &Path) -> Result<Self> {
+    fn load(series: &Path) -> Result<Self> {
         let path = series.join("topics.toml");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -184,6 +204,26 @@ cover = "dev"
             ["staging/a", "staging/b", "topic/c"]
         );
         assert!(t.ancestors(&t.topics[0]).is_empty());
+    }
+
+    #[test]
+    fn a_missing_or_invalid_description_names_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("series/topics.toml");
+        let e = format!("{:#}", Series::load(tmp.path()).unwrap_err());
+        assert!(
+            e.starts_with(&format!("cannot read {}", file.display())),
+            "{e}"
+        );
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, GOOD.replace("staging/a\"]", "staging/x\"]")).unwrap();
+        let e = format!("{:#}", Series::load(tmp.path()).unwrap_err());
+        assert!(e.starts_with(&format!("in {}: ", file.display())), "{e}");
+        assert!(e.contains("parent `staging/x`"), "{e}");
+        std::fs::write(&file, GOOD).unwrap();
+        let s = Series::load(tmp.path()).unwrap();
+        assert_eq!(s.dir, tmp.path().join("series"));
+        assert_eq!(s.topics.tip().branch, "staging/dev");
     }
 
     #[test]

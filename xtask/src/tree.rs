@@ -1,6 +1,20 @@
-//! Materialising the kernel git tree: the base tag and every topic branch applied from `series/`.
+//! The kernel git trees the tool makes, and materialising them: the base tag and every topic
+//! branch applied from `series/`.
 //!
-//! The tree remembers, per topic, the export it was last synchronised with (materialised from or
+//! Every git tree and work tree the tool makes is named, made and removed here:
+//! - the kernel tree `build/linux` ([`kernel_tree`]): the developer's, where kernel code is
+//!   edited; made by [`materialise`], never rewritten without `--force`, never removed;
+//! - the tool's own trees ([`ToolTree`]), which the user never edits: the check tree
+//!   `build/series-check` (`series/` as it is, for checks, mbox, b4 and the builds of series
+//!   topics) and the absorb tree `build/absorb`;
+//! - work trees of a tool's tree ([`Worktree`], e.g. a b4 round trip's in `build/b4/<topic>`,
+//!   see [`b4_work`]), removed when dropped;
+//! - the clones of this repository that `cargo xtask bench` runs CI in ([`bench_clone`]).
+//!
+//! Not here: the source trees of the build slots ([`crate::cache::Slot`]), made and locked with
+//! their build folders in the cache, and the base repository, imported by setup.
+//!
+//! A tree remembers, per topic, the export it was last synchronised with (materialised from or
 //! exported to). A branch whose export differs from that record holds work that is not in
 //! `series/`: it is never overwritten without `--force`, and even then its old tip is kept under
 //! `refs/nova-backup/`.
@@ -8,11 +22,142 @@
 use crate::git::Git;
 use crate::series::{self, format_topic, parent_ref, read_topic_dir, PatchFiles};
 use crate::setup::{tool_commit_env, BASE_DATE, BASE_TAG};
-use crate::topics::{Topic, Topics};
-use crate::util;
+use crate::topics::{Series, Topic, Topics};
+use crate::util::{self, sha256, Stamp};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// The developer's kernel tree (`build/linux`), where kernel code is edited.
+pub fn kernel_tree(build: &Path) -> PathBuf {
+    build.join("linux")
+}
+
+/// A kernel tree the tool owns and the user never edits: it is always materialised with
+/// [`OnUnexported::Force`] (its branches replaced, an interrupted `git am` undone).
+pub struct ToolTree {
+    /// The tree's folder.
+    pub dir: PathBuf,
+}
+
+impl ToolTree {
+    /// The check tree (`build/series-check`): `series/` as it is, brought along by
+    /// [`ToolTree::apply`].
+    pub fn check(build: &Path) -> Self {
+        Self {
+            dir: build.join("series-check"),
+        }
+    }
+
+    /// The absorb tree (`build/absorb`), where `series absorb` rewrites topics.
+    pub fn absorb(build: &Path) -> Self {
+        Self {
+            dir: build.join("absorb"),
+        }
+    }
+
+    /// The tree's repository.
+    pub fn git(&self) -> Git {
+        Git::new(&self.dir)
+    }
+
+    /// Creates the tree if needed and materialises the topics of `series_dir` in it, whatever
+    /// its branches held.
+    pub fn materialise(&self, base_repo: &Path, topics: &Topics, series_dir: &Path) -> Result<()> {
+        materialise(
+            &self.dir,
+            base_repo,
+            topics,
+            series_dir,
+            OnUnexported::Force,
+        )
+    }
+
+    /// Materialises `series` in the tree, unless it was applied there unchanged already (same
+    /// series, same base), as the stamp `<dir>.applied` records.
+    pub fn apply(&self, series: &Series, base_repo: &Path) -> Result<()> {
+        let key = series_key(series, base_repo)?;
+        let stamp = Stamp::new(self.dir.with_extension("applied"));
+        if stamp.is_done(&key) && Git::exists(&self.dir) {
+            return Ok(());
+        }
+        stamp.clear()?;
+        self.materialise(base_repo, &series.topics, &series.dir)?;
+        stamp.mark(&key)
+    }
+
+    /// A work tree of this tree for the work done in folder `work`: `<work>/tree`, checked out
+    /// (detached) at `rev`, removed when the value is dropped.
+    pub fn worktree(&self, work: &Path, rev: &str) -> Result<Worktree> {
+        let dir = work.join("tree");
+        let owner = self.git();
+        // One whose folder went (a run that died, its `work` removed) is forgotten first.
+        let _ = owner.run(&["worktree", "prune"]);
+        owner.run(&[
+            "worktree",
+            "add",
+            "-q",
+            "--detach",
+            &dir.to_string_lossy(),
+            rev,
+        ])?;
+        Ok(Worktree { owner, dir })
+    }
+}
+
+/// A digest of `series` (topic folders and description) and of the base it applies to.
+fn series_key(series: &Series, base_repo: &Path) -> Result<String> {
+    let base = Git::new(base_repo)
+        .rev(&format!("refs/tags/{BASE_TAG}"))
+        .unwrap_or_default();
+    let mut key = base + &sha256(&fs::read(series.dir.join("topics.toml"))?);
+    for t in &series.topics.topics {
+        for (name, data) in read_topic_dir(&series.dir, t)? {
+            key.push_str(&format!("{}/{name}:{}", t.dir, sha256(&data)));
+        }
+    }
+    Ok(sha256(format!("{BASE_TAG}{key}").as_bytes()))
+}
+
+/// A work tree of a [`ToolTree`] ([`ToolTree::worktree`]): removed, with its registration,
+/// when dropped, whatever way its user leaves.
+pub struct Worktree {
+    owner: Git,
+    /// The work tree's folder.
+    pub dir: PathBuf,
+}
+
+impl Worktree {
+    /// The work tree's repository.
+    pub fn git(&self) -> Git {
+        Git::new(&self.dir)
+    }
+}
+
+impl Drop for Worktree {
+    fn drop(&mut self) {
+        let dir = self.dir.to_string_lossy().into_owned();
+        let _ = self.owner.run(&["worktree", "remove", "--force", &dir]);
+    }
+}
+
+/// The folder of topic `t`'s b4 round trip (`build/b4/<topic>`): b4's input, output and
+/// home, and the work tree ([`ToolTree::worktree`]) its patches are applied in.
+pub fn b4_work(build: &Path, t: &Topic) -> PathBuf {
+    build.join("b4").join(&t.dir)
+}
+
+/// A fresh clone of the HEAD of the repository at `repo` in `build/bench/<name>` (an earlier
+/// one removed first), for `cargo xtask bench`.
+pub fn bench_clone(repo: &Path, build: &Path, name: &str) -> Result<PathBuf> {
+    let dir = build.join("bench").join(name);
+    util::remove_dir(&dir)?;
+    fs::create_dir_all(dir.parent().context("no parent")?)?;
+    let mut c = crate::git::command();
+    c.args(["clone", "-q"]).arg(repo).arg(&dir);
+    Git::run_cmd(c)?;
+    Ok(dir)
+}
 
 /// Where the tree records the export each topic was last synchronised with.
 fn synced_dir(tree: &Path, t: &Topic) -> PathBuf {

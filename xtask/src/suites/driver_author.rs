@@ -6,12 +6,12 @@
 use crate::author;
 use crate::builds::{keep_in_commits_slot, Kept};
 use crate::cache::{self, Verdicts};
-use crate::check as series_check;
 use crate::ctx::Ctx;
 use crate::git::Git;
 use crate::ktap::Outcome;
 use crate::report::{check, SuiteResult, TestResult};
 use crate::setup::{Toolchain, BASE_TAG};
+use crate::tree::ToolTree;
 use anyhow::Result;
 use std::collections::BTreeSet;
 
@@ -29,8 +29,8 @@ const EXAMPLE_SAYS: &[(&str, &str)] = &[
 
 /// The kernel crate's top-level modules that `branch` adds to the base (`rust/kernel/<m>.rs`
 /// or `rust/kernel/<m>/`).
-fn added_modules(scratch: &Git, branch: &str) -> Result<BTreeSet<String>> {
-    let added = scratch.run(&[
+fn added_modules(check_git: &Git, branch: &str) -> Result<BTreeSet<String>> {
+    let added = check_git.run(&[
         "diff",
         "--name-only",
         "--diff-filter=A",
@@ -52,11 +52,12 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     // The per-commit builds' slot: no kernel of its own to build from nothing.
     let k = keep_in_commits_slot(ctx, tc, BRANCH)?;
     let mut suite = SuiteResult::new("driver-author");
-    let scratch = Git::new(series_check::scratch(&ctx.build));
-    let modules = added_modules(&scratch, BRANCH)?;
+    // Applied by keep_in_commits_slot.
+    let check_git = ToolTree::check(&ctx.build).git();
+    let modules = added_modules(&check_git, BRANCH)?;
     // The doc and rust-analyzer checks are remembered like the series' (same tree, fragments
     // and toolchain: same verdict); the module is built and booted every time.
-    let tree = scratch.run(&["rev-parse", &format!("refs/heads/{BRANCH}^{{tree}}")])?;
+    let tree = check_git.run(&["rev-parse", &format!("refs/heads/{BRANCH}^{{tree}}")])?;
     let mut frags = Vec::new();
     for f in &k.build.fragments {
         frags.push(crate::util::sha256(&std::fs::read(f)?));

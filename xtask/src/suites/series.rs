@@ -5,17 +5,16 @@ use crate::builds::commit_builds;
 use crate::cache::{self, Verdicts};
 use crate::check;
 use crate::ctx::Ctx;
-use crate::git::Git;
 use crate::report::{self, SuiteResult, TestResult};
 use crate::setup::Toolchain;
-use crate::topics::Topics;
+use crate::tree::{self, ToolTree};
 use crate::{mbox, util};
 use anyhow::Result;
 
 /// `series`: series check, one result per check.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     util::announce("series: series check");
-    let results = check::run(&ctx.repo, &ctx.build, tc, &Verdicts::new(ctx))?;
+    let results = check::run(ctx, tc, &Verdicts::new(ctx))?;
     let applies = results
         .iter()
         .any(|r| r.name == "applies" && r.problems.is_empty());
@@ -35,24 +34,26 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
 /// Each topic with patches, as the threaded mail of `series mbox`, through `b4 am` and `git am`
 /// onto its parents: the result must be the topic branch's tree and b4 must not complain.
 fn b4_round_trips(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
-    let series_dir = ctx.repo.join("series");
-    let topics = Topics::load(&series_dir)?;
-    let scratch = Git::new(check::scratch(&ctx.build));
+    let series = ctx.series()?;
+    let (series_dir, topics) = (&series.dir, &series.topics);
+    // Applied by the series check.
+    let check_tree = ToolTree::check(&ctx.build);
+    let git = check_tree.git();
     let verdicts = Verdicts::new(ctx);
     // What the mail and b4's verdict depend on besides the patches: the tip's maintainers file,
     // the base (get_maintainer.pl) and b4 itself.
-    let maintainers = scratch.run(&[
+    let maintainers = git.run(&[
         "rev-parse",
         &format!("refs/heads/{}:MAINTAINERS", topics.tip().branch),
     ])?;
-    let base = scratch.run(&[
+    let base = git.run(&[
         "rev-parse",
         &format!("refs/tags/{}", crate::setup::BASE_TAG),
     ])?;
     let b4 = util::output(std::process::Command::new(&tc.b4).arg("--version"))?;
     let mut tests = Vec::new();
     for t in &topics.topics {
-        let files = crate::series::read_topic_dir(&series_dir, t)?;
+        let files = crate::series::read_topic_dir(series_dir, t)?;
         if files.is_empty() {
             continue;
         }
@@ -76,11 +77,11 @@ fn b4_round_trips(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
             tests.push(TestResult::pass(test));
             continue;
         }
-        let Some(m) = mbox::topic_mbox(&scratch.dir, &series_dir, t)? else {
+        let Some(m) = mbox::topic_mbox(&check_tree.dir, series_dir, t)? else {
             continue;
         };
-        let work = ctx.build.join("b4").join(&t.dir);
-        let problems = mbox::b4_round_trip(&tc.b4, &scratch, &work, t, &m);
+        let work = tree::b4_work(&ctx.build, t);
+        let problems = mbox::b4_round_trip(&tc.b4, &check_tree, &work, t, &m);
         if problems.is_empty() {
             verdicts.record_pass(&verdict)?;
         }
