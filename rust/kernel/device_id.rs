@@ -41,7 +41,11 @@ pub unsafe trait RawDeviceIdIndex: RawDeviceId {
         let ptr: *const Self::RawType = id;
         // SAFETY: By the safety requirements of the trait, the field is a `usize` inside
         // `RawType`, so the read is in bounds and aligned.
-        unsafe { ptr.byte_add(Self::DRIVER_DATA_OFFSET).cast::<usize>().read() }
+        unsafe {
+            ptr.byte_add(Self::DRIVER_DATA_OFFSET)
+                .cast::<usize>()
+                .read()
+        }
     }
 }
 
@@ -134,7 +138,11 @@ impl<T: RawDeviceIdIndex, U, const N: usize> IdArray<T, U, N> {
             // SAFETY: By the safety requirements of `RawDeviceIdIndex`, `DRIVER_DATA_OFFSET` is
             // the offset of a `usize` field inside the (initialised) `T::RawType`, so the write is
             // in bounds and aligned.
-            unsafe { data.byte_add(T::DRIVER_DATA_OFFSET).cast::<usize>().write(i) };
+            unsafe {
+                data.byte_add(T::DRIVER_DATA_OFFSET)
+                    .cast::<usize>()
+                    .write(i)
+            };
             // SAFETY: The info is moved out exactly once; `ids` is forgotten below, so it is not
             // dropped twice.
             infos[i] = MaybeUninit::new(unsafe { core::ptr::read(&ids[i].1) });

@@ -25,8 +25,14 @@ kernel::platform_device_table!(
     MODULE_PLATFORM_TABLE,
     <SampleDriver as platform::Driver>::IdInfo,
     [
-        (platform::DeviceId::new(c_str!("rust-sample-a")), Info { channels: 1 }),
-        (platform::DeviceId::new(c_str!("rust-sample-b")), Info { channels: 4 }),
+        (
+            platform::DeviceId::new(c_str!("rust-sample-a")),
+            Info { channels: 1 }
+        ),
+        (
+            platform::DeviceId::new(c_str!("rust-sample-b")),
+            Info { channels: 4 }
+        ),
     ]
 );
 

@@ -123,7 +123,10 @@ fn unbind_waits_for_a_drop_in_progress() -> Outcome {
     let finished = STATE.finished.load(Ordering::Acquire);
     done.wait_for_completion();
     check(started, "the owner's drop did not start")?;
-    check(finished, "unbind returned while the owner was still dropping the resource")
+    check(
+        finished,
+        "unbind returned while the owner was still dropping the resource",
+    )
 }
 
 /// The unbind drops the resource; the owner drops its `Devres` on a worker while that drop is in
@@ -210,11 +213,20 @@ fn unbind_revokes_a_kept_devres() -> Outcome {
     check(res.access(reg.as_ref()).is_ok(), "no access while bound")?;
     check(res.try_access().is_some(), "no try_access while bound")?;
     drop(reg);
-    check(DROPS.load(Ordering::Relaxed) == 1, "unbind did not drop the resource")?;
+    check(
+        DROPS.load(Ordering::Relaxed) == 1,
+        "unbind did not drop the resource",
+    )?;
     check(res.try_access().is_none(), "try_access after unbind")?;
-    check(res.try_access_with(|_| ()).is_none(), "try_access_with after unbind")?;
+    check(
+        res.try_access_with(|_| ()).is_none(),
+        "try_access_with after unbind",
+    )?;
     drop(res);
-    check(DROPS.load(Ordering::Relaxed) == 1, "the resource was dropped twice")
+    check(
+        DROPS.load(Ordering::Relaxed) == 1,
+        "the resource was dropped twice",
+    )
 }
 
 /// `access` refuses a device that the resource does not belong to.
@@ -226,7 +238,10 @@ fn access_checks_the_device() -> Outcome {
         res.access(reg_b.as_ref()).err() == Some(EINVAL),
         "access with another device",
     )?;
-    check(res.access(reg_a.as_ref()).ok() == Some(&5), "access with its device")
+    check(
+        res.access(reg_a.as_ref()).ok() == Some(&5),
+        "access with its device",
+    )
 }
 
 /// `devres::register` keeps the data until the unbind, then drops it once.
@@ -234,13 +249,22 @@ fn register_drops_at_unbind() -> Outcome {
     static DROPS: AtomicU32 = AtomicU32::new(0);
     let reg = faux_device(c_str!("rust-devres-test-6")).map_err(|_| "faux device")?;
     devres::register(reg.as_ref(), Counted(&DROPS), GFP_KERNEL).map_err(|_| "register")?;
-    check(DROPS.load(Ordering::Relaxed) == 0, "dropped before the unbind")?;
+    check(
+        DROPS.load(Ordering::Relaxed) == 0,
+        "dropped before the unbind",
+    )?;
     drop(reg);
-    check(DROPS.load(Ordering::Relaxed) == 1, "not dropped once at the unbind")
+    check(
+        DROPS.load(Ordering::Relaxed) == 1,
+        "not dropped once at the unbind",
+    )
 }
 
+/// A test: its name and its function.
+type Test = (&'static str, fn() -> Outcome);
+
 /// The tests, in the order they run.
-const TESTS: [(&str, fn() -> Outcome); 6] = [
+const TESTS: [Test; 6] = [
     (
         "unbind_waits_for_a_drop_in_progress",
         unbind_waits_for_a_drop_in_progress,
