@@ -121,7 +121,9 @@ pub fn make_target(tc: &Toolchain, b: &Build, target: &str, logs: &Path) -> Resu
 /// kernel crate's documentation can change, and its command (flags from the configuration,
 /// which all commits of a slot share) is the one kbuild saved.
 pub fn rustdoc_kernel_crate(b: &Build, logs: &Path) -> Result<Option<Vec<String>>> {
-    let saved = b.out.join("rust/.rustdoc-kernel.cmd");
+    // kbuild keeps the command of a target in `.<target>.cmd` of the folder make ran it from,
+    // the build folder for the `rustdoc-*` targets.
+    let saved = b.out.join(".rustdoc-kernel.cmd");
     let Ok(text) = fs::read_to_string(&saved) else {
         return Ok(None);
     };
