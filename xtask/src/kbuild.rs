@@ -143,7 +143,12 @@ pub fn rustdoc_kernel_crate(b: &Build, logs: &Path) -> Result<Option<Vec<String>
     let log = logs.join(format!("rustdoc-kernel-{}.log", b.name));
     let _ = fs::remove_file(&log);
     let mut c = Command::new("sh");
-    c.arg("-c").arg(cmd).current_dir(&b.out).env("LC_ALL", "C");
+    // The kernel's Makefile exports RUSTC_BOOTSTRAP=1 for the unstable flags it passes.
+    c.arg("-c")
+        .arg(cmd)
+        .current_dir(&b.out)
+        .env("LC_ALL", "C")
+        .env("RUSTC_BOOTSTRAP", "1");
     if let Some(fd) = b.lock_fd {
         util::inherit_fd(&mut c, fd);
     }
