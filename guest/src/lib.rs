@@ -31,3 +31,27 @@ pub fn require_test_guest(program: &str) -> Result<(), String> {
         ))
     }
 }
+
+/// How every guest program starts: refuses to run outside the test guest, then parses the
+/// command line (without the program name) with `parse`. On either failure it prints why on
+/// stderr (and `usage`, when given) and gives the exit code 2 for `main` to return.
+pub fn start<A>(
+    program: &str,
+    usage: Option<&str>,
+    parse: impl FnOnce(std::env::Args) -> Result<A, String>,
+) -> Result<A, std::process::ExitCode> {
+    let refuse = |msg: String| {
+        eprintln!("{msg}");
+        if let Some(usage) = usage {
+            eprintln!("{usage}");
+        }
+        std::process::ExitCode::from(2)
+    };
+    require_test_guest(program).map_err(|e| {
+        eprintln!("{e}");
+        std::process::ExitCode::from(2)
+    })?;
+    let mut argv = std::env::args();
+    argv.next();
+    parse(argv).map_err(|e| refuse(format!("{program}: {e}")))
+}

@@ -649,16 +649,9 @@ fn hotplug_loop(args: &Args, secs: u64) -> i32 {
 }
 
 fn main() -> ExitCode {
-    if let Err(e) = guest::require_test_guest("gpu_probe") {
-        eprintln!("{e}");
-        return ExitCode::from(2);
-    }
-    let args = match parse_args(std::env::args().skip(1)) {
+    let args = match guest::start("gpu_probe", None, parse_args) {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("gpu_probe: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let status = if let Some(bdf) = &args.read_boot0 {
         read_boot0_once(&args.sysfs, bdf)

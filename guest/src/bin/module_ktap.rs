@@ -488,17 +488,9 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    if let Err(e) = guest::require_test_guest("module_ktap") {
-        eprintln!("{e}");
-        return ExitCode::from(2);
-    }
-    let args = match parse_args(std::env::args().skip(1)) {
+    let args = match guest::start("module_ktap", Some(USAGE), parse_args) {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("module_ktap: {e}");
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let module = args.name.as_str();
     let cases = match Kmsg::open(true) {

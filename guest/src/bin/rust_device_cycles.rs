@@ -834,21 +834,14 @@ impl Rig for Guest {
     }
 }
 
+/// The usage line.
+const USAGE: &str = "usage: rust_device_cycles --driver NAME --device NAME [--cycles N] \
+     [--module PATH.ko [--module-cycles N]]";
+
 fn main() -> ExitCode {
-    if let Err(e) = guest::require_test_guest("rust_device_cycles") {
-        eprintln!("{e}");
-        return ExitCode::from(2);
-    }
-    let args = match parse_args(std::env::args().skip(1)) {
+    let args = match guest::start("rust_device_cycles", Some(USAGE), parse_args) {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("rust_device_cycles: {e}");
-            eprintln!(
-                "usage: rust_device_cycles --driver NAME --device NAME [--cycles N] \
-                 [--module PATH.ko [--module-cycles N]]"
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let status = match Guest::new(&args) {
         Ok(mut guest) => run(&mut guest, &args),
