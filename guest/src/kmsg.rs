@@ -92,6 +92,21 @@ impl RecordSource for Kmsg {
     }
 }
 
+/// What went wrong while reading the kernel log, for a test's failure reason: `overruns`
+/// reads that lost records (`EPIPE`), and the read error that stopped the reading, if any.
+pub fn read_problems(overruns: u32, error: Option<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if overruns > 0 {
+        problems.push(format!(
+            "/dev/kmsg overrun (EPIPE) {overruns} time(s): records were lost"
+        ));
+    }
+    if let Some(e) = error {
+        problems.push(format!("reading /dev/kmsg: {e}"));
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

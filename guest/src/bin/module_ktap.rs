@@ -42,7 +42,7 @@
 
 use guest::args::{self, Flags};
 use guest::kmod;
-use guest::kmsg::{record_text, Kmsg, ReadOutcome, RecordSource};
+use guest::kmsg::{self, record_text, Kmsg, ReadOutcome, RecordSource};
 use guest::Ktap;
 use std::mem;
 use std::path::{Path, PathBuf};
@@ -321,15 +321,7 @@ fn evaluate(module: &str, cap: &Capture, insmod: &Result<(), String>) -> Vec<Cas
             }
         }
     }
-    if cap.overruns > 0 {
-        problems.push(format!(
-            "/dev/kmsg overrun (EPIPE) {} time(s): records were lost",
-            cap.overruns
-        ));
-    }
-    if let Some(e) = &cap.error {
-        problems.push(format!("reading /dev/kmsg: {e}"));
-    }
+    problems.extend(kmsg::read_problems(cap.overruns, cap.error.as_deref()));
     match (insmod, module_failed) {
         (Ok(()), true) => problems.insert(
             0,

@@ -41,7 +41,7 @@
 
 use guest::args::{self, Flags};
 use guest::kmod::{self, module_name};
-use guest::kmsg::{record_text, Kmsg, ReadOutcome, RecordSource};
+use guest::kmsg::{self, record_text, Kmsg, ReadOutcome, RecordSource};
 use guest::sysfs::Bus;
 use guest::Ktap;
 use std::fmt;
@@ -252,16 +252,7 @@ fn verdict(problems: Vec<String>) -> Result<(), String> {
 /// Checks that `batch` holds each of `expected` exactly once and no other event, and that no
 /// record was lost or unreadable.
 fn check_exact(expected: &[Event], batch: &Batch) -> Result<(), String> {
-    let mut problems = Vec::new();
-    if batch.overruns > 0 {
-        problems.push(format!(
-            "/dev/kmsg overrun (EPIPE) {} time(s): records were lost",
-            batch.overruns
-        ));
-    }
-    if let Some(e) = &batch.error {
-        problems.push(format!("reading /dev/kmsg: {e}"));
-    }
+    let mut problems = kmsg::read_problems(batch.overruns, batch.error.as_deref());
     for &want in expected {
         let n = batch.count(want);
         if n != 1 {
