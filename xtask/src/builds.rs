@@ -103,7 +103,7 @@ fn build_in_slot(
 }
 
 /// Copies what a boot needs of a slot's build (image, modules) into `build/images/<name>`.
-fn copy_images(ctx: &Ctx, name: &str, built: &Built) -> Result<Built> {
+pub(crate) fn copy_images(ctx: &Ctx, name: &str, built: &Built) -> Result<Built> {
     let images = ctx.build.join("images").join(name);
     util::remove_dir(&images)?;
     std::fs::create_dir_all(images.join("modules"))?;

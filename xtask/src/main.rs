@@ -64,6 +64,9 @@ enum Command {
         /// Run CMD in the guest after boot (repeatable); guest programs and modules are packed
         #[arg(long = "exec", value_name = "CMD")]
         exec: Vec<String>,
+        /// Add a QEMU device (a `-device` value, e.g. `pci-testdev` or `edu`; repeatable)
+        #[arg(long = "device", value_name = "DEVICE")]
+        device: Vec<String>,
     },
     /// Run the test suites; the last line is `N passed, N failed[, N skipped]`
     Test {
@@ -262,6 +265,7 @@ fn run(command: Command) -> Result<()> {
             gpu_passthrough,
             debug,
             exec,
+            device,
         } => {
             let gpu = match gpu_passthrough {
                 Some(p) => {
@@ -273,7 +277,7 @@ fn run(command: Command) -> Result<()> {
                 None if chip.is_empty() => run::GpuChoice::None,
                 None => run::GpuChoice::Models(chip),
             };
-            run::run(&ctx, gpu, debug, &exec)
+            run::run(&ctx, gpu, debug, &exec, &device)
         }
         Command::Test { suites } => suites::test(&ctx, &suites),
         Command::Bench { cases } => bench::bench(&ctx, &cases),
@@ -305,8 +309,9 @@ fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
             ctx.tree().display()
         );
     }
+    let tip_behind = series::behind_parent(&git, topics, topics.tip());
     let view = tipview::generate(&git, &topics.tip().branch)?;
-    if !force {
+    if !force && tip_behind.is_none() {
         let edits = tipview::edited(&ctx.repo)?;
         if !edits.is_empty() {
             bail!(
@@ -317,19 +322,35 @@ fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
         }
     }
     let counts = series::export(&git, topics, series_dir)?;
-    tipview::write(&ctx.repo, &view, force)?;
-    for t in &topics.topics {
-        let files = series::format_topic(&git, t)?;
-        tree::record_synced(&ctx.tree(), t, &files)?;
+    for (t, (branch, exported)) in topics.topics.iter().zip(counts) {
+        match exported {
+            series::Exported::Patches(n) => {
+                let files = series::format_topic(&git, t)?;
+                tree::record_synced(&ctx.tree(), t, &files)?;
+                println!("{branch}: {n} patch(es)");
+            }
+            series::Exported::Behind(parent) => println!(
+                "{branch}: not exported: it does not stand on {parent}'s tip, so its own \
+                 commits cannot be told from {parent}'s old ones; series/{} is kept as it was. \
+                 `cargo xtask tree` (with --force if it names the branch; its old tip is kept \
+                 under refs/nova-backup/) rebuilds it from series/; then export again",
+                t.dir
+            ),
+        }
     }
-    for (branch, n) in counts {
-        println!("{branch}: {n} patch(es)");
+    if let Some(parent) = tip_behind {
+        println!(
+            "tip view: not written, as {} is not exported (behind {parent})",
+            topics.tip().branch
+        );
+    } else {
+        tipview::write(&ctx.repo, &view, force)?;
+        println!(
+            "tip view: {} file(s), manifest {}",
+            view.len(),
+            tipview::MANIFEST
+        );
     }
-    println!(
-        "tip view: {} file(s), manifest {}",
-        view.len(),
-        tipview::MANIFEST
-    );
     Ok(())
 }
 

@@ -22,7 +22,13 @@ pub enum GpuChoice {
 }
 
 /// `cargo xtask run`.
-pub fn run(ctx: &Ctx, gpu: GpuChoice, debug: bool, exec: &[String]) -> Result<()> {
+pub fn run(
+    ctx: &Ctx,
+    gpu: GpuChoice,
+    debug: bool,
+    exec: &[String],
+    devices: &[String],
+) -> Result<()> {
     let tc = setup::setup(ctx)?;
     let (branch, built) = build_tree(ctx, &tc, debug)?;
     println!(
@@ -81,7 +87,7 @@ pub fn run(ctx: &Ctx, gpu: GpuChoice, debug: bool, exec: &[String]) -> Result<()
         modules: built.modules.clone(),
         run_lines,
         gpus,
-        devices: Vec::new(),
+        devices: devices.to_vec(),
         expect_suites: &[],
         echo: true,
         append: Vec::new(),

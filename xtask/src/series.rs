@@ -211,12 +211,50 @@ pub fn diff_names(a: &PatchFiles, b: &PatchFiles) -> Vec<String> {
 }
 
 /// Exports every topic branch of `git` into `series/`, then the tip view.
-pub fn export(git: &Git, topics: &Topics, series: &Path) -> Result<Vec<(String, usize)>> {
+pub fn export(git: &Git, topics: &Topics, series: &Path) -> Result<Vec<(String, Exported)>> {
     let mut counts = Vec::new();
     for t in &topics.topics {
+        if let Some(parent) = behind_parent(git, topics, t) {
+            counts.push((t.branch.clone(), Exported::Behind(parent)));
+            continue;
+        }
         let files = format_topic(git, t)?;
         write_topic_dir(series, t, &files)?;
-        counts.push((t.branch.clone(), files.len().saturating_sub(1)));
+        counts.push((
+            t.branch.clone(),
+            Exported::Patches(files.len().saturating_sub(1)),
+        ));
     }
     Ok(counts)
+}
+
+/// What [`export`] did with a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exported {
+    /// Its folder now holds this many patches.
+    Patches(usize),
+    /// Nothing: its branch does not stand on the tip of this parent (which was rebased or
+    /// gained commits), so its own commits cannot be told from the parent's old ones. Its
+    /// folder is kept as it was.
+    Behind(String),
+}
+
+/// The first topic branch among `t`'s parents and their parents whose tip the branch below it
+/// does not contain, if any: `t` then stands on an old state of that topic.
+pub fn behind_parent(git: &Git, topics: &Topics, t: &Topic) -> Option<String> {
+    let branch = format!("refs/heads/{}", t.branch);
+    t.parents
+        .iter()
+        .filter(|p| p.as_str() != BASE)
+        .find_map(|p| {
+            let parent = parent_ref(p);
+            if git.rev(&parent).is_some()
+                && !git.ok(&["merge-base", "--is-ancestor", &parent, &branch])
+            {
+                return Some(p.clone());
+            }
+            topics
+                .by_branch(p)
+                .and_then(|pt| behind_parent(git, topics, pt))
+        })
 }

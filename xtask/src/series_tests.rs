@@ -466,7 +466,7 @@ fn unexported_work_is_never_destroyed() {
     let b = &w.topics.topics[1];
     series::write_topic_dir(&w.series(), b, &series::PatchFiles::new()).unwrap();
     assert_eq!(
-        tree::state(&g, &w.series(), b).unwrap(),
+        tree::state(&g, &w.topics, &w.series(), b).unwrap(),
         tree::State::SeriesNewer
     );
 }
@@ -696,4 +696,93 @@ fn the_check_tree_is_applied_once_and_its_work_trees_go_with_them() {
     util::remove_dir(&work).unwrap();
     let wt = check_tree.worktree(&work, "refs/heads/staging/b").unwrap();
     assert_eq!(wt.git().rev("HEAD"), git.rev("refs/heads/staging/b"));
+}
+
+#[test]
+fn a_topic_whose_parent_moved_is_rebuilt_on_it() {
+    let w = world("parent-moved");
+    let g = Git::new(&w.tree());
+    let d = "2025-03-01T10:00:00Z";
+    // A new commit on staging/b, exported: staging/dev's own patches (none) are unchanged, but
+    // it no longer stands on its parent's tip, nor does nova/stub.
+    git(&w.tree(), &["checkout", "-q", "staging/b"], d);
+    write(&w.tree(), "rust/kernel/pci.rs", "//! PCI, more.\n");
+    commit(
+        &w.tree(),
+        "rust: pci: more\n\nSigned-off-by: B <b@example.org>",
+        d,
+    );
+    export_all(&w.tree(), &w.topics, &w.repo);
+    let dev = w.topics.by_branch("staging/dev").unwrap();
+    assert_eq!(
+        tree::state(&g, &w.topics, &w.series(), dev).unwrap(),
+        tree::State::SeriesNewer
+    );
+    tree::materialise(
+        &w.tree(),
+        &w.base,
+        &w.topics,
+        &w.series(),
+        tree::OnUnexported::Fail,
+    )
+    .unwrap();
+    for branch in ["staging/dev", "nova/stub"] {
+        assert!(
+            g.ok(&["merge-base", "--is-ancestor", "staging/b", branch]),
+            "{branch} stands on staging/b's new tip"
+        );
+    }
+    // The children's cover letters name their new base: exported again, all are in sync.
+    export_all(&w.tree(), &w.topics, &w.repo);
+    for t in &w.topics.topics {
+        assert_eq!(
+            tree::state(&g, &w.topics, &w.series(), t).unwrap(),
+            tree::State::InSync,
+            "{}",
+            t.branch
+        );
+    }
+}
+
+#[test]
+fn a_rebased_parent_is_not_exported_as_its_childrens_work() {
+    let w = world("parent-rebased");
+    let g = Git::new(&w.tree());
+    let d = "2025-03-01T10:00:00Z";
+    let tip_before = read_topic_dir(&w.series(), w.topics.tip()).unwrap();
+    // staging/b's commit rewritten: its children still hold the old one.
+    git(&w.tree(), &["checkout", "-q", "staging/b"], d);
+    write(&w.tree(), "rust/kernel/pci.rs", "//! PCI, reworded.\n");
+    git(&w.tree(), &["add", "-A"], d);
+    git(&w.tree(), &["commit", "-q", "--amend", "--no-edit"], d);
+    let counts = series::export(&g, &w.topics, &w.series()).unwrap();
+    let dev = counts.iter().find(|(b, _)| b == "staging/dev").unwrap();
+    assert_eq!(dev.1, series::Exported::Behind("staging/b".into()));
+    assert_eq!(
+        read_topic_dir(&w.series(), w.topics.tip()).unwrap(),
+        tip_before,
+        "the old commit of staging/b is not exported as nova/stub's"
+    );
+    // Rebuilt from series/ (the tip's branch holds the old commit: --force), then exported.
+    tree::materialise(
+        &w.tree(),
+        &w.base,
+        &w.topics,
+        &w.series(),
+        tree::OnUnexported::Force,
+    )
+    .unwrap();
+    export_all(&w.tree(), &w.topics, &w.repo);
+    assert_eq!(
+        fs::read_to_string(w.tree().join("rust/kernel/pci.rs")).unwrap(),
+        "//! PCI, reworded.\n"
+    );
+    for t in &w.topics.topics {
+        assert_eq!(
+            tree::state(&g, &w.topics, &w.series(), t).unwrap(),
+            tree::State::InSync,
+            "{}",
+            t.branch
+        );
+    }
 }

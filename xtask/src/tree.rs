@@ -202,7 +202,7 @@ pub enum State {
 }
 
 /// Compares topic `t`'s branch with `series/`.
-pub fn state(git: &Git, series_dir: &Path, t: &Topic) -> Result<State> {
+pub fn state(git: &Git, topics: &Topics, series_dir: &Path, t: &Topic) -> Result<State> {
     if git.rev(&format!("refs/heads/{}", t.branch)).is_none() {
         return Ok(State::Missing);
     }
@@ -221,7 +221,14 @@ pub fn state(git: &Git, series_dir: &Path, t: &Topic) -> Result<State> {
     let now = format_topic(git, t)?;
     let in_series = read_topic_dir(series_dir, t)?;
     if now == in_series {
-        return Ok(State::InSync);
+        // Its own patches are exported; it is in sync only if it also stands on its parents'
+        // tips (a parent that gained commits leaves it, and the merge of a topic like
+        // staging/dev, behind).
+        return Ok(if series::behind_parent(git, topics, t).is_some() {
+            State::SeriesNewer
+        } else {
+            State::InSync
+        });
     }
     match read_synced(&git.dir, t) {
         Some(rec) if rec == now => Ok(State::SeriesNewer),
@@ -299,7 +306,7 @@ pub fn materialise(
     let mut states = Vec::new();
     let mut blocked = Vec::new();
     for t in &topics.topics {
-        let mut s = state(&git, series_dir, t)?;
+        let mut s = state(&git, topics, series_dir, t)?;
         if base_changed && s == State::InSync {
             s = State::SeriesNewer;
         }

@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/completion.h`](srctree/include/linux/completion.h)
 
-use crate::{bindings, prelude::*, types::Opaque};
+use crate::{bindings, prelude::*, time::Jiffies, types::Opaque};
 
 /// A completion: threads wait in [`Completion::wait_for_completion`] until another one signals
 /// it with [`Completion::complete_all`].
@@ -72,5 +72,28 @@ impl Completion {
     pub fn wait_for_completion(&self) {
         // SAFETY: `self.as_raw()` is an initialised completion (type invariant).
         unsafe { bindings::wait_for_completion(self.as_raw()) };
+    }
+
+    /// Waits, uninterruptibly, until the completion is signalled or `timeout` jiffies have
+    /// passed; returns whether it was signalled.
+    ///
+    /// Sleeps: must not be called in atomic context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::sync::Completion;
+    /// use kernel::time::msecs_to_jiffies;
+    ///
+    /// let done = KBox::pin_init(Completion::new(), GFP_KERNEL)?;
+    /// // Nothing signals it: the wait gives up after 10 ms.
+    /// assert!(!done.wait_for_completion_timeout(msecs_to_jiffies(10)));
+    /// done.complete_all();
+    /// assert!(done.wait_for_completion_timeout(msecs_to_jiffies(10)));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn wait_for_completion_timeout(&self, timeout: Jiffies) -> bool {
+        // SAFETY: `self.as_raw()` is an initialised completion (type invariant).
+        unsafe { bindings::wait_for_completion_timeout(self.as_raw(), timeout) != 0 }
     }
 }

@@ -6,6 +6,7 @@ mod driver_author;
 mod gpu_model;
 mod host;
 mod rust_device;
+mod rust_pci;
 mod series;
 
 use crate::ctx::Ctx;
@@ -42,6 +43,10 @@ const SUITES: &[Suite] = &[
     Suite {
         name: "rust-device",
         run: rust_device::run,
+    },
+    Suite {
+        name: "rust-pci",
+        run: rust_pci::run,
     },
     Suite {
         name: "driver-author",

@@ -46,17 +46,18 @@ const SAMPLE_LINES: [(&str, &str); 4] = [
 ];
 
 /// Before the tests: forget what kmemleak suspects from boot, so that only new leaks count.
-const KMEMLEAK_BASELINE: &str =
+pub(crate) const KMEMLEAK_BASELINE: &str =
     "echo scan > /sys/kernel/debug/kmemleak && echo clear > /sys/kernel/debug/kmemleak";
 
 /// After the tests: scan (twice, as kmemleak only reports an object seen unreferenced twice),
 /// print what it found and fail when it found anything.
-const KMEMLEAK_CHECK: &str = "k=/sys/kernel/debug/kmemleak; echo scan > $k && echo scan > $k && \
+pub(crate) const KMEMLEAK_CHECK: &str =
+    "k=/sys/kernel/debug/kmemleak; echo scan > $k && echo scan > $k && \
      n=$(grep -c 'unreferenced object' $k); echo \"leak check: $n new suspected leaks after the \
      tests\"; head -n 40 $k; [ \"$n\" = 0 ]";
 
 /// The marker that the series' doc examples which only compile carry in their text.
-const COMPILE_ONLY: &str = "/// Compile-only";
+pub(crate) const COMPILE_ONLY: &str = "/// Compile-only";
 
 /// `rust-device`: staging/rust-device as series/ has it boots with its fragment (and kmemleak);
 /// all doctests pass, the Devres tests pass, the platform test driver survives 100 unbind/bind
@@ -117,7 +118,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
 /// How many lines of the Rust files under `dir` (the series' tip view) start with `marker`:
 /// in the files the series adds (`.rs`), and among the added lines of the files it changes
 /// (`.rs.patch`).
-fn count_marker(dir: &Path, marker: &str) -> Result<usize> {
+pub(crate) fn count_marker(dir: &Path, marker: &str) -> Result<usize> {
     let mut count = 0;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

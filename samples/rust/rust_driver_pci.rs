@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Rust PCI driver sample.
+//!
+//! A PCI driver for two of QEMU's test devices, told apart by its ID table:
+//!
+//! - `pci-testdev` (1b36:0005): runs the device's data-match test through a BAR mapped with
+//!   `Bar`, and shows what the BAR API refuses (an index past the last BAR, an I/O-port BAR, an
+//!   unimplemented BAR, a BAR claimed already, an access past the end);
+//! - `edu` (1234:11e8): checks the ID and liveness registers, computes a factorial, and raises
+//!   and acknowledges an interrupt through MSI and then through INTx.
+//!
+//! Start QEMU with `-device pci-testdev -device edu`.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::{
+    c_str,
+    device::Core,
+    devres::Devres,
+    io::mem::IoMem,
+    irq, pci,
+    pci::{Bar, IrqRegistration, IrqTypes},
+    prelude::*,
+    str::CStr,
+    sync::{Arc, Completion},
+    time::msecs_to_jiffies,
+};
+
+/// The name regions and interrupts are claimed under.
+const NAME: &CStr = c_str!("rust_driver_pci");
+
+/// The devices the driver supports; each ID's information says which one matched.
+#[derive(Debug)]
+enum Info {
+    /// QEMU's `pci-testdev`.
+    TestDev,
+    /// QEMU's `edu`.
+    Edu,
+}
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    MODULE_PCI_TABLE,
+    <SampleDriver as pci::Driver>::IdInfo,
+    [
+        (pci::DeviceId::from_id(0x1b36, 0x0005), Info::TestDev),
+        (pci::DeviceId::from_id(0x1234, 0x11e8), Info::Edu),
+    ]
+);
+
+/// `pci-testdev`'s BAR 0: the registers up to the end of `COUNT`.
+mod testdev {
+    /// The size of the registers the driver uses; the BAR is 4 KiB.
+    pub(crate) const SIZE: usize = 0x10;
+    /// Selects a test (write-only; 3 or more selects none).
+    pub(crate) const TEST: usize = 0x0;
+    /// The offset the selected test watches.
+    pub(crate) const OFFSET: usize = 0x4;
+    /// The value the selected test expects.
+    pub(crate) const DATA: usize = 0x8;
+    /// How many times the selected test saw its value written at its offset.
+    pub(crate) const COUNT: usize = 0xc;
+    /// A value of `TEST` that selects no test.
+    pub(crate) const NO_TEST: u8 = 0xff;
+}
+
+/// `edu`'s BAR 0 (1 MiB): the registers the driver uses.
+mod edu {
+    /// The size of the register block (the DMA buffer above it is not used).
+    pub(crate) const SIZE: usize = 0x100;
+    /// Identification: `0xRRrr00ed`, major and minor version.
+    pub(crate) const ID: usize = 0x00;
+    /// Liveness check: reads the bitwise NOT of the last value written.
+    pub(crate) const LIVENESS: usize = 0x04;
+    /// Factorial: write a number, read its factorial once `STATUS` is no longer busy.
+    pub(crate) const FACTORIAL: usize = 0x08;
+    /// Status: bit 0 is set while the factorial is being computed.
+    pub(crate) const STATUS: usize = 0x20;
+    /// Interrupt status: the bits raised and not acknowledged yet.
+    pub(crate) const IRQ_STATUS: usize = 0x24;
+    /// Writing raises an interrupt with those bits.
+    pub(crate) const IRQ_RAISE: usize = 0x60;
+    /// Writing acknowledges those bits.
+    pub(crate) const IRQ_ACK: usize = 0x64;
+    /// `STATUS`: computing.
+    pub(crate) const STATUS_BUSY: u32 = 0x01;
+}
+
+/// The driver's data for one bound device.
+enum SampleDriver {
+    TestDev {
+        bar: Devres<Bar<{ testdev::SIZE }>>,
+    },
+    Edu {
+        _bar: Arc<Devres<Bar<{ edu::SIZE }>>>,
+        _irq: Devres<IrqRegistration<EduIrq>>,
+    },
+}
+
+impl pci::Driver for SampleDriver {
+    type IdInfo = Info;
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe(pdev: &pci::Device<Core>, info: &Self::IdInfo) -> Result<impl PinInit<Self, Error>> {
+        dev_info!(
+            pdev.as_ref(),
+            "probe: {:?} ({:04x}:{:04x}, revision {:#x})\n",
+            info,
+            pdev.vendor_id(),
+            pdev.device_id(),
+            pdev.revision_id()
+        );
+        pdev.enable_device_mem()?;
+        pdev.set_master();
+        match info {
+            Info::TestDev => probe_testdev(pdev),
+            Info::Edu => probe_edu(pdev),
+        }
+    }
+
+    fn unbind(pdev: &pci::Device<Core>, this: Pin<&Self>) {
+        if let SampleDriver::TestDev { bar } = &*this {
+            // Leave no test selected; the device is still bound, so the BAR is there.
+            if let Ok(bar) = bar.access(pdev.as_ref()) {
+                bar.write8(testdev::NO_TEST, testdev::TEST);
+            }
+        }
+        dev_info!(pdev.as_ref(), "unbind\n");
+    }
+}
+
+/// Runs `pci-testdev`'s data-match test (test 0) and shows the BAR API's errors.
+fn probe_testdev(pdev: &pci::Device<Core>) -> Result<SampleDriver> {
+    let bar = pdev.iomap_region_sized::<{ testdev::SIZE }>(0, NAME)?;
+    let regs = bar.access(pdev.as_ref())?;
+
+    regs.write8(0, testdev::TEST);
+    // The test's offset is known at run time only: `try_` checks it against the BAR's size.
+    let offset = regs.read32(testdev::OFFSET) as usize;
+    let data = regs.read8(testdev::DATA);
+    regs.try_write8(data, offset)?;
+    let count = regs.read32(testdev::COUNT);
+    dev_info!(pdev.as_ref(), "pci-testdev data-match count: {count}\n");
+
+    // What a driver gets for the wrong request (each must fail, and with this error).
+    let past_end = regs.maxsize();
+    let checks: [(&str, Result, Error, &str); 6] = [
+        (
+            "bar 6",
+            pdev.iomap_region(6, NAME).map(drop),
+            EINVAL,
+            "EINVAL",
+        ),
+        (
+            "bar 1 (I/O ports)",
+            pdev.iomap_region(1, NAME).map(drop),
+            EINVAL,
+            "EINVAL",
+        ),
+        (
+            "bar 2 (unimplemented)",
+            pdev.iomap_region(2, NAME).map(drop),
+            ENOMEM,
+            "ENOMEM",
+        ),
+        (
+            "bar 0 again",
+            pdev.iomap_region(0, NAME).map(drop),
+            EBUSY,
+            "EBUSY",
+        ),
+        (
+            "bar 0 as IoMem",
+            IoMem::<0>::new(pdev.resource(0)?, NAME).map(drop),
+            EBUSY,
+            "EBUSY",
+        ),
+        (
+            "read past the end",
+            regs.try_read32(past_end).map(drop),
+            EINVAL,
+            "EINVAL",
+        ),
+    ];
+    for (what, result, expected, name) in checks {
+        match result {
+            Err(e) if e == expected => dev_info!(pdev.as_ref(), "refused {what}: {name}\n"),
+            other => {
+                dev_err!(pdev.as_ref(), "{what}: got {other:?}, expected {name}\n");
+                return Err(EINVAL);
+            }
+        }
+    }
+    Ok(SampleDriver::TestDev { bar })
+}
+
+/// Checks `edu`'s registers, computes 10!, and raises an interrupt through MSI and INTx.
+fn probe_edu(pdev: &pci::Device<Core>) -> Result<SampleDriver> {
+    let bar = Arc::new(
+        pdev.iomap_region_sized::<{ edu::SIZE }>(0, NAME)?,
+        GFP_KERNEL,
+    )?;
+    let regs = bar.access(pdev.as_ref())?;
+
+    let id = regs.read32(edu::ID);
+    if id & 0xff != 0xed {
+        dev_err!(pdev.as_ref(), "not an edu device: ID register {id:#010x}\n");
+        return Err(ENODEV);
+    }
+    regs.write32(0x1234_5678, edu::LIVENESS);
+    let liveness = regs.read32(edu::LIVENESS);
+    if liveness != !0x1234_5678 {
+        dev_err!(pdev.as_ref(), "liveness check read {liveness:#010x}\n");
+        return Err(EIO);
+    }
+    regs.write32(10, edu::FACTORIAL);
+    let mut polls = 0;
+    while regs.read32(edu::STATUS) & edu::STATUS_BUSY != 0 {
+        polls += 1;
+        if polls == 1_000_000 {
+            dev_err!(pdev.as_ref(), "factorial still busy\n");
+            return Err(EIO);
+        }
+    }
+    let factorial = regs.read32(edu::FACTORIAL);
+    dev_info!(
+        pdev.as_ref(),
+        "edu ID {id:#010x}, liveness ok, 10! = {factorial}\n"
+    );
+
+    let msi = request_irq(pdev, &bar, IrqTypes::MSI, irq::Flags::NONE)?;
+    let count = raise_irq(pdev, &bar, &msi)?;
+    dev_info!(pdev.as_ref(), "edu MSI interrupt handled (count {count})\n");
+    // A device has vectors of one kind at a time: free the MSI ones (and their handler) first.
+    drop(msi);
+    // The INTx line may be shared with other devices.
+    let intx = request_irq(pdev, &bar, IrqTypes::INTX, irq::Flags::SHARED)?;
+    let count = raise_irq(pdev, &bar, &intx)?;
+    dev_info!(
+        pdev.as_ref(),
+        "edu INTx interrupt handled (count {count})\n"
+    );
+    // The INTx handler stays until the driver unbinds.
+    Ok(SampleDriver::Edu {
+        _bar: bar,
+        _irq: intx,
+    })
+}
+
+/// Allocates one vector of `types` and requests it for `edu`'s handler.
+fn request_irq(
+    pdev: &pci::Device<Core>,
+    bar: &Arc<Devres<Bar<{ edu::SIZE }>>>,
+    types: IrqTypes,
+    flags: irq::Flags,
+) -> Result<Devres<IrqRegistration<EduIrq>>> {
+    let vectors = pdev.alloc_irq_vectors(1, 1, types)?;
+    let handler = try_pin_init!(EduIrq {
+        bar: bar.clone(),
+        done <- Completion::new(),
+        count: AtomicU32::new(0),
+    }? Error);
+    // The registration keeps the vectors allocated.
+    pdev.request_irq(&vectors, 0, flags, NAME, handler)
+}
+
+/// Makes `edu` raise an interrupt and waits for the handler of `registration`; returns how many
+/// interrupts the handler acknowledged.
+fn raise_irq(
+    pdev: &pci::Device<Core>,
+    bar: &Devres<Bar<{ edu::SIZE }>>,
+    registration: &Devres<IrqRegistration<EduIrq>>,
+) -> Result<u32> {
+    let handler = registration.access(pdev.as_ref())?.handler();
+    bar.access(pdev.as_ref())?.write32(0x1, edu::IRQ_RAISE);
+    if !handler
+        .done
+        .wait_for_completion_timeout(msecs_to_jiffies(1000))
+    {
+        dev_err!(pdev.as_ref(), "no interrupt within 1 s\n");
+        return Err(EIO);
+    }
+    Ok(handler.count.load(Ordering::Relaxed))
+}
+
+/// `edu`'s interrupt handler: acknowledges what the device raised and signals the waiter.
+#[pin_data]
+struct EduIrq {
+    bar: Arc<Devres<Bar<{ edu::SIZE }>>>,
+    #[pin]
+    done: Completion,
+    count: AtomicU32,
+}
+
+impl irq::Handler for EduIrq {
+    fn handle(&self) -> irq::IrqReturn {
+        let status = self.bar.try_access_with(|regs| {
+            let status = regs.read32(edu::IRQ_STATUS);
+            if status != 0 {
+                // Even with MSI, `edu` keeps the status until it is acknowledged.
+                regs.write32(status, edu::IRQ_ACK);
+            }
+            status
+        });
+        match status {
+            Some(0) | None => irq::IrqReturn::None,
+            Some(_) => {
+                self.count.fetch_add(1, Ordering::Relaxed);
+                self.done.complete_all();
+                irq::IrqReturn::Handled
+            }
+        }
+    }
+}
+
+kernel::module_pci_driver! {
+    type: SampleDriver,
+    name: "rust_driver_pci",
+    author: "Nova Developers",
+    description: "Rust PCI driver sample",
+    license: "GPL v2",
+}

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A register read-modify-write through C's accessors; suite rust-pci
+ * disassembles codegen_io_c() and compares it with codegen_io_rust().
+ */
+#include <linux/io.h>
+#include <linux/module.h>
+
+u32 codegen_io_c(void __iomem *base);
+
+u32 codegen_io_c(void __iomem *base)
+{
+	u32 v = readl(base + 0x10);
+
+	writel(v | 1, base + 0x14);
+	return v;
+}
+
+MODULE_DESCRIPTION("C side of the MMIO codegen comparison");
+MODULE_LICENSE("GPL");

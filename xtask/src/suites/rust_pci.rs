@@ -1,0 +1,258 @@
+//! Suite `rust-pci`: staging/rust-pci as series/ has it, booted with QEMU's `pci-testdev` and
+//! `edu`: its doctests, the PCI sample's results on both devices, unbind/bind and module
+//! cycles with their BARs and IRQs released, kmemleak, and the MMIO accessors' code compared
+//! with C's.
+
+use crate::author;
+use crate::boot::{boot_suite, console_line, guest_programs, BootPlan};
+use crate::builds::{copy_images, keep_series_topic};
+use crate::ctx::Ctx;
+use crate::report::{SuiteResult, TestResult};
+use crate::setup::Toolchain;
+use crate::suites::rust_device::{count_marker, COMPILE_ONLY, KMEMLEAK_BASELINE, KMEMLEAK_CHECK};
+use crate::util::run_logged;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Command;
+
+/// The branch under test.
+const BRANCH: &str = "staging/rust-pci";
+
+/// The QEMU devices the sample drives.
+const DEVICES: [&str; 2] = ["pci-testdev", "edu"];
+
+/// What each probe must print, per device (checked by `rust_pci_cycles` on every probe).
+const TESTDEV_LINES: [&str; 7] = [
+    "pci-testdev data-match count: 1",
+    "refused bar 6: EINVAL",
+    "refused bar 1 (I/O ports): EINVAL",
+    "refused bar 2 (unimplemented): ENOMEM",
+    "refused bar 0 again: EBUSY",
+    "refused bar 0 as IoMem: EBUSY",
+    "refused read past the end: EINVAL",
+];
+const EDU_LINES: [&str; 3] = [
+    "edu ID 0x010000ed, liveness ok, 10! = 3628800",
+    "edu MSI interrupt handled (count 1)",
+    "edu INTx interrupt handled (count 1)",
+];
+
+/// The out-of-tree module folder with the same register access in C and Rust.
+const CODEGEN_DIR: &str = "xtask/codegen/io";
+
+/// The guest command: 100 unbind/bind cycles of each device and 20 module cycles.
+fn cycles_command() -> String {
+    let mut cmd = String::from(
+        "rust_pci_cycles --driver rust_driver_pci --module /lib/modules/rust_driver_pci.ko \
+         --cycles 100 --module-cycles 20 --device 1b36:0005",
+    );
+    for l in TESTDEV_LINES {
+        cmd.push_str(&format!(" --expect '{l}'"));
+    }
+    cmd.push_str(" --device 1234:11e8 --irq");
+    for l in EDU_LINES {
+        cmd.push_str(&format!(" --expect '{l}'"));
+    }
+    cmd
+}
+
+/// `rust-pci`: see the module documentation.
+pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
+    let kept = keep_series_topic(ctx, tc, BRANCH, &["leakcheck"])?;
+    let codegen = author::module(ctx, tc, &kept, &ctx.repo.join(CODEGEN_DIR))
+        .and_then(|kos| codegen_check(ctx, &kos));
+    let built = copy_images(ctx, &kept.build.name, &kept.built)?;
+    drop(kept);
+    let plan = BootPlan {
+        name: "rust-pci",
+        bzimage: &built.bzimage,
+        programs: guest_programs(ctx, &["rust_pci_cycles"])?,
+        modules: built.modules.clone(),
+        run_lines: vec![
+            KMEMLEAK_BASELINE.to_string(),
+            cycles_command(),
+            KMEMLEAK_CHECK.to_string(),
+        ],
+        gpus: Vec::new(),
+        devices: DEVICES.iter().map(|d| d.to_string()).collect(),
+        expect_suites: &["rust_doctests_kernel", "rust_pci_cycles"],
+        echo: false,
+        append: Vec::new(),
+        hotplug_on: None,
+    };
+    let (mut suite, res) = boot_suite(ctx, tc, plan)?;
+    let doctests = suite
+        .tests
+        .iter()
+        .filter(|t| t.name.starts_with("rust_doctests_kernel."))
+        .count();
+    let compile_only = count_marker(&ctx.repo.join("rust"), COMPILE_ONLY)?;
+    suite.notes.push(format!(
+        "{doctests} Rust doctests ran; {compile_only} of the series' examples only compile \
+         (marked `Compile-only`)"
+    ));
+    match codegen {
+        Ok((listing, verdict)) => {
+            suite.notes.extend(listing);
+            suite.tests.push(verdict);
+        }
+        Err(e) => suite.tests.push(TestResult::fail(
+            "rust-pci.codegen.readl_writel",
+            format!("{e:#}"),
+        )),
+    }
+    for key in ["# elapsed:", "leak check: "] {
+        if let Some(l) = console_line(&res.console, key) {
+            suite.notes.push(l.trim_start_matches("# ").to_string());
+        }
+    }
+    Ok(suite)
+}
+
+/// Disassembles `codegen_io_c()` and `codegen_io_rust()` from the objects next to `kos` and
+/// compares them: the listings (for the notes) and the test, which fails if the Rust function
+/// has more instructions than the C one.
+fn codegen_check(ctx: &Ctx, kos: &[std::path::PathBuf]) -> Result<(Vec<String>, TestResult)> {
+    let dir = kos
+        .first()
+        .and_then(|k| k.parent())
+        .context("the codegen module build gave no .ko")?;
+    let c = disassemble(ctx, &dir.join("codegen_io_c.o"), "codegen_io_c")?;
+    let rust = disassemble(ctx, &dir.join("codegen_io_rust.o"), "codegen_io_rust")?;
+    let mut notes = vec![format!(
+        "codegen: C readl/writel {} instructions, Rust Io::read32/write32 {}",
+        c.len(),
+        rust.len()
+    )];
+    notes.push(format!("codegen C:    {}", c.join("; ")));
+    notes.push(format!("codegen Rust: {}", rust.join("; ")));
+    let name = "rust-pci.codegen.readl_writel";
+    let verdict = if rust.len() > c.len() {
+        TestResult::fail(
+            name,
+            format!(
+                "the Rust accessors take {} instructions where C's take {}:\nC:    {}\nRust: {}",
+                rust.len(),
+                c.len(),
+                c.join("; "),
+                rust.join("; ")
+            ),
+        )
+    } else {
+        TestResult::pass(name)
+    };
+    Ok((notes, verdict))
+}
+
+/// The instructions of function `symbol` in object `obj`, normalised (see [`normalise`]).
+fn disassemble(ctx: &Ctx, obj: &Path, symbol: &str) -> Result<Vec<String>> {
+    let log = ctx.logs().join(format!("objdump-{symbol}.log"));
+    let mut cmd = Command::new("llvm-objdump-14");
+    cmd.arg("-d")
+        .arg("--no-show-raw-insn")
+        .arg("--no-leading-addr")
+        .arg("-M")
+        .arg("intel")
+        .arg(format!("--disassemble-symbols={symbol}"))
+        .arg(obj);
+    run_logged(&format!("llvm-objdump {symbol}"), &mut cmd, &log)?;
+    let text = std::fs::read_to_string(&log)?;
+    let insns = normalise(&text, symbol);
+    if insns.is_empty() {
+        bail!(
+            "no instructions of {symbol} in {} (log: {})",
+            obj.display(),
+            log.display()
+        );
+    }
+    Ok(insns)
+}
+
+/// The instructions of `symbol`'s listing in `objdump` output: mnemonics and operands, with
+/// registers replaced by `r` and symbols by `sym`, so that two functions compare by shape.
+fn normalise(objdump: &str, symbol: &str) -> Vec<String> {
+    let header = format!("<{symbol}>:");
+    let Some(body) = objdump.split(&header).nth(1) else {
+        return Vec::new();
+    };
+    body.lines()
+        .map(str::trim)
+        .take_while(|l| !l.ends_with(">:"))
+        .filter(|l| !l.is_empty() && !l.starts_with("R_X86") && !l.contains("file format"))
+        .map(|l| {
+            let l = l.split('#').next().unwrap_or(l).trim();
+            let l = l.split('<').next().unwrap_or(l).trim();
+            l.split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '+'))
+                .filter(|w| !w.is_empty())
+                .map(|w| if is_register(w) { "r" } else { w })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|l| l != "nop" && !l.starts_with("int3"))
+        .collect()
+}
+
+/// Whether `w` names an x86-64 general-purpose register.
+fn is_register(w: &str) -> bool {
+    const REGS: [&str; 16] = [
+        "ax", "bx", "cx", "dx", "si", "di", "bp", "sp", "8", "9", "10", "11", "12", "13", "14",
+        "15",
+    ];
+    let base = w
+        .trim_start_matches(['r', 'e'])
+        .trim_end_matches(['d', 'w', 'b', 'l']);
+    w.len() >= 2 && (REGS.contains(&base) || ["al", "bl", "cl", "dl"].contains(&w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// llvm-objdump-14's output for the two functions as built on x86-64 (recorded).
+    const LISTING: &str = "
+codegen_io_c.o:\tfile format elf64-x86-64
+
+Disassembly of section .text:
+
+<codegen_io_c>:
+\tmov\teax, dword ptr [rdi + 16]
+\tmov\tecx, eax
+\tor\tecx, 1
+\tmov\tdword ptr [rdi + 20], ecx
+\tret
+\tint3
+";
+
+    #[test]
+    fn listings_are_normalised_to_their_shape() {
+        assert_eq!(
+            normalise(LISTING, "codegen_io_c"),
+            [
+                "mov r dword ptr r 16",
+                "mov r r",
+                "or r 1",
+                "mov dword ptr r 20 r",
+                "ret"
+            ]
+        );
+        assert!(normalise(LISTING, "other").is_empty());
+    }
+
+    #[test]
+    fn registers_are_told_from_other_words() {
+        for r in ["rax", "eax", "r8", "r8d", "r15w", "rdi", "edi", "al", "rsp"] {
+            assert!(is_register(r), "{r}");
+        }
+        for w in ["mov", "dword", "ptr", "16", "or", "ret", "call"] {
+            assert!(!is_register(w), "{w}");
+        }
+    }
+
+    #[test]
+    fn the_cycles_command_names_both_devices_and_their_lines() {
+        let cmd = cycles_command();
+        assert!(cmd.contains("--device 1b36:0005 --expect 'pci-testdev data-match count: 1'"));
+        assert!(cmd.contains("--device 1234:11e8 --irq --expect 'edu ID"));
+        assert!(cmd.contains("--cycles 100 --module-cycles 20"));
+    }
+}
