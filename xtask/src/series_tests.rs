@@ -701,7 +701,7 @@ fn the_check_tree_is_applied_once_and_its_work_trees_go_with_them() {
 #[test]
 fn a_topic_whose_parent_moved_is_rebuilt_on_it() {
     let w = world("parent-moved");
-    let g = Git::new(&w.tree());
+    let g = Git::new(w.tree());
     let d = "2025-03-01T10:00:00Z";
     // A new commit on staging/b, exported: staging/dev's own patches (none) are unchanged, but
     // it no longer stands on its parent's tip, nor does nova/stub.
@@ -747,7 +747,7 @@ fn a_topic_whose_parent_moved_is_rebuilt_on_it() {
 #[test]
 fn a_rebased_parent_is_not_exported_as_its_childrens_work() {
     let w = world("parent-rebased");
-    let g = Git::new(&w.tree());
+    let g = Git::new(w.tree());
     let d = "2025-03-01T10:00:00Z";
     let tip_before = read_topic_dir(&w.series(), w.topics.tip()).unwrap();
     // staging/b's commit rewritten: its children still hold the old one.
