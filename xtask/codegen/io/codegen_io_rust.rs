@@ -3,24 +3,12 @@
 //! A register read-modify-write through `Io<SIZE>`; suite rust-pci disassembles
 //! `codegen_io_rust()` and compares it with C's `codegen_io_c()`.
 
-use kernel::{
-    ffi::c_void,
-    io::{Io, IoRaw},
-    prelude::*,
-};
+use kernel::{io::Io, prelude::*};
 
-/// What `codegen_io_c()` does, through the Rust accessors (offsets checked at build time).
-///
-/// # Safety
-///
-/// `base` must be a mapping of at least 0x100 bytes of I/O memory.
+/// What `codegen_io_c()` does, through the Rust accessors on a mapping a driver keeps (offsets
+/// checked at build time).
 #[no_mangle]
-pub unsafe extern "C" fn codegen_io_rust(base: *mut c_void) -> u32 {
-    let Ok(raw) = IoRaw::<0x100>::new(base as usize, 0x100) else {
-        return 0;
-    };
-    // SAFETY: The caller promises a mapping of 0x100 bytes, which `raw` describes.
-    let io = unsafe { Io::from_raw(&raw) };
+pub extern "C" fn codegen_io_rust(io: &Io<0x100>) -> u32 {
     let v = io.read32(0x10);
     io.write32(v | 1, 0x14);
     v

@@ -57,7 +57,7 @@ pub(crate) const KMEMLEAK_CHECK: &str =
      tests\"; head -n 40 $k; [ \"$n\" = 0 ]";
 
 /// The marker that the series' doc examples which only compile carry in their text.
-pub(crate) const COMPILE_ONLY: &str = "/// Compile-only";
+const COMPILE_ONLY: &str = "/// Compile-only";
 
 /// `rust-device`: staging/rust-device as series/ has it boots with its fragment (and kmemleak);
 /// all doctests pass, the Devres tests pass, the platform test driver survives 100 unbind/bind
@@ -97,6 +97,13 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             TestResult::fail(name, format!("no `{line}` on the console"))
         });
     }
+    add_boot_notes(ctx, &mut suite, &res.console)?;
+    Ok(suite)
+}
+
+/// Notes for a topic's boot: how many doctests ran and how many of the series' examples only
+/// compile, the guest programs' elapsed time and kmemleak's verdict.
+pub(crate) fn add_boot_notes(ctx: &Ctx, suite: &mut SuiteResult, console: &str) -> Result<()> {
     let doctests = suite
         .tests
         .iter()
@@ -108,17 +115,17 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
          (marked `Compile-only`)"
     ));
     for key in ["# elapsed:", "leak check: "] {
-        if let Some(l) = console_line(&res.console, key) {
+        if let Some(l) = console_line(console, key) {
             suite.notes.push(l.trim_start_matches("# ").to_string());
         }
     }
-    Ok(suite)
+    Ok(())
 }
 
 /// How many lines of the Rust files under `dir` (the series' tip view) start with `marker`:
 /// in the files the series adds (`.rs`), and among the added lines of the files it changes
 /// (`.rs.patch`).
-pub(crate) fn count_marker(dir: &Path, marker: &str) -> Result<usize> {
+fn count_marker(dir: &Path, marker: &str) -> Result<usize> {
     let mut count = 0;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

@@ -4,12 +4,12 @@
 //! with C's.
 
 use crate::author;
-use crate::boot::{boot_suite, console_line, guest_programs, BootPlan};
+use crate::boot::{boot_suite, guest_programs, BootPlan};
 use crate::builds::{copy_images, keep_series_topic};
 use crate::ctx::Ctx;
 use crate::report::{SuiteResult, TestResult};
 use crate::setup::Toolchain;
-use crate::suites::rust_device::{count_marker, COMPILE_ONLY, KMEMLEAK_BASELINE, KMEMLEAK_CHECK};
+use crate::suites::rust_device::{add_boot_notes, KMEMLEAK_BASELINE, KMEMLEAK_CHECK};
 use crate::util::run_logged;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -39,6 +39,23 @@ const EDU_LINES: [&str; 3] = [
 
 /// The out-of-tree module folder with the same register access in C and Rust.
 const CODEGEN_DIR: &str = "xtask/codegen/io";
+/// The out-of-tree module with an access past its `Io<SIZE>`'s size, which must not build.
+const OOB_DIR: &str = "xtask/codegen/io-oob";
+
+/// A device that no ID of the sample matches (q35's host bridge, which has no driver here)
+/// bound to the sample through `driver_override`: the PCI core hands over its wildcard ID, and
+/// the adapter must refuse the probe with one line saying why.
+const OVERRIDE_RUN: &str = "insmod /lib/modules/rust_driver_pci.ko && \
+     d=/sys/bus/pci/devices/0000:00:00.0 && echo rust_driver_pci > $d/driver_override && \
+     { echo 0000:00:00.0 > /sys/bus/pci/drivers/rust_driver_pci/bind; \
+       echo \"override bind: exit $?\"; } ; echo > $d/driver_override; \
+     rmmod rust_driver_pci";
+/// What [`OVERRIDE_RUN`] must print: the adapter's refusal and the failed `bind` write.
+const OVERRIDE_LINES: [&str; 2] = [
+    "rust_driver_pci 0000:00:00.0: bound through driver_override, but no ID of the driver's \
+     table matches",
+    "override bind: exit 1",
+];
 
 /// The guest command: 100 unbind/bind cycles of each device and 20 module cycles.
 fn cycles_command() -> String {
@@ -61,6 +78,8 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let kept = keep_series_topic(ctx, tc, BRANCH, &["leakcheck"])?;
     let codegen = author::module(ctx, tc, &kept, &ctx.repo.join(CODEGEN_DIR))
         .and_then(|kos| codegen_check(ctx, &kos));
+    let oob = author::module(ctx, tc, &kept, &ctx.repo.join(OOB_DIR));
+    let oob = oob_verdict(ctx, &kept.build.name, oob.map(drop));
     let built = copy_images(ctx, &kept.build.name, &kept.built)?;
     drop(kept);
     let plan = BootPlan {
@@ -71,6 +90,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         run_lines: vec![
             KMEMLEAK_BASELINE.to_string(),
             cycles_command(),
+            OVERRIDE_RUN.to_string(),
             KMEMLEAK_CHECK.to_string(),
         ],
         gpus: Vec::new(),
@@ -81,16 +101,6 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         hotplug_on: None,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
-    let doctests = suite
-        .tests
-        .iter()
-        .filter(|t| t.name.starts_with("rust_doctests_kernel."))
-        .count();
-    let compile_only = count_marker(&ctx.repo.join("rust"), COMPILE_ONLY)?;
-    suite.notes.push(format!(
-        "{doctests} Rust doctests ran; {compile_only} of the series' examples only compile \
-         (marked `Compile-only`)"
-    ));
     match codegen {
         Ok((listing, verdict)) => {
             suite.notes.extend(listing);
@@ -101,12 +111,44 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             format!("{e:#}"),
         )),
     }
-    for key in ["# elapsed:", "leak check: "] {
-        if let Some(l) = console_line(&res.console, key) {
-            suite.notes.push(l.trim_start_matches("# ").to_string());
-        }
-    }
+    suite.tests.push(oob);
+    let missing: Vec<String> = OVERRIDE_LINES
+        .iter()
+        .filter(|l| !res.console.contains(*l))
+        .map(|l| format!("no `{l}` on the console"))
+        .collect();
+    let name = "rust-pci.driver_override_without_a_match_is_refused";
+    suite.tests.push(if missing.is_empty() {
+        TestResult::pass(name)
+    } else {
+        TestResult::fail(name, missing.join("; "))
+    });
+    add_boot_notes(ctx, &mut suite, &res.console)?;
     Ok(suite)
+}
+
+/// The test that an offset past an `Io<SIZE>`'s size does not build: `built` is the result of
+/// building [`OOB_DIR`] against slot `slot`, whose log must show `build_assert!`'s failure
+/// (a reference to the symbol `rust_build_error`, which modpost refuses).
+fn oob_verdict(ctx: &Ctx, slot: &str, built: Result<()>) -> TestResult {
+    let name = "rust-pci.codegen.offset_past_size_fails_to_build";
+    let log = ctx.logs().join(format!("module-io-oob-{slot}.log"));
+    match built {
+        Ok(()) => TestResult::fail(
+            name,
+            format!("{OOB_DIR} built: a read past the compile-time size was not refused"),
+        ),
+        Err(e) => match std::fs::read_to_string(&log) {
+            Ok(text) if text.contains("rust_build_error") => TestResult::pass(name),
+            _ => TestResult::fail(
+                name,
+                format!(
+                    "{OOB_DIR} failed to build, but not on rust_build_error ({}): {e:#}",
+                    log.display()
+                ),
+            ),
+        },
+    }
 }
 
 /// Disassembles `codegen_io_c()` and `codegen_io_rust()` from the objects next to `kos` and
@@ -147,6 +189,8 @@ fn codegen_check(ctx: &Ctx, kos: &[std::path::PathBuf]) -> Result<(Vec<String>, 
 /// The instructions of function `symbol` in object `obj`, normalised (see [`normalise`]).
 fn disassemble(ctx: &Ctx, obj: &Path, symbol: &str) -> Result<Vec<String>> {
     let log = ctx.logs().join(format!("objdump-{symbol}.log"));
+    // A fresh log, so that only this listing is parsed.
+    let _ = std::fs::remove_file(&log);
     let mut cmd = Command::new("llvm-objdump-14");
     cmd.arg("-d")
         .arg("--no-show-raw-insn")
@@ -177,8 +221,10 @@ fn normalise(objdump: &str, symbol: &str) -> Vec<String> {
     };
     body.lines()
         .map(str::trim)
-        .take_while(|l| !l.ends_with(">:"))
-        .filter(|l| !l.is_empty() && !l.starts_with("R_X86") && !l.contains("file format"))
+        .skip_while(|l| l.is_empty())
+        // The listing ends at the blank line before whatever objdump prints next.
+        .take_while(|l| !l.is_empty() && !l.ends_with(">:"))
+        .filter(|l| !l.starts_with("R_X86"))
         .map(|l| {
             let l = l.split('#').next().unwrap_or(l).trim();
             let l = l.split('<').next().unwrap_or(l).trim();
@@ -221,6 +267,9 @@ Disassembly of section .text:
 \tmov\tdword ptr [rdi + 20], ecx
 \tret
 \tint3
+
+$ llvm-objdump-14 -d ... other.o
+Disassembly of section .text:
 ";
 
     #[test]
