@@ -400,20 +400,12 @@ impl<Ctx: device::DeviceContext> Device<Ctx> {
         unsafe { (*self.as_raw()).class }
     }
 
-    /// Resource `bar` of the device (a BAR is 0 to 5).
-    ///
-    /// # Errors
-    ///
-    /// `EINVAL` if there is no resource `bar` (`PCI_NUM_RESOURCES` or more).
-    pub fn resource(&self, bar: u32) -> Result<&Resource> {
+    /// Checks that `bar` names a resource of the device.
+    fn check_resource(bar: u32) -> Result {
         if bar >= NUM_RESOURCES {
             return Err(EINVAL);
         }
-        // SAFETY: `bar` is in bounds of the device's resources, which live as long as the device
-        // and are not changed while a driver could be bound (the PCI core assigns them before).
-        Ok(unsafe {
-            Resource::from_raw(ptr::addr_of_mut!((*self.as_raw()).resource[bar as usize]))
-        })
+        Ok(())
     }
 
     /// The first address of resource `bar` (C's `pci_resource_start()`).
@@ -422,7 +414,7 @@ impl<Ctx: device::DeviceContext> Device<Ctx> {
     ///
     /// `EINVAL` if there is no resource `bar`.
     pub fn resource_start(&self, bar: u32) -> Result<ResourceSize> {
-        self.resource(bar)?;
+        Self::check_resource(bar)?;
         // SAFETY: The device is valid and `bar` in bounds (checked above).
         Ok(unsafe { bindings::pci_resource_start(self.as_raw(), bar as c_int) })
     }
@@ -434,7 +426,7 @@ impl<Ctx: device::DeviceContext> Device<Ctx> {
     ///
     /// `EINVAL` if there is no resource `bar`.
     pub fn resource_len(&self, bar: u32) -> Result<ResourceSize> {
-        self.resource(bar)?;
+        Self::check_resource(bar)?;
         // SAFETY: The device is valid and `bar` in bounds (checked above).
         Ok(unsafe { bindings::pci_resource_len(self.as_raw(), bar as c_int) })
     }
@@ -446,7 +438,29 @@ impl<Ctx: device::DeviceContext> Device<Ctx> {
     ///
     /// `EINVAL` if there is no resource `bar`.
     pub fn resource_flags(&self, bar: u32) -> Result<Flags> {
-        Ok(self.resource(bar)?.flags())
+        Self::check_resource(bar)?;
+        // SAFETY: The device is valid and `bar` in bounds (checked above); only the flags are
+        // read.
+        let flags = unsafe { (*self.as_raw()).resource[bar as usize].flags };
+        Ok(Flags::from_raw(flags))
+    }
+}
+
+impl Device<device::Bound> {
+    /// Resource `bar` of the device (a BAR is 0 to 5), while the device is bound (the PCI core
+    /// may reassign the resources of an unbound device).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if there is no resource `bar` (`PCI_NUM_RESOURCES` or more).
+    pub fn resource(&self, bar: u32) -> Result<&Resource> {
+        Self::check_resource(bar)?;
+        // SAFETY: `bar` is in bounds of the device's resources, which live as long as the device.
+        // While a driver is bound (`Bound`, for the lifetime of `self`), the PCI core does not
+        // reassign them.
+        Ok(unsafe {
+            Resource::from_raw(ptr::addr_of_mut!((*self.as_raw()).resource[bar as usize]))
+        })
     }
 }
 
