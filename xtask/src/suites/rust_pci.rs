@@ -57,6 +57,27 @@ const OVERRIDE_LINES: [&str; 2] = [
     "override bind: exit 1",
 ];
 
+/// A dynamic ID (`new_id`) for pci-testdev whose driver data is 1, the index of the table's edu
+/// entry: the probe must get edu's information for pci-testdev (and then refuse the device, as
+/// its ID register is not edu's). The ID is removed and the device bound again by its table
+/// entry afterwards.
+const DYNAMIC_ID_RUN: &str = "insmod /lib/modules/rust_driver_pci.ko && \
+     b=/sys/bus/pci/drivers/rust_driver_pci && \
+     t=$(for d in /sys/bus/pci/devices/*; do \
+       [ \"$(cat $d/vendor):$(cat $d/device)\" = 0x1b36:0x0005 ] && basename $d; done; \
+       true) && \
+     echo $t > $b/unbind && echo '1b36 0005 ffffffff ffffffff 0 0 1' > $b/new_id && \
+     echo '1b36 0005 ffffffff ffffffff 0 0' > $b/remove_id && echo $t > $b/bind && \
+     echo \"dynamic id: $t bound to $(basename $(readlink /sys/bus/pci/devices/$t/driver))\" && \
+     rmmod rust_driver_pci";
+/// What [`DYNAMIC_ID_RUN`] must print: the probe with edu's information for pci-testdev, its
+/// refusal, and the binding by the table entry afterwards.
+const DYNAMIC_ID_LINES: [&str; 3] = [
+    ": probe: Edu (1b36:0005, revision 0x0)",
+    ": not an edu device: ID register",
+    "bound to rust_driver_pci",
+];
+
 /// The guest command: 100 unbind/bind cycles of each device and 20 module cycles.
 fn cycles_command() -> String {
     let mut cmd = String::from(
@@ -91,6 +112,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             KMEMLEAK_BASELINE.to_string(),
             cycles_command(),
             OVERRIDE_RUN.to_string(),
+            DYNAMIC_ID_RUN.to_string(),
             KMEMLEAK_CHECK.to_string(),
         ],
         gpus: Vec::new(),
@@ -112,19 +134,36 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         )),
     }
     suite.tests.push(oob);
-    let missing: Vec<String> = OVERRIDE_LINES
+    for (name, lines) in [
+        (
+            "rust-pci.driver_override_without_a_match_is_refused",
+            &OVERRIDE_LINES[..],
+        ),
+        (
+            "rust-pci.dynamic_id_info_from_its_driver_data",
+            &DYNAMIC_ID_LINES[..],
+        ),
+    ] {
+        suite
+            .tests
+            .push(console_lines_test(name, lines, &res.console));
+    }
+    add_boot_notes(ctx, &mut suite, &res.console)?;
+    Ok(suite)
+}
+
+/// Test `name`: every one of `lines` is on `console`.
+fn console_lines_test(name: &str, lines: &[&str], console: &str) -> TestResult {
+    let missing: Vec<String> = lines
         .iter()
-        .filter(|l| !res.console.contains(*l))
+        .filter(|l| !console.contains(*l))
         .map(|l| format!("no `{l}` on the console"))
         .collect();
-    let name = "rust-pci.driver_override_without_a_match_is_refused";
-    suite.tests.push(if missing.is_empty() {
+    if missing.is_empty() {
         TestResult::pass(name)
     } else {
         TestResult::fail(name, missing.join("; "))
-    });
-    add_boot_notes(ctx, &mut suite, &res.console)?;
-    Ok(suite)
+    }
 }
 
 /// The test that an offset past an `Io<SIZE>`'s size does not build: `built` is the result of
