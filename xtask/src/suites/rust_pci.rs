@@ -21,7 +21,7 @@ const BRANCH: &str = "staging/rust-pci";
 /// The QEMU devices the sample drives.
 const DEVICES: [&str; 2] = ["pci-testdev", "edu"];
 
-/// What each probe must print, per device (checked by `rust_pci_cycles` on every probe).
+/// What each probe of pci-testdev must print (checked by `rust_pci_cycles` on every probe).
 const TESTDEV_LINES: [&str; 7] = [
     "pci-testdev data-match count: 1",
     "refused bar 6: EINVAL",
@@ -31,6 +31,7 @@ const TESTDEV_LINES: [&str; 7] = [
     "refused bar 0 as IoMem: EBUSY",
     "refused read past the end: EINVAL",
 ];
+/// What each probe of edu must print.
 const EDU_LINES: [&str; 3] = [
     "edu ID 0x010000ed, liveness ok, 10! = 3628800",
     "edu MSI interrupt handled (count 1)",
