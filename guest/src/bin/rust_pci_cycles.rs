@@ -241,45 +241,57 @@ fn check_claims(dev: &Device, driver: &str, bound: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks the records of a probe (`probed`) or a removal of each of `devices`: every text
-/// expected of the step exactly once, none of the other step, and the claims.
-fn check_step(
-    records: &Records,
+impl Device {
+    /// The texts a probe (`probed`) or a removal of the device must print exactly once, and
+    /// those it must not print at all (the other step's).
+    fn lines(&self, probed: bool) -> (Vec<&str>, Vec<&str>) {
+        let expect: Vec<&str> = self.expect.iter().map(String::as_str).collect();
+        if probed {
+            (expect, vec![UNBIND])
+        } else {
+            (vec![UNBIND], expect)
+        }
+    }
+}
+
+/// What is wrong with the records of a probe (`probed`) or a removal of each of `devices`: a
+/// text of the step not printed exactly once, or a text of the other step printed.
+fn record_problems(records: &Records, devices: &[Device], probed: bool) -> Vec<String> {
+    let mut problems = records.problems.clone();
+    for dev in devices {
+        let (want, unwanted) = dev.lines(probed);
+        for (texts, expected, what) in [(want, 1, "once"), (unwanted, 0, "never")] {
+            for t in texts {
+                let n = records.count(&dev.bdf, t);
+                if n != expected {
+                    problems.push(format!(
+                        "{}: `{t}` printed {n} times, expected {what}",
+                        dev.bdf
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Does `action` (a probe when `probed`, else a removal of each of `devices`), then checks
+/// what the driver printed (see [`record_problems`]), the claims, and the binding.
+fn step(
+    kmsg: &mut Kmsg,
     devices: &[Device],
     driver: &str,
     probed: bool,
+    action: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), String> {
-    let mut problems = records.problems.clone();
+    action()?;
+    let wanted: Vec<(&str, Vec<&str>)> = devices
+        .iter()
+        .map(|d| (d.bdf.as_str(), d.lines(probed).0))
+        .collect();
+    let records = Records::read(kmsg, &wanted);
+    let mut problems = record_problems(&records, devices, probed);
     for dev in devices {
-        let (want, unwanted): (Vec<&str>, Vec<&str>) = if probed {
-            (
-                dev.expect.iter().map(String::as_str).collect(),
-                vec![UNBIND],
-            )
-        } else {
-            (
-                vec![UNBIND],
-                dev.expect.iter().map(String::as_str).collect(),
-            )
-        };
-        for w in want {
-            let n = records.count(&dev.bdf, w);
-            if n != 1 {
-                problems.push(format!(
-                    "{}: `{w}` printed {n} times, expected once",
-                    dev.bdf
-                ));
-            }
-        }
-        for u in unwanted {
-            let n = records.count(&dev.bdf, u);
-            if n != 0 {
-                problems.push(format!(
-                    "{}: `{u}` printed {n} times, expected never",
-                    dev.bdf
-                ));
-            }
-        }
         if let Err(e) = check_claims(dev, driver, probed) {
             problems.push(e);
         }
@@ -295,34 +307,19 @@ fn check_step(
     }
 }
 
-/// What each of `devices` must print in a probe, or in a removal.
-fn wanted(devices: &[Device], probed: bool) -> Vec<(&str, Vec<&str>)> {
-    devices
-        .iter()
-        .map(|d| {
-            let w = if probed {
-                d.expect.iter().map(String::as_str).collect()
-            } else {
-                vec![UNBIND]
-            };
-            (d.bdf.as_str(), w)
-        })
-        .collect()
-}
-
 fn unbind_bind_cycles(args: &Args, dev: &Device, kmsg: &mut Kmsg) -> Result<(), String> {
     let bus = Bus::new("pci");
     let one = std::slice::from_ref(dev);
     for cycle in 1..=args.cycles {
         let fail = |what: &str, e: String| format!("cycle {cycle}, {what}: {e}");
-        bus.unbind(&args.driver, &dev.bdf)
-            .map_err(|e| fail("unbind", e))?;
-        let records = Records::read(kmsg, &wanted(one, false));
-        check_step(&records, one, &args.driver, false).map_err(|e| fail("unbind", e))?;
-        bus.bind(&args.driver, &dev.bdf)
-            .map_err(|e| fail("bind", e))?;
-        let records = Records::read(kmsg, &wanted(one, true));
-        check_step(&records, one, &args.driver, true).map_err(|e| fail("bind", e))?;
+        step(kmsg, one, &args.driver, false, || {
+            bus.unbind(&args.driver, &dev.bdf)
+        })
+        .map_err(|e| fail("unbind", e))?;
+        step(kmsg, one, &args.driver, true, || {
+            bus.bind(&args.driver, &dev.bdf)
+        })
+        .map_err(|e| fail("bind", e))?;
     }
     Ok(())
 }
@@ -330,12 +327,14 @@ fn unbind_bind_cycles(args: &Args, dev: &Device, kmsg: &mut Kmsg) -> Result<(), 
 fn module_cycles(args: &Args, kmsg: &mut Kmsg) -> Result<(), String> {
     for cycle in 1..=args.module_cycles {
         let fail = |what: &str, e: String| format!("cycle {cycle}, {what}: {e}");
-        kmod::rmmod(&args.module).map_err(|e| fail("rmmod", e))?;
-        let records = Records::read(kmsg, &wanted(&args.devices, false));
-        check_step(&records, &args.devices, &args.driver, false).map_err(|e| fail("rmmod", e))?;
-        kmod::insmod(&args.module).map_err(|e| fail("insmod", e))?;
-        let records = Records::read(kmsg, &wanted(&args.devices, true));
-        check_step(&records, &args.devices, &args.driver, true).map_err(|e| fail("insmod", e))?;
+        step(kmsg, &args.devices, &args.driver, false, || {
+            kmod::rmmod(&args.module)
+        })
+        .map_err(|e| fail("rmmod", e))?;
+        step(kmsg, &args.devices, &args.driver, true, || {
+            kmod::insmod(&args.module)
+        })
+        .map_err(|e| fail("insmod", e))?;
     }
     Ok(())
 }
@@ -365,9 +364,8 @@ fn main() -> ExitCode {
         }
     };
     let start = Instant::now();
-    let loaded = kmod::insmod(&args.module).and_then(|()| {
-        let records = Records::read(&mut kmsg, &wanted(&args.devices, true));
-        check_step(&records, &args.devices, &args.driver, true)
+    let loaded = step(&mut kmsg, &args.devices, &args.driver, true, || {
+        kmod::insmod(&args.module)
     });
     let ok = loaded.is_ok();
     ktap.result("initial_binding", loaded);
@@ -403,14 +401,16 @@ fn main() -> ExitCode {
         );
     }
     let gone = module_name(&args.module).and_then(|name| {
-        if kmod::is_loaded(&name) {
-            kmod::rmmod(&args.module)?;
-        }
+        step(&mut kmsg, &args.devices, &args.driver, false, || {
+            if kmod::is_loaded(&name) {
+                kmod::rmmod(&args.module)?;
+            }
+            Ok(())
+        })?;
         if kmod::is_loaded(&name) {
             return Err(format!("{name} is still in /proc/modules"));
         }
-        let records = Records::read(&mut kmsg, &wanted(&args.devices, false));
-        check_step(&records, &args.devices, &args.driver, false)
+        Ok(())
     });
     ktap.result("module_gone", gone);
     ktap.diag(&format!("elapsed: {:.1} s", start.elapsed().as_secs_f64()));
@@ -452,6 +452,42 @@ mod tests {
             .contains("must follow a --device"));
         assert!(parse(argv("--module m.ko --device x")).is_err());
         assert!(parse(argv("--driver d --module m.ko --device x --cycles many")).is_err());
+    }
+
+    #[test]
+    fn a_missing_a_repeated_or_a_foreign_line_is_a_problem() {
+        let dev = |bdf: &str| Device {
+            bdf: bdf.into(),
+            irq: false,
+            expect: vec!["count: 1".into()],
+        };
+        let devices = [dev("0000:00:03.0"), dev("0000:00:04.0")];
+        let records = |texts: &[&str]| Records {
+            texts: texts.iter().map(|t| t.to_string()).collect(),
+            problems: Vec::new(),
+        };
+        let good = records(&["drv 0000:00:03.0: count: 1", "drv 0000:00:04.0: count: 1"]);
+        assert!(record_problems(&good, &devices, true).is_empty());
+        // 00:04.0 printed nothing; 00:03.0 printed its line twice and an unbind.
+        let bad = records(&[
+            "drv 0000:00:03.0: count: 1",
+            "drv 0000:00:03.0: count: 1",
+            "drv 0000:00:03.0: unbind",
+        ]);
+        assert_eq!(
+            record_problems(&bad, &devices, true),
+            [
+                "0000:00:03.0: `count: 1` printed 2 times, expected once",
+                "0000:00:03.0: `: unbind` printed 1 times, expected never",
+                "0000:00:04.0: `count: 1` printed 0 times, expected once",
+            ]
+        );
+        // A removal must print unbind once and none of the probe's lines.
+        let removal = records(&["drv 0000:00:03.0: unbind", "drv 0000:00:03.0: count: 1"]);
+        assert_eq!(
+            record_problems(&removal, &devices[..1], false),
+            ["0000:00:03.0: `count: 1` printed 1 times, expected never"]
+        );
     }
 
     #[test]
