@@ -215,8 +215,9 @@ impl Device<device::Bound> {
     ///
     /// # Errors
     ///
-    /// `EINVAL` if `index` is not one of the vectors, `ENXIO` if the vectors were freed (the
-    /// driver unbound), or the error of `request_irq()` or of the allocation.
+    /// `EINVAL` if `vectors` are another device's or `index` is not one of them, `ENXIO` if
+    /// they were freed (the driver unbound), or the error of `request_irq()` or of the
+    /// allocation.
     pub fn request_irq<T: Handler>(
         &self,
         vectors: &Arc<Devres<IrqVectors>>,
