@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
 
 /// `O_NONBLOCK` on Linux (x86-64, arm64, riscv64).
 pub const O_NONBLOCK: i32 = 0o4000;
@@ -107,6 +108,62 @@ pub fn read_problems(overruns: u32, error: Option<&str>) -> Vec<String> {
     problems
 }
 
+/// The texts of the records one step of a test printed, and what went wrong reading them (as
+/// [`read_problems`] says it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// The records' texts ([`record_text`]), in order.
+    pub texts: Vec<String>,
+    /// Lost records and read errors.
+    pub problems: Vec<String>,
+}
+
+/// The pause between two reads of a source that had nothing.
+const COLLECT_POLL: Duration = Duration::from_millis(1);
+
+/// Reads records from `src` until `done` holds for the texts read so far and then nothing new
+/// came for `settle` (so that a record printed twice is seen twice), or until `wait` has
+/// passed, whichever is first; a read error stops it.
+pub fn collect(
+    src: &mut impl RecordSource,
+    wait: Duration,
+    settle: Duration,
+    done: impl Fn(&[String]) -> bool,
+) -> Collected {
+    let (mut texts, mut overruns, mut error) = (Vec::new(), 0, None);
+    let start = Instant::now();
+    let mut quiet_since: Option<Instant> = None;
+    loop {
+        match src.next_record() {
+            ReadOutcome::Record(r) => {
+                texts.push(record_text(&r).to_string());
+                quiet_since = None;
+            }
+            ReadOutcome::Overrun => overruns += 1,
+            ReadOutcome::Failed(e) => {
+                error = Some(e);
+                break;
+            }
+            ReadOutcome::Empty => {
+                if start.elapsed() > wait {
+                    break;
+                }
+                if done(&texts) {
+                    let since = *quiet_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= settle {
+                        break;
+                    }
+                }
+                std::thread::sleep(COLLECT_POLL);
+            }
+        }
+    }
+    Collected {
+        texts,
+        problems: read_problems(overruns, error.as_deref()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +193,43 @@ mod tests {
         assert_eq!(src.next_record(), ReadOutcome::Overrun);
         assert_eq!(src.next_record(), ReadOutcome::Empty);
         assert_eq!(src.next_record(), ReadOutcome::Empty);
+    }
+
+    #[test]
+    fn collect_stops_once_done_and_quiet_or_at_the_deadline() {
+        let rec = |t: &str| ReadOutcome::Record(format!("6,1,2,-;{t}\n"));
+        let mut src = VecDeque::from([rec("a"), ReadOutcome::Overrun, rec("b"), rec("c")]);
+        let t = Instant::now();
+        let got = collect(
+            &mut src,
+            Duration::from_secs(10),
+            Duration::from_millis(5),
+            |texts| texts.iter().any(|x| x == "b"),
+        );
+        assert!(t.elapsed() < Duration::from_secs(5), "stopped when done");
+        assert_eq!(got.texts, ["a", "b", "c"], "what came before quiet is kept");
+        assert_eq!(
+            got.problems,
+            ["/dev/kmsg overrun (EPIPE) 1 time(s): records were lost"]
+        );
+        // Never done: it waits until the deadline.
+        let t = Instant::now();
+        let got = collect(
+            &mut VecDeque::from([rec("x")]),
+            Duration::from_millis(30),
+            Duration::ZERO,
+            |_| false,
+        );
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        assert_eq!(got.texts, ["x"]);
+        // A read error ends it at once, with the error.
+        let got = collect(
+            &mut VecDeque::from([ReadOutcome::Failed("EIO".into()), rec("late")]),
+            Duration::from_secs(10),
+            Duration::ZERO,
+            |_| false,
+        );
+        assert!(got.texts.is_empty());
+        assert_eq!(got.problems, ["reading /dev/kmsg: EIO"]);
     }
 }

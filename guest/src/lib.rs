@@ -2,10 +2,12 @@
 //!
 //! Every guest program reports as one KTAP suite ([`Ktap`]) so that the harness parses guest
 //! results with the same parser as the kernel's own KUnit output. [`kmsg`] reads the kernel
-//! log, [`kmod`] loads and unloads modules, [`sysfs`] binds devices to drivers and [`args`]
-//! reads the programs' `--flag VALUE` command lines.
+//! log, [`kmod`] loads and unloads modules, [`sysfs`] binds devices to drivers, [`child`] runs
+//! child processes with deadlines (the guest has no futexes, so no joinable threads) and
+//! [`args`] reads the programs' `--flag VALUE` command lines.
 
 pub mod args;
+pub mod child;
 pub mod kmod;
 pub mod kmsg;
 pub mod ktap;

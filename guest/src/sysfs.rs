@@ -45,8 +45,14 @@ impl Bus {
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
     }
 
+    /// The file `file` of `driver` (`bind`, `unbind`, `new_id`, ...), for callers that write it
+    /// some other way (from a child process that may hang, say).
+    pub fn driver_file(&self, driver: &str, file: &str) -> PathBuf {
+        self.dir.join("drivers").join(driver).join(file)
+    }
+
     fn write_driver_file(&self, driver: &str, file: &str, device: &str) -> Result<(), String> {
-        let path = self.dir.join("drivers").join(driver).join(file);
+        let path = self.driver_file(driver, file);
         fs::write(&path, device).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
@@ -58,6 +64,10 @@ mod tests {
     #[test]
     fn the_real_bus_is_under_sys() {
         assert_eq!(Bus::new("platform"), Bus::at("/sys/bus/platform"));
+        assert_eq!(
+            Bus::new("platform").driver_file("d", "unbind"),
+            Path::new("/sys/bus/platform/drivers/d/unbind")
+        );
     }
 
     #[test]
