@@ -6,6 +6,7 @@ mod driver_author;
 mod gpu_model;
 mod host;
 mod rust_device;
+pub(crate) mod rust_drm;
 mod rust_pci;
 mod series;
 
@@ -47,6 +48,10 @@ const SUITES: &[Suite] = &[
     Suite {
         name: "rust-pci",
         run: rust_pci::run,
+    },
+    Suite {
+        name: "rust-drm",
+        run: rust_drm::run,
     },
     Suite {
         name: "driver-author",

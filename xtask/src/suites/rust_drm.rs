@@ -1,0 +1,400 @@
+//! Suite `rust-drm`: topic/rust-drm as series/ has it, with kmemleak: its doctests, the Rust DRM
+//! sample driver from userspace (`rust_drm_test`: nodes, ioctls and their errors, handles per
+//! file, unbinding with files open, concurrent ioctls during an unbind, unbind/bind and module
+//! cycles), and kmemleak afterwards. Also the `drm-gem` case of `cargo xtask bench`
+//! ([`bench_drm_gem`]): GEM create/close through the sample against C's vgem, on the same build.
+
+use crate::boot::{boot_suite, guest_programs, BootPlan};
+use crate::builds::{copy_images, keep_series_topic};
+use crate::ctx::Ctx;
+use crate::kbuild::Built;
+use crate::ktap::Outcome;
+use crate::report::SuiteResult;
+use crate::setup::Toolchain;
+use crate::suites::rust_device::{add_boot_notes, KMEMLEAK_BASELINE, KMEMLEAK_CHECK};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// The branch under test.
+const BRANCH: &str = "topic/rust-drm";
+
+/// The C module that registers the platform device `rust-drm-sample`.
+const DEVICE_MODULE: &str = "drm_rust_sample_device";
+/// The Rust DRM sample driver's module.
+const DRIVER_MODULE: &str = "rust_driver_drm";
+/// C's vgem, the bench's reference.
+const VGEM_MODULE: &str = "vgem";
+
+/// The guest command of the suite: 100 unbind/bind cycles, 20 module cycles, 4 workers racing
+/// an unbind. It loads and unloads [`DRIVER_MODULE`] itself.
+const TEST_COMMAND: &str = "rust_drm_test --module /lib/modules/rust_driver_drm.ko \
+     --cycles 100 --module-cycles 20 --workers 4";
+
+/// The bench's iterations per driver (after 1000 of warm-up).
+const BENCH_ITERATIONS: u64 = 100_000;
+/// The bench's time limit per driver: two drivers and the boot stay well within the boot's
+/// 300 s under TCG (100000 iterations took 1.5 s for vgem on a 6.12 TCG boot).
+const BENCH_TIME_LIMIT_S: u64 = 60;
+
+/// The `depends=` list of a module file's `.modinfo` (empty when it has none).
+fn module_depends(ko: &[u8]) -> Vec<String> {
+    const KEY: &[u8] = b"\0depends=";
+    let Some(at) = ko.windows(KEY.len()).position(|w| w == KEY) else {
+        return Vec::new();
+    };
+    let rest = &ko[at + KEY.len()..];
+    let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+    String::from_utf8_lossy(&rest[..end])
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The module names of `modules` (file names without `.ko`, `-` as `_`).
+fn module_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_end_matches(".ko")
+                .replace('-', "_")
+        })
+        .unwrap_or_default()
+}
+
+/// The modules to `insmod`, in order, so that each of `wanted` can load: the dependencies of
+/// each (depth first, each once), then the module itself when `load_wanted`. `depends` gives a
+/// module's `depends=`; a module with no file (`None`) is an error naming who needs it.
+fn load_order(
+    wanted: &[&str],
+    load_wanted: bool,
+    depends: &dyn Fn(&str) -> Option<Vec<String>>,
+) -> Result<Vec<String>> {
+    fn visit(
+        m: &str,
+        needed_by: &str,
+        depends: &dyn Fn(&str) -> Option<Vec<String>>,
+        order: &mut Vec<String>,
+        path: &mut Vec<String>,
+    ) -> Result<()> {
+        if order.iter().any(|o| o == m) {
+            return Ok(());
+        }
+        if path.iter().any(|p| p == m) {
+            bail!(
+                "modules depend on each other in a cycle: {} -> {m}",
+                path.join(" -> ")
+            );
+        }
+        let deps = depends(m).with_context(|| format!("no {m}.ko in the build ({needed_by})"))?;
+        path.push(m.to_string());
+        for d in deps {
+            visit(&d, &format!("needed by {m}"), depends, order, path)?;
+        }
+        path.pop();
+        order.push(m.to_string());
+        Ok(())
+    }
+    let mut order = Vec::new();
+    for w in wanted {
+        visit(w, "wanted", depends, &mut order, &mut Vec::new())?;
+        if !load_wanted {
+            order.retain(|o| o != w);
+        }
+    }
+    Ok(order)
+}
+
+/// The command line that loads `order` from `/lib/modules` (`true` when empty).
+fn insmod_line(order: &[String]) -> String {
+    if order.is_empty() {
+        return "true".into();
+    }
+    order
+        .iter()
+        .map(|m| format!("insmod /lib/modules/{m}.ko"))
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
+/// [`load_order`] over the module files `modules` of a build.
+fn build_load_order(
+    modules: &[PathBuf],
+    wanted: &[&str],
+    load_wanted: bool,
+) -> Result<Vec<String>> {
+    let depends = |m: &str| {
+        modules
+            .iter()
+            .find(|p| module_name(p) == m)
+            .and_then(|p| std::fs::read(p).ok())
+            .map(|data| module_depends(&data))
+    };
+    load_order(wanted, load_wanted, &depends)
+}
+
+/// topic/rust-drm as series/ has it, with kmemleak (the slot the suite and the bench share).
+fn build(ctx: &Ctx, tc: &Toolchain) -> Result<Built> {
+    let kept = keep_series_topic(ctx, tc, BRANCH, &["leakcheck"])?;
+    let built = copy_images(ctx, &kept.build.name, &kept.built)?;
+    drop(kept);
+    Ok(built)
+}
+
+/// `rust-drm`: see the module documentation.
+pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
+    let built = build(ctx, tc)?;
+    // The device module and the dependencies of both (rust_drm_test loads the driver).
+    let mut order = build_load_order(&built.modules, &[DRIVER_MODULE], false)?;
+    for m in build_load_order(&built.modules, &[DEVICE_MODULE], true)? {
+        if !order.contains(&m) {
+            order.push(m);
+        }
+    }
+    let plan = BootPlan {
+        name: "rust-drm",
+        bzimage: &built.bzimage,
+        programs: guest_programs(ctx, &["rust_drm_test"])?,
+        modules: built.modules.clone(),
+        run_lines: vec![
+            KMEMLEAK_BASELINE.to_string(),
+            insmod_line(&order),
+            TEST_COMMAND.to_string(),
+            KMEMLEAK_CHECK.to_string(),
+        ],
+        gpus: Vec::new(),
+        devices: Vec::new(),
+        expect_suites: &["rust_doctests_kernel", "rust_drm_test"],
+        echo: false,
+        append: Vec::new(),
+        hotplug_on: None,
+    };
+    let (mut suite, res) = boot_suite(ctx, tc, plan)?;
+    add_boot_notes(ctx, &mut suite, &res.console)?;
+    Ok(suite)
+}
+
+/// One driver's measurement from a `bench:` line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Rate {
+    pub iterations: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+}
+
+/// What `drm_gem_bench` measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct DrmGem {
+    pub rust_drm: Rate,
+    pub vgem: Rate,
+    /// rust_drm's rate over vgem's.
+    pub ratio: f64,
+}
+
+impl DrmGem {
+    /// The entry of `bench.json` (its keys are stable: the README names them).
+    pub(crate) fn json(&self, measured: &str) -> serde_json::Value {
+        let round = |x: f64, digits: i32| {
+            let f = 10f64.powi(digits);
+            (x * f).round() / f
+        };
+        serde_json::json!({
+            "iterations": BENCH_ITERATIONS,
+            "rust_drm_iterations": self.rust_drm.iterations,
+            "rust_drm_seconds": round(self.rust_drm.seconds, 3),
+            "rust_drm_per_second": round(self.rust_drm.per_second, 1),
+            "vgem_iterations": self.vgem.iterations,
+            "vgem_seconds": round(self.vgem.seconds, 3),
+            "vgem_per_second": round(self.vgem.per_second, 1),
+            "ratio_rust_drm_vgem": round(self.ratio, 3),
+            "measured": measured,
+        })
+    }
+}
+
+/// The `bench: DRIVER WHAT N in S s = R/s` line of `driver` on `console`.
+fn parse_rate(console: &str, driver: &str) -> Option<Rate> {
+    let prefix = format!("bench: {driver} ");
+    console.lines().find_map(|l| {
+        let rest = &l[l.find(&prefix)? + prefix.len()..];
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        // WHAT N in S s = R/s
+        match w[..] {
+            [_, n, "in", s, "s", "=", r] => Some(Rate {
+                iterations: n.parse().ok()?,
+                seconds: s.parse().ok()?,
+                per_second: r.strip_suffix("/s")?.parse().ok()?,
+            }),
+            _ => None,
+        }
+    })
+}
+
+/// The results of `drm_gem_bench` on `console`.
+fn parse_bench(console: &str) -> Result<DrmGem> {
+    let rate = |d: &str| {
+        parse_rate(console, d).with_context(|| format!("no `bench: {d} ...` line on the console"))
+    };
+    let (rust_drm, vgem) = (rate("rust_drm")?, rate("vgem")?);
+    let key = "bench: ratio rust_drm/vgem = ";
+    let ratio = console
+        .lines()
+        .find_map(|l| l[l.find(key)? + key.len()..].trim().parse::<f64>().ok())
+        .context("no `bench: ratio rust_drm/vgem = X` line on the console")?;
+    Ok(DrmGem {
+        rust_drm,
+        vgem,
+        ratio,
+    })
+}
+
+/// `cargo xtask bench --case drm-gem`: boots the suite's build once with vgem and the sample
+/// loaded and runs `drm_gem_bench` ([`BENCH_ITERATIONS`] per driver); its results, and the
+/// boot's console for the log.
+pub(crate) fn bench_drm_gem(ctx: &Ctx, tc: &Toolchain) -> Result<(DrmGem, PathBuf)> {
+    let built = build(ctx, tc)?;
+    let order = build_load_order(
+        &built.modules,
+        &[VGEM_MODULE, DEVICE_MODULE, DRIVER_MODULE],
+        true,
+    )?;
+    let plan = BootPlan {
+        name: "bench-drm-gem",
+        bzimage: &built.bzimage,
+        programs: guest_programs(ctx, &["drm_gem_bench"])?,
+        modules: built.modules.clone(),
+        run_lines: vec![
+            insmod_line(&order),
+            format!(
+                "drm_gem_bench --iterations {BENCH_ITERATIONS} --warmup 1000 \
+                 --time-limit {BENCH_TIME_LIMIT_S}"
+            ),
+        ],
+        gpus: Vec::new(),
+        devices: Vec::new(),
+        expect_suites: &["drm_gem_bench"],
+        echo: false,
+        append: Vec::new(),
+        hotplug_on: None,
+    };
+    let (suite, res) = boot_suite(ctx, tc, plan)?;
+    let failed: Vec<String> = suite
+        .tests
+        .iter()
+        .filter(|t| t.outcome == Outcome::Fail)
+        .map(|t| format!("{}: {}", t.name, t.detail))
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "the drm-gem boot failed (console: {}):\n{}",
+            res.log.display(),
+            failed.join("\n")
+        );
+    }
+    Ok((parse_bench(&res.console)?, res.log))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modinfo_depends_are_read_from_the_module_file() {
+        let ko = b"\x7fELF...\0license=GPL\0depends=drm_shmem_helper,drm_kms_helper\0name=vgem\0";
+        assert_eq!(module_depends(ko), ["drm_shmem_helper", "drm_kms_helper"]);
+        assert!(module_depends(b"\0depends=\0name=x\0").is_empty());
+        assert!(module_depends(b"\0name=x\0").is_empty());
+        assert_eq!(
+            module_name(Path::new("/b/drm-rust_sample.ko")),
+            "drm_rust_sample"
+        );
+    }
+
+    #[test]
+    fn dependencies_load_first_and_once() {
+        let deps = |m: &str| -> Option<Vec<String>> {
+            let d: &[&str] = match m {
+                "vgem" => &["drm_shmem_helper"],
+                "rust_driver_drm" => &["drm_shmem_helper"],
+                "drm_shmem_helper" => &[],
+                "drm_rust_sample_device" => &[],
+                "a" => &["b"],
+                "b" => &["a"],
+                _ => return None,
+            };
+            Some(d.iter().map(|s| s.to_string()).collect())
+        };
+        let order = load_order(
+            &["vgem", "drm_rust_sample_device", "rust_driver_drm"],
+            true,
+            &deps,
+        )
+        .unwrap();
+        assert_eq!(
+            order,
+            [
+                "drm_shmem_helper",
+                "vgem",
+                "drm_rust_sample_device",
+                "rust_driver_drm"
+            ]
+        );
+        assert_eq!(
+            load_order(&["rust_driver_drm"], false, &deps).unwrap(),
+            ["drm_shmem_helper"]
+        );
+        let e = load_order(&["rust_driver_drm", "nope"], true, &deps).unwrap_err();
+        assert_eq!(e.to_string(), "no nope.ko in the build (wanted)");
+        let e = load_order(&["a"], true, &deps).unwrap_err();
+        assert!(e.to_string().contains("cycle: a -> b -> a"), "{e}");
+        assert_eq!(
+            insmod_line(&order[..2]),
+            "insmod /lib/modules/drm_shmem_helper.ko && insmod /lib/modules/vgem.ko"
+        );
+        assert_eq!(insmod_line(&[]), "true");
+    }
+
+    /// The guest's lines as `drm_gem_bench` prints them (KTAP diagnostics on ttyS1).
+    const CONSOLE: &str = "\
+[    1.0] [drm] Initialized vgem 1.0.0 for vgem on minor 0
+    KTAP version 1
+    # Subtest: drm_gem_bench
+    1..3
+    # bench: rust_drm gem_create_close 100000 in 12.345 s = 8100.4/s
+    ok 1 rust_drm_gem_create_close
+    # bench: vgem dumb_create_close 99840 in 10.000 s = 9984.0/s
+    ok 2 vgem_dumb_create_close
+    # bench: ratio rust_drm/vgem = 0.81
+    ok 3 ratio
+";
+
+    #[test]
+    fn bench_lines_are_parsed_into_the_json_entry() {
+        let r = parse_bench(CONSOLE).unwrap();
+        assert_eq!(
+            r.rust_drm,
+            Rate {
+                iterations: 100_000,
+                seconds: 12.345,
+                per_second: 8100.4
+            }
+        );
+        assert_eq!(r.vgem.iterations, 99_840);
+        assert_eq!(r.ratio, 0.81);
+        let j = r.json("2026-12-02");
+        assert_eq!(j["rust_drm_per_second"], 8100.4);
+        assert_eq!(j["vgem_per_second"], 9984.0);
+        assert_eq!(j["ratio_rust_drm_vgem"], 0.81);
+        assert_eq!(j["iterations"], 100_000);
+        assert_eq!(j["measured"], "2026-12-02");
+        let e = parse_bench(&CONSOLE.replace("bench: vgem", "x")).unwrap_err();
+        assert_eq!(e.to_string(), "no `bench: vgem ...` line on the console");
+        assert!(parse_bench(&CONSOLE.replace("ratio", "x")).is_err());
+    }
+
+    #[test]
+    fn the_suite_runs_the_cycles_it_documents() {
+        assert!(TEST_COMMAND.contains("--cycles 100 --module-cycles 20 --workers 4"));
+        assert!(TEST_COMMAND.contains("--module /lib/modules/rust_driver_drm.ko"));
+    }
+}
