@@ -11,6 +11,11 @@
 //! - `ci-one-patch`: CI's case after one patch in the middle of a topic changed: in a fresh
 //!   clone, a line is added to a file of a middle patch through `series absorb`, then `.ci/run`.
 //!
+//! One case measures the guest rather than the tool: `drm-gem` boots topic/rust-drm (the
+//! build of suite `rust-drm`, so no kernel of its own) with vgem and the Rust DRM sample loaded
+//! and runs `drm_gem_bench`: GEM objects created and closed per second through each driver and
+//! the ratio of the two rates (see `suites::rust_drm::bench_drm_gem`).
+//!
 //! The cold case (a fresh machine) is not measured here: it needs an empty cache.
 
 use crate::ctx::Ctx;
@@ -28,6 +33,9 @@ pub const CASES: &[(&str, u64)] = &[
     ("ci-warm", 5 * 60),
     ("ci-one-patch", 20 * 60),
 ];
+
+/// The cases that measure something other than a budget's wall time, after [`CASES`].
+pub const MEASUREMENTS: &[&str] = &["drm-gem"];
 
 /// Runs `cmd` to completion, its output appended to `log`; fails when it fails.
 fn timed(what: &str, cmd: &mut Command, log: &Path) -> Result<f64> {
@@ -76,8 +84,9 @@ fn middle_patch_file(repo: &Path) -> Result<String> {
 /// Runs the selected cases (all when `only` is empty).
 pub fn bench(ctx: &Ctx, only: &[String]) -> Result<()> {
     for o in only {
-        if !CASES.iter().any(|(c, _)| c == o) {
-            let all: Vec<&str> = CASES.iter().map(|(c, _)| *c).collect();
+        if !CASES.iter().any(|(c, _)| c == o) && !MEASUREMENTS.contains(&o.as_str()) {
+            let mut all: Vec<&str> = CASES.iter().map(|(c, _)| *c).collect();
+            all.extend(MEASUREMENTS);
             bail!("unknown case `{o}` (cases: {})", all.join(", "));
         }
     }
@@ -172,6 +181,20 @@ pub fn bench(ctx: &Ctx, only: &[String]) -> Result<()> {
                 "measured": when.trim(),
             }),
         );
+    }
+    if only.is_empty() || only.iter().any(|o| o == "drm-gem") {
+        util::announce("bench drm-gem");
+        let tc = crate::setup::setup(ctx)?;
+        let (r, console) = crate::suites::rust_drm::bench_drm_gem(ctx, &tc)?;
+        println!(
+            "    drm-gem: rust_drm {:.1}/s, vgem {:.1}/s, ratio rust_drm/vgem {:.2} (console: {})",
+            r.rust_drm.per_second,
+            r.vgem.per_second,
+            r.ratio,
+            console.display()
+        );
+        let when = util::output(Command::new("date").arg("-u").arg("+%Y-%m-%d"))?;
+        results.insert("drm-gem".to_string(), r.json(when.trim()));
     }
     util::write_atomic(
         &out,

@@ -76,7 +76,7 @@ enum Command {
     },
     /// Measure the harness's budgets; writes build/results/bench.json
     Bench {
-        /// Only this case (repeatable): warm-test, edit-loop, ci-warm, ci-one-patch
+        /// Only this case (repeatable): warm-test, edit-loop, ci-warm, ci-one-patch, drm-gem
         #[arg(long = "case", value_name = "NAME")]
         cases: Vec<String>,
     },
