@@ -881,7 +881,7 @@ fn open_file_unbind(rig: &mut Rig, run: &mut Run) {
 }
 
 /// Binds the device and checks that its new nodes work: create/info/close through the render
-/// node, and a fresh OBJECT_COUNT of 0.
+/// node, and OBJECT_COUNT 1 with that one object (a new DRM device counts from 0).
 fn rebind_works(rig: &mut Rig) -> Result<(), String> {
     rig.step(PROBE, rig.bind())?;
     nodes_present()?;
