@@ -147,9 +147,7 @@ where
         if size == 0 {
             return Err(EINVAL);
         }
-        let size = size
-            .checked_next_multiple_of(PAGE_SIZE)
-            .ok_or(EINVAL)?;
+        let size = size.checked_next_multiple_of(PAGE_SIZE).ok_or(EINVAL)?;
         let obj = KBox::try_pin_init(
             try_pin_init!(Self {
                 // SAFETY: All-zero is how `drm_gem_object_init()` expects a new object.
