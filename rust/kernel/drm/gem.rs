@@ -105,7 +105,7 @@ pub trait DriverObject: Send + Sync + Sized + 'static {
 ///
 /// # Invariants
 ///
-/// `obj` is an initialised GEM object of `dev`, whose `funcs` are [`Object::FUNCS`], allocated
+/// `obj` is an initialised GEM object of `dev`, whose `funcs` are `Object::FUNCS`, allocated
 /// as the first field of this structure in a `KBox` that its `free` callback frees.
 #[repr(C)]
 #[pin_data]
