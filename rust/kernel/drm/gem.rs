@@ -212,12 +212,22 @@ where
 
     /// Creates a handle to the object in `file`, which holds a reference until the handle is
     /// closed (`DRM_IOCTL_GEM_CLOSE`) or the file is.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if `file` is not a file of the object's device (another device of the same
+    /// driver), or the error of the handle's creation.
     pub fn create_handle<F>(&self, file: &drm::File<F>) -> Result<u32>
     where
         F: DriverFile<Driver = T::Driver>,
     {
+        // SAFETY: `file` is an open file: its minor, and the minor's device, are valid.
+        let file_dev = unsafe { (*(*file.as_raw()).minor).dev };
+        if file_dev != self.dev.as_raw() {
+            return Err(EINVAL);
+        }
         let mut handle: u32 = 0;
-        // SAFETY: `file` is an open file of the object's driver and the object is initialised.
+        // SAFETY: `file` is an open file of the object's device and the object is initialised.
         to_result(unsafe {
             bindings::drm_gem_handle_create(file.as_raw(), self.obj.get(), &mut handle)
         })?;
