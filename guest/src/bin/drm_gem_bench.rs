@@ -2,9 +2,9 @@
 //! driver (`rust_drm`) and through C's vgem, in one run; reports KTAP.
 //!
 //! ```text
-//! drm_gem_bench [--iterations N] [--warmup N] [--time-limit SECONDS]
+//! drm_gem_bench [--iterations N] [--warmup N] [--rounds R] [--time-limit SECONDS]
 //! ```
-//! Defaults: 100000 iterations, 1000 warm-up iterations, 120 s per driver. Both drivers must be
+//! Defaults: 100000 iterations, 1000 warm-up iterations, 10 rounds, 120 s per driver. Both drivers must be
 //! loaded (`vgem.ko`; `drm_rust_sample_device.ko` and `rust_driver_drm.ko`).
 //!
 //! One iteration makes a 4096-byte object and closes its handle (`DRM_IOCTL_GEM_CLOSE`):
@@ -13,9 +13,11 @@
 //!
 //! Both on the primary node: DRM core does not allow `MODE_CREATE_DUMB` on render nodes (its
 //! table entry has no `DRM_RENDER_ALLOW`), so the sample runs there too for a fair comparison.
-//! Each driver first runs the warm-up iterations untimed, then the iterations timed with
-//! `Instant`; a driver still running at the time limit stops there and reports the iterations
-//! it did. The results are KTAP diagnostic lines (`    # ` then the line):
+//! Each driver first runs the warm-up iterations untimed; then the timed iterations are split
+//! into rounds, each round timing a share of every driver's iterations with `Instant`, the
+//! drivers taking turns at going first (so that neither always runs on caches and slabs the
+//! other warmed or filled); a driver's time is the sum of its rounds. At the time limit (of
+//! either driver's total) the rounds stop and each driver reports the iterations it did. The results are KTAP diagnostic lines (`    # ` then the line):
 //!
 //! ```text
 //! bench: rust_drm gem_create_close 100000 in 12.345 s = 8100.2/s
@@ -39,6 +41,7 @@ const SUITE: &str = "drm_gem_bench";
 struct Args {
     iterations: u64,
     warmup: u64,
+    rounds: u64,
     time_limit: Duration,
 }
 
@@ -47,6 +50,7 @@ fn parse(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut a = Args {
         iterations: 100_000,
         warmup: 1000,
+        rounds: 10,
         time_limit: Duration::from_secs(120),
     };
     let number = |v: String, f: &str| -> Result<u64, String> {
@@ -56,6 +60,7 @@ fn parse(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
         match flag.as_str() {
             "--iterations" => a.iterations = number(flags.value(&flag)?, &flag)?,
             "--warmup" => a.warmup = number(flags.value(&flag)?, &flag)?,
+            "--rounds" => a.rounds = number(flags.value(&flag)?, &flag)?,
             "--time-limit" => {
                 a.time_limit = Duration::from_secs(number(flags.value(&flag)?, &flag)?)
             }
@@ -64,6 +69,9 @@ fn parse(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
     }
     if a.iterations == 0 {
         return Err("--iterations wants at least 1".into());
+    }
+    if a.rounds == 0 || a.rounds > a.iterations {
+        return Err("--rounds wants at least 1 and at most --iterations".into());
     }
     Ok(a)
 }
@@ -134,44 +142,90 @@ fn ratio_line(rust: Measured, vgem: Measured) -> String {
     )
 }
 
-/// Runs `case`: the warm-up, then the timed iterations (until `args.iterations` or the time
-/// limit).
-fn measure(case: &Case, args: &Args) -> Result<(Measured, bool), String> {
-    let card = Card::open_driver(case.driver, NodeKind::Primary).map_err(|e| e.to_string())?;
+/// The iterations of round `round` (of `rounds`) when `total` are split as evenly as they go.
+fn round_share(total: u64, rounds: u64, round: u64) -> u64 {
+    total / rounds + u64::from(round < total % rounds)
+}
+
+/// The order of the drivers in round `round`: they take turns at going first.
+fn round_order(round: u64, drivers: usize) -> Vec<usize> {
+    let first = (round as usize) % drivers;
+    (0..drivers).map(|i| (first + i) % drivers).collect()
+}
+
+/// Runs every case: the warm-up of each, then the timed iterations in rounds (see the module
+/// documentation). Gives each case's measurement and whether the time limit stopped it early.
+fn measure_all(cases: &[Case], args: &Args) -> Vec<Result<(Measured, bool), String>> {
     let fail = |phase: &str, i: u64, (call, e): (&str, Errno)| {
         format!("{phase} iteration {i}: {call}: {}", errno_name(e))
     };
-    for i in 0..args.warmup {
-        (case.iterate)(&card).map_err(|e| fail("warm-up", i, e))?;
-    }
-    let start = Instant::now();
-    let mut done = 0;
-    let mut stopped = false;
-    while done < args.iterations {
-        (case.iterate)(&card).map_err(|e| fail("timed", done, e))?;
-        done += 1;
-        if done.is_multiple_of(256) && start.elapsed() > args.time_limit {
-            stopped = done < args.iterations;
-            break;
+    let mut state: Vec<Result<(Card, Measured), String>> = cases
+        .iter()
+        .map(|case| {
+            let card =
+                Card::open_driver(case.driver, NodeKind::Primary).map_err(|e| e.to_string())?;
+            for i in 0..args.warmup {
+                (case.iterate)(&card).map_err(|e| fail("warm-up", i, e))?;
+            }
+            let zero = Measured {
+                iterations: 0,
+                seconds: 0.0,
+            };
+            Ok((card, zero))
+        })
+        .collect();
+    let mut limited = false;
+    'rounds: for round in 0..args.rounds {
+        for c in round_order(round, cases.len()) {
+            let Ok((card, m)) = &mut state[c] else {
+                continue;
+            };
+            let share = round_share(args.iterations, args.rounds, round);
+            let start = Instant::now();
+            let mut done = 0;
+            let mut err = None;
+            while done < share {
+                if let Err(e) = (cases[c].iterate)(card) {
+                    err = Some(fail("timed", m.iterations + done, e));
+                    break;
+                }
+                done += 1;
+            }
+            m.iterations += done;
+            m.seconds += start.elapsed().as_secs_f64();
+            if let Some(e) = err {
+                state[c] = Err(e);
+            } else if m.seconds > args.time_limit.as_secs_f64() {
+                limited = true;
+                break 'rounds;
+            }
         }
     }
-    let m = Measured {
-        iterations: done,
-        seconds: start.elapsed().as_secs_f64().max(1e-9),
-    };
-    Ok((m, stopped))
+    state
+        .into_iter()
+        .map(|r| {
+            r.map(|(_, m)| {
+                let m = Measured {
+                    iterations: m.iterations,
+                    seconds: m.seconds.max(1e-9),
+                };
+                (m, limited && m.iterations < args.iterations)
+            })
+        })
+        .collect()
 }
 
 fn main() -> ExitCode {
-    let usage = "usage: drm_gem_bench [--iterations N] [--warmup N] [--time-limit SECONDS]";
+    let usage =
+        "usage: drm_gem_bench [--iterations N] [--warmup N] [--rounds R] [--time-limit SECONDS]";
     let args = match guest::start(SUITE, Some(usage), parse) {
         Ok(a) => a,
         Err(code) => return code,
     };
     let mut ktap = Ktap::start(SUITE, CASES.len() + 1);
     let mut measured = Vec::new();
-    for case in &CASES {
-        match measure(case, &args) {
+    for (case, res) in CASES.iter().zip(measure_all(&CASES, &args)) {
+        match res {
             Ok((m, stopped)) => {
                 if stopped {
                     ktap.diag(&format!(
@@ -228,6 +282,19 @@ mod tests {
     }
 
     #[test]
+    fn rounds_share_the_iterations_and_take_turns() {
+        let shares: Vec<u64> = (0..3).map(|r| round_share(10, 3, r)).collect();
+        assert_eq!(shares, [4, 3, 3]);
+        assert_eq!(
+            (0..10).map(|r| round_share(100_000, 10, r)).sum::<u64>(),
+            100_000
+        );
+        assert_eq!(round_order(0, 2), [0, 1]);
+        assert_eq!(round_order(1, 2), [1, 0]);
+        assert_eq!(round_order(2, 2), [0, 1]);
+    }
+
+    #[test]
     fn command_lines() {
         let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
         assert_eq!(
@@ -235,11 +302,17 @@ mod tests {
             Ok(Args {
                 iterations: 100_000,
                 warmup: 1000,
+                rounds: 10,
                 time_limit: Duration::from_secs(120)
             })
         );
-        let a = parse(argv("--iterations 5 --warmup 0 --time-limit 9")).unwrap();
-        assert_eq!((a.iterations, a.warmup, a.time_limit.as_secs()), (5, 0, 9));
+        let a = parse(argv("--iterations 5 --warmup 0 --rounds 2 --time-limit 9")).unwrap();
+        assert_eq!(
+            (a.iterations, a.warmup, a.rounds, a.time_limit.as_secs()),
+            (5, 0, 2, 9)
+        );
+        assert!(parse(argv("--rounds 0")).is_err());
+        assert!(parse(argv("--iterations 3 --rounds 4")).is_err());
         assert!(parse(argv("--iterations 0")).is_err());
         assert!(parse(argv("--iterations x")).is_err());
         assert!(parse(argv("--x 1")).is_err());
