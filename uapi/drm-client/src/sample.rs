@@ -15,10 +15,8 @@ use crate::{Card, DriverIoctl, Errno};
 pub const DRIVER_NAME: &str = "rust_drm";
 /// Its description.
 pub const DRIVER_DESC: &str = "Rust DRM sample driver";
-/// Its date (`drm_driver.date`).
-pub const DRIVER_DATE: &str = "20261201";
 /// The date `DRM_IOCTL_VERSION` gives: DRM core 6.12.117 no longer reports drivers' dates
-/// (deprecated) and answers `"0"` for every driver.
+/// (deprecated) and answers `"0"` for every driver; the Rust abstractions have none.
 pub const VERSION_DATE: &str = "0";
 /// Its version: major, minor, patch level.
 pub const DRIVER_VERSION: (i32, i32, i32) = (1, 0, 0);
