@@ -488,6 +488,51 @@ mod tests {
     }
 
     #[test]
+    fn overrides_show_in_bar0_config_space_and_the_mirror() {
+        use crate::bar0::NV_PCFG;
+        use crate::profile::{Overrides, CLASS_3D};
+        let gb202 = find("gb202").unwrap();
+        let overrides = Overrides {
+            boot0: Some(0x1c20_00b1),
+            boot42: Some(0x1c2b_1000),
+            device_id: Some(0x3001),
+            class_code: Some(CLASS_3D),
+        };
+        let p: &'static Profile = Box::leak(Box::new(gb202.with_overrides(&overrides).unwrap()));
+        let mut d = GpuDevice::new(p, 256 << 20).unwrap();
+        assert_eq!(d.read_u32(REGION_BAR0, 0), 0x1c20_00b1);
+        assert_eq!(d.read_u32(REGION_BAR0, 0xa00), 0x1c2b_1000);
+        assert_eq!(d.read_u32(REGION_CONFIG, 0), 0x3001_10de);
+        assert_eq!(
+            d.read_u32(REGION_CONFIG, 8),
+            0x0302_00a1,
+            "class 3D, revision kept"
+        );
+        assert_eq!(
+            d.read_u32(REGION_CONFIG, 0x2c),
+            0x3001_10de,
+            "subsystem follows"
+        );
+        assert_eq!(d.read_u32(REGION_BAR0, u64::from(NV_PCFG)), 0x3001_10de);
+        assert_eq!(d.read_u32(REGION_BAR0, u64::from(NV_PCFG) + 8), 0x0302_00a1);
+        // The rest of the profile is gb202's.
+        let mut plain = dev("gb202");
+        for off in (0x10..0x100).step_by(4).filter(|&o| o != 0x2c) {
+            assert_eq!(
+                d.read_u32(REGION_CONFIG, off),
+                plain.read_u32(REGION_CONFIG, off),
+                "config {off:#x}"
+            );
+        }
+        assert_eq!(d.bar1().size(), 256 << 20);
+        assert_eq!(d.profile().name, "gb202");
+        // A reset keeps the overridden identity.
+        d.reset().unwrap();
+        assert_eq!(d.read_u32(REGION_BAR0, 0), 0x1c20_00b1);
+        assert_eq!(d.read_u32(REGION_CONFIG, 0), 0x3001_10de);
+    }
+
+    #[test]
     fn fall_off_bus_and_recover() {
         let mut d = dev("tu102");
         d.write_u32(REGION_BAR0, 0x1000, 5).unwrap();

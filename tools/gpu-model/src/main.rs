@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! gpu-model --profile NAME --socket PATH [--control PATH] [--log-accesses N] [--bar1-size SIZE]
+//!           [--boot0 HEX] [--boot42 HEX] [--device-id HEX] [--class HEX]
 //! gpu-model --list-profiles
 //! ```
 //!
@@ -15,7 +16,7 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use gpu_model::device::GpuDevice;
 use gpu_model::fault::{stats_line, ControlServer, Shutdown};
-use gpu_model::profile::{self, format_size, Profile, PROFILES};
+use gpu_model::profile::{self, format_size, Overrides, Profile, PROFILES};
 use gpu_model::server::{lock, GpuServer};
 use std::ffi::OsString;
 use std::io;
@@ -47,6 +48,18 @@ struct Cli {
     /// BAR1 size instead of the profile's (a power of two, e.g. 256M)
     #[arg(long, value_name = "SIZE", value_parser = parse_bar1)]
     bar1_size: Option<u64>,
+    /// NV_PMC_BOOT_0 (BAR0 0x0) instead of the profile's (hex, e.g. 0x1b2000a1)
+    #[arg(long, value_name = "HEX", value_parser = parse_boot)]
+    boot0: Option<u32>,
+    /// NV_PMC_BOOT_42 (BAR0 0xa00) instead of the profile's (hex)
+    #[arg(long, value_name = "HEX", value_parser = parse_boot)]
+    boot42: Option<u32>,
+    /// PCI device ID instead of the profile's (hex, 16 bits; also the subsystem ID)
+    #[arg(long, value_name = "HEX", value_parser = parse_device_id)]
+    device_id: Option<u16>,
+    /// PCI class code instead of the profile's (hex, 24 bits: 030000 VGA, 030200 3D)
+    #[arg(long, value_name = "HEX", value_parser = parse_class)]
+    class: Option<u32>,
     /// List the profiles and exit
     #[arg(long)]
     list_profiles: bool,
@@ -64,6 +77,18 @@ fn parse_bar1(v: &str) -> Result<u64, String> {
     profile::parse_bar1_size(v).map_err(|e| e.to_string())
 }
 
+fn parse_boot(v: &str) -> Result<u32, String> {
+    profile::parse_boot(v).map_err(|e| e.to_string())
+}
+
+fn parse_device_id(v: &str) -> Result<u16, String> {
+    profile::parse_device_id(v).map_err(|e| e.to_string())
+}
+
+fn parse_class(v: &str) -> Result<u32, String> {
+    profile::parse_class_code(v).map_err(|e| e.to_string())
+}
+
 /// What the command line asks for.
 #[derive(Debug)]
 enum Mode {
@@ -75,6 +100,7 @@ enum Mode {
 
 #[derive(Debug)]
 struct Options {
+    /// The profile with the command line's overrides applied.
     profile: &'static Profile,
     socket: PathBuf,
     control: Option<PathBuf>,
@@ -113,9 +139,19 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Mode, Failure>
     if cli.list_profiles {
         return Ok(Mode::ListProfiles);
     }
+    let overrides = Overrides {
+        boot0: cli.boot0,
+        boot42: cli.boot42,
+        device_id: cli.device_id,
+        class_code: cli.class,
+    };
     let profile = cli
         .profile
-        .ok_or_else(|| usage_error("--profile is required (see --list-profiles)"))?;
+        .ok_or_else(|| usage_error("--profile is required (see --list-profiles)"))?
+        .with_overrides(&overrides)
+        .map_err(|e| usage_error(e.to_string()))?;
+    // One profile per process, alive until exit: the device keeps a `&'static Profile`.
+    let profile: &'static Profile = Box::leak(Box::new(profile));
     let socket = cli
         .socket
         .ok_or_else(|| usage_error("--socket is required"))?;
@@ -233,11 +269,21 @@ fn run(opts: Options) -> Result<i32, Failure> {
     }
 
     let p = opts.profile;
+    let boot = |v: u32| {
+        if p.dead {
+            "ffffffff".to_string()
+        } else {
+            format!("{v:08x}")
+        }
+    };
     gpu_model::say!(
-        "gpu-model: ready: {} ({}, 10de:{:04x}, BAR1 {}) on {}{} in {} us",
+        "gpu-model: ready: {} ({}, 10de:{:04x}, class {:06x}, BOOT0 {}, BOOT42 {}, BAR1 {}) on {}{} in {} us",
         p.name,
         p.board,
         p.device_id,
+        p.class_code,
+        boot(p.boot0()),
+        boot(p.boot42()),
         format_size(opts.bar1_size),
         opts.socket.display(),
         opts.control

@@ -184,6 +184,12 @@ pub struct Profile {
     /// When true, every BAR0 read returns [`ALL_ONES`] and writes are dropped, while the
     /// config space still presents the board: a GPU that enumerates but does not answer.
     pub dead: bool,
+    /// `NV_PMC_BOOT_0` as given on the command line (`--boot0`), read instead of the value
+    /// derived from [`Self::chip`]; `None` in the profile table.
+    pub boot0_override: Option<u32>,
+    /// `NV_PMC_BOOT_42` as given on the command line (`--boot42`), read instead of the value
+    /// derived from [`Self::chip`]; `None` in the profile table.
+    pub boot42_override: Option<u32>,
 }
 
 impl Profile {
@@ -192,14 +198,47 @@ impl Profile {
         self.chip.revision()
     }
 
-    /// `NV_PMC_BOOT_0` of this profile (what a responding device returns).
+    /// `NV_PMC_BOOT_0` of this profile (what a responding device returns): the override if
+    /// there is one, else the value encoded from the chip ID.
     pub const fn boot0(&self) -> u32 {
-        self.chip.boot0()
+        match self.boot0_override {
+            Some(v) => v,
+            None => self.chip.boot0(),
+        }
     }
 
-    /// `NV_PMC_BOOT_42` of this profile (what a responding device returns).
+    /// `NV_PMC_BOOT_42` of this profile (what a responding device returns): the override if
+    /// there is one, else the value encoded from the chip ID.
     pub const fn boot42(&self) -> u32 {
-        self.chip.boot42()
+        match self.boot42_override {
+            Some(v) => v,
+            None => self.chip.boot42(),
+        }
+    }
+
+    /// This profile with the command line's `overrides` applied: the one place they take
+    /// effect, so that config space, BAR0 and the config mirror all see the same values.
+    /// The revision ID, BAR sizes and the rest stay the profile's.
+    ///
+    /// The `dead` profile refuses `--boot0`/`--boot42`: its BAR0 reads all-ones, so they
+    /// would never be seen. `--device-id` and `--class` apply to it (its config space still
+    /// presents the board).
+    pub fn with_overrides(&self, overrides: &Overrides) -> Result<Profile, OverrideError> {
+        if self.dead {
+            if overrides.boot0.is_some() {
+                return Err(OverrideError::Dead("--boot0"));
+            }
+            if overrides.boot42.is_some() {
+                return Err(OverrideError::Dead("--boot42"));
+            }
+        }
+        Ok(Profile {
+            device_id: overrides.device_id.unwrap_or(self.device_id),
+            class_code: overrides.class_code.unwrap_or(self.class_code),
+            boot0_override: overrides.boot0.or(self.boot0_override),
+            boot42_override: overrides.boot42.or(self.boot42_override),
+            ..*self
+        })
     }
 
     /// Whether Nova should bind to this chip (GSP-capable architecture).
@@ -231,6 +270,8 @@ const fn board(
         chip,
         bar1_size,
         dead: false,
+        boot0_override: None,
+        boot42_override: None,
     }
 }
 
@@ -280,12 +321,124 @@ pub const PROFILES: &[Profile] = &[
         chip: chip(0x18, 0x0),
         bar1_size: 128 * GIB,
         dead: true,
+        boot0_override: None,
+        boot42_override: None,
     },
 ];
 
 /// Looks a profile up by name (case-insensitive).
 pub fn find(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// Identity values given on the command line instead of the profile's (`None`: keep it), so
+/// that a chip without a profile (a future architecture, an odd revision) can be emulated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--boot0`: the `NV_PMC_BOOT_0` value read at BAR0 offset 0x0.
+    pub boot0: Option<u32>,
+    /// `--boot42`: the `NV_PMC_BOOT_42` value read at BAR0 offset 0xa00.
+    pub boot42: Option<u32>,
+    /// `--device-id`: the PCI device ID (config space 0x02; also the subsystem ID).
+    pub device_id: Option<u16>,
+    /// `--class`: the 24-bit PCI class code (config space 0x09..0x0b).
+    pub class_code: Option<u32>,
+}
+
+/// Why [`Profile::with_overrides`] refused the overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverrideError {
+    /// The `dead` profile reads all-ones in BAR0; the named option would have no effect.
+    Dead(&'static str),
+}
+
+impl fmt::Display for OverrideError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OverrideError::Dead(option) => write!(
+                f,
+                "{option} cannot be used with the dead profile (its BAR0 reads all-ones)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for OverrideError {}
+
+/// Why a hex value given on the command line was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HexError {
+    /// Not hex digits with an optional `0x` prefix.
+    Malformed(String),
+    /// Hex, but more than the field's bits.
+    OutOfRange {
+        /// The text as given.
+        text: String,
+        /// Width of the field.
+        bits: u32,
+    },
+}
+
+impl fmt::Display for HexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HexError::Malformed(s) => {
+                write!(f, "'{s}' is not hex (expected e.g. 1b2000a1 or 0x2b85)")
+            }
+            HexError::OutOfRange { text, bits } => write!(
+                f,
+                "'{text}' does not fit in {bits} bits (at most {:#x})",
+                (1u64 << bits) - 1
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HexError {}
+
+/// Parses a hex value of at most `bits` bits (1..=32), with an optional `0x`/`0X` prefix.
+///
+/// ```
+/// use gpu_model::profile::parse_hex;
+/// assert_eq!(parse_hex("0x1b2000a1", 32), Ok(0x1b20_00a1));
+/// assert_eq!(parse_hex("030200", 24), Ok(0x03_02_00));
+/// assert!(parse_hex("10000", 16).is_err());
+/// ```
+pub fn parse_hex(text: &str, bits: u32) -> Result<u32, HexError> {
+    let s = text.trim();
+    let digits = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    // from_str_radix alone would accept a leading `+`.
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(HexError::Malformed(text.to_string()));
+    }
+    let out_of_range = || HexError::OutOfRange {
+        text: text.to_string(),
+        bits,
+    };
+    // Only overflow can fail here: the digits are checked above.
+    let value = u64::from_str_radix(digits, 16).map_err(|_| out_of_range())?;
+    if value >> bits != 0 {
+        return Err(out_of_range());
+    }
+    u32::try_from(value).map_err(|_| out_of_range())
+}
+
+/// Parses `--boot0`/`--boot42`: a 32-bit hex value.
+pub fn parse_boot(text: &str) -> Result<u32, HexError> {
+    parse_hex(text, 32)
+}
+
+/// Parses `--device-id`: a 16-bit hex value.
+pub fn parse_device_id(text: &str) -> Result<u16, HexError> {
+    parse_hex(text, 16).map(|v| v as u16)
+}
+
+/// Parses `--class`: a 24-bit hex class code (prog-if, subclass, base class).
+pub fn parse_class_code(text: &str) -> Result<u32, HexError> {
+    parse_hex(text, 24)
 }
 
 /// Smallest BAR1 size accepted on the command line.
@@ -559,6 +712,122 @@ mod tests {
         assert_eq!(format_size(128 * GIB), "128G");
         assert_eq!(format_size(1 << 40), "1T");
         assert_eq!(format_size(100), "100");
+    }
+
+    #[test]
+    fn hex_values_parse() {
+        assert_eq!(parse_boot("1b2000a1"), Ok(0x1b20_00a1));
+        assert_eq!(parse_boot("0x1b2000a1"), Ok(0x1b20_00a1));
+        assert_eq!(parse_boot("0XFFFFFFFF"), Ok(u32::MAX));
+        assert_eq!(parse_boot("0"), Ok(0));
+        assert_eq!(parse_device_id("2b85"), Ok(0x2b85));
+        assert_eq!(parse_device_id("0xffff"), Ok(0xffff));
+        assert_eq!(parse_class_code("030000"), Ok(CLASS_VGA));
+        assert_eq!(parse_class_code("0x030200"), Ok(CLASS_3D));
+        assert_eq!(parse_class_code("0xffffff"), Ok(0xff_ffff));
+    }
+
+    #[test]
+    fn hex_values_out_of_range_are_refused() {
+        let out = |text: &str, bits| HexError::OutOfRange {
+            text: text.to_string(),
+            bits,
+        };
+        assert_eq!(parse_boot("0x100000000"), Err(out("0x100000000", 32)));
+        let huge = "1ffffffffffffffffffff";
+        assert_eq!(parse_boot(huge), Err(out(huge, 32)));
+        assert_eq!(parse_device_id("0x10000"), Err(out("0x10000", 16)));
+        assert_eq!(parse_class_code("1000000"), Err(out("1000000", 24)));
+        assert_eq!(
+            parse_device_id("10000").unwrap_err().to_string(),
+            "'10000' does not fit in 16 bits (at most 0xffff)"
+        );
+    }
+
+    #[test]
+    fn hex_values_not_hex_are_refused() {
+        for bad in [
+            "", "0x", "xyz", "0x12g4", "+1f", "-1", "1 2", "0x1_0", "12h",
+        ] {
+            assert_eq!(
+                parse_boot(bad),
+                Err(HexError::Malformed(bad.to_string())),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_class_code("vga").unwrap_err().to_string(),
+            "'vga' is not hex (expected e.g. 1b2000a1 or 0x2b85)"
+        );
+    }
+
+    #[test]
+    fn overrides_replace_only_what_they_name() {
+        let gb202 = find("gb202").unwrap();
+        assert_eq!(gb202.with_overrides(&Overrides::default()), Ok(*gb202));
+        let o = Overrides {
+            boot0: Some(0x1c20_00b1),
+            ..Overrides::default()
+        };
+        let p = gb202.with_overrides(&o).unwrap();
+        assert_eq!(p.boot0(), 0x1c20_00b1);
+        assert_eq!(
+            p.boot42(),
+            gb202.boot42(),
+            "BOOT42 is not derived from BOOT0"
+        );
+        assert_eq!(p.chip, gb202.chip);
+        assert_eq!(p.revision_id(), 0xa1);
+        let all = Overrides {
+            boot0: Some(1),
+            boot42: Some(2),
+            device_id: Some(0x3000),
+            class_code: Some(CLASS_3D),
+        };
+        let p = gb202.with_overrides(&all).unwrap();
+        assert_eq!((p.boot0(), p.boot42()), (1, 2));
+        assert_eq!((p.device_id, p.class_code), (0x3000, CLASS_3D));
+        assert_eq!(
+            (p.name, p.board, p.bar1_size),
+            (gb202.name, gb202.board, gb202.bar1_size)
+        );
+        // The table itself is untouched.
+        assert_eq!(find("gb202").unwrap().boot0(), 0x1b20_00a1);
+    }
+
+    #[test]
+    fn dead_refuses_boot_overrides_but_takes_pci_ids() {
+        let dead = find("dead").unwrap();
+        for (o, option) in [
+            (
+                Overrides {
+                    boot0: Some(0x1800_00a1),
+                    ..Overrides::default()
+                },
+                "--boot0",
+            ),
+            (
+                Overrides {
+                    boot42: Some(0x180a_1000),
+                    device_id: Some(0x2331),
+                    ..Overrides::default()
+                },
+                "--boot42",
+            ),
+        ] {
+            let e = dead.with_overrides(&o).unwrap_err();
+            assert_eq!(e, OverrideError::Dead(option));
+            assert!(e.to_string().contains("dead profile"), "{e}");
+        }
+        let p = dead
+            .with_overrides(&Overrides {
+                device_id: Some(0x2331),
+                class_code: Some(CLASS_VGA),
+                ..Overrides::default()
+            })
+            .unwrap();
+        assert!(p.dead);
+        assert_eq!((p.device_id, p.class_code), (0x2331, CLASS_VGA));
     }
 
     #[test]

@@ -80,6 +80,57 @@ fn malformed_sizes_are_refused() {
 }
 
 #[test]
+fn malformed_identity_overrides_are_refused() {
+    let dir = temp_dir("bad-override");
+    let sock = dir.join("gpu.sock");
+    let s = sock.to_str().unwrap();
+    for (option, value, needle) in [
+        ("--boot0", "0x100000000", "does not fit in 32 bits"),
+        ("--boot0", "xyz", "is not hex"),
+        ("--boot42", "1ffffffff", "does not fit in 32 bits"),
+        ("--boot42", "", "is not hex"),
+        ("--device-id", "0x10000", "does not fit in 16 bits"),
+        ("--device-id", "+2b85", "is not hex"),
+        ("--class", "1000000", "does not fit in 24 bits"),
+        ("--class", "vga", "is not hex"),
+    ] {
+        let (st, _, err) = run(&["--profile", "gb202", "--socket", s, option, value]);
+        assert_eq!(st.code(), Some(2), "{option} {value}");
+        assert_one_line_error(&err, needle);
+        assert_one_line_error(&err, &format!("for '{option} <HEX>'"));
+        assert!(!sock.exists());
+    }
+    // The dead profile reads all-ones: a BOOT override would be silently lost.
+    for option in ["--boot0", "--boot42"] {
+        let (st, _, err) = run(&["--profile", "dead", "--socket", s, option, "0x180000a1"]);
+        assert_eq!(st.code(), Some(2), "{option}");
+        assert_one_line_error(
+            &err,
+            &format!("{option} cannot be used with the dead profile"),
+        );
+        assert!(!sock.exists());
+    }
+}
+
+#[test]
+fn dead_takes_pci_id_overrides() {
+    let dir = temp_dir("dead-ids");
+    let mut m = Model::start(
+        &dir,
+        "dead",
+        false,
+        &["--device-id", "2331", "--class", "0x030000"],
+    );
+    let ready = m.stderr.last().unwrap().clone();
+    assert!(
+        ready.contains("10de:2331, class 030000, BOOT0 ffffffff, BOOT42 ffffffff"),
+        "{ready}"
+    );
+    m.signal(libc::SIGTERM);
+    assert!(m.wait_exit().success());
+}
+
+#[test]
 fn missing_and_unknown_arguments_are_refused() {
     let (st, _, err) = run(&["--profile", "gh100"]);
     assert_eq!(st.code(), Some(2));

@@ -104,6 +104,44 @@ fn identity_registers_and_regions() {
     assert_eq!(read32(&mut c, 0, 0), 0x1800_00a1, "BOOT0 is read-only");
 }
 
+/// `--boot0`, `--boot42`, `--device-id` and `--class` reach the guest: BAR0, config space
+/// and the config mirror; the ready line names the effective IDs.
+#[test]
+fn identity_overrides_from_the_command_line() {
+    let dir = temp_dir("overrides");
+    let m = Model::start(
+        &dir,
+        "gb202",
+        false,
+        &[
+            "--boot0",
+            "0x1c2000b1",
+            "--boot42",
+            "1c2b1000",
+            "--device-id",
+            "0x3001",
+            "--class",
+            "030200",
+        ],
+    );
+    let ready = m.stderr.last().unwrap();
+    assert!(
+        ready.contains("10de:3001, class 030200, BOOT0 1c2000b1, BOOT42 1c2b1000"),
+        "{ready}"
+    );
+    let mut c = connect(&m);
+    assert_eq!(read32(&mut c, 0, 0), 0x1c20_00b1, "BOOT0");
+    assert_eq!(read32(&mut c, 0, 0xa00), 0x1c2b_1000, "BOOT42");
+    assert_eq!(read32(&mut c, CONFIG, 0), 0x3001_10de);
+    assert_eq!(
+        read32(&mut c, CONFIG, 8),
+        0x0302_00a1,
+        "class, revision kept"
+    );
+    assert_eq!(read32(&mut c, 0, 0x88000), 0x3001_10de, "config mirror");
+    assert_eq!(c.region(1).map(|r| r.size), Some(256 << 20), "gb202's BAR1");
+}
+
 #[test]
 fn bar_sizing_through_the_config_region() {
     let dir = temp_dir("sizing");
