@@ -146,6 +146,7 @@ pub fn boot_modules(
         bzimage: &k.built.bzimage,
         programs: Vec::new(),
         modules: kos.to_vec(),
+        files: Vec::new(),
         run_lines,
         gpus: Vec::new(),
         devices: Vec::new(),
@@ -154,6 +155,7 @@ pub fn boot_modules(
         echo,
         append: Vec::new(),
         hotplug_on: None,
+        hotplug_cycles: None,
     };
     boot_suite(ctx, tc, plan)
 }

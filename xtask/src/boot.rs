@@ -2,16 +2,16 @@
 //! init runs, the GPU, what must be seen), the boot under QEMU, and its test results.
 
 use crate::ctx::Ctx;
+use crate::firmware::GuestFile;
+use crate::hotplug::{Hotplug, QmpPlug, GONE_TIMEOUT};
 use crate::qemu::{self, Boot, BootResult, Gpu};
-use crate::qmp::Qmp;
 use crate::report::{check, SuiteResult, TestResult};
 use crate::setup::Toolchain;
 use crate::{initramfs, util};
 use anyhow::{Context, Result};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The names of all guest programs (`guest/src/bin/*.rs`).
 pub fn all_guest_programs(ctx: &Ctx) -> Result<Vec<String>> {
@@ -30,7 +30,28 @@ pub fn all_guest_programs(ctx: &Ctx) -> Result<Vec<String>> {
 
 /// Builds the statically linked guest programs; returns their paths.
 pub fn guest_programs(ctx: &Ctx, names: &[impl AsRef<str>]) -> Result<Vec<PathBuf>> {
-    if names.is_empty() {
+    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    build_static(ctx, "guest", &names, "guest programs")
+}
+
+/// The package of [`NOVA_INFO`] (`uapi/nova`).
+const NOVA_PACKAGE: &str = "nova";
+/// The command every guest has: lists the Nova devices, like `nvidia-smi -L`.
+pub const NOVA_INFO: &str = "nova-info";
+
+/// Builds [`NOVA_INFO`] like the guest programs (statically linked, the same target folder);
+/// returns its path.
+pub fn nova_info(ctx: &Ctx) -> Result<PathBuf> {
+    let built = build_static(ctx, NOVA_PACKAGE, &[NOVA_INFO], NOVA_INFO).with_context(|| {
+        format!("every guest gets `{NOVA_INFO}`, built from package `{NOVA_PACKAGE}` (uapi/nova)")
+    })?;
+    built.into_iter().next().context("no nova-info built")
+}
+
+/// Builds binaries `bins` of workspace package `package` statically linked for the guest, in
+/// the guest programs' target folder (logged as `label`); returns their paths.
+fn build_static(ctx: &Ctx, package: &str, bins: &[&str], label: &str) -> Result<Vec<PathBuf>> {
+    if bins.is_empty() {
         return Ok(Vec::new());
     }
     let target_dir = ctx.build.join("guest-target");
@@ -39,26 +60,36 @@ pub fn guest_programs(ctx: &Ctx, names: &[impl AsRef<str>]) -> Result<Vec<PathBu
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         // Would take precedence over RUSTFLAGS.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .args(["build", "--quiet", "--release", "-p", "guest"])
+        .args(["build", "--quiet", "--release", "-p", package])
         .args(["--target", "x86_64-unknown-linux-gnu"])
         .arg("--target-dir")
         .arg(&target_dir);
-    for n in names {
-        c.args(["--bin", n.as_ref()]);
+    for n in bins {
+        c.args(["--bin", n]);
     }
-    util::run_logged(
-        "cargo build (guest programs)",
-        &mut c,
-        &ctx.logs().join("guest.log"),
-    )?;
-    Ok(names
+    let log = match package {
+        "guest" => ctx.logs().join("guest.log"),
+        other => ctx.logs().join(format!("guest-{other}.log")),
+    };
+    util::run_logged(&format!("cargo build ({label})"), &mut c, &log)?;
+    Ok(bins
         .iter()
-        .map(|n| {
-            target_dir
-                .join("x86_64-unknown-linux-gnu/release")
-                .join(n.as_ref())
-        })
+        .map(|n| target_dir.join("x86_64-unknown-linux-gnu/release").join(n))
         .collect())
+}
+
+/// `programs` with [`NOVA_INFO`] added (built by `build`) unless one of them is it already.
+fn with_nova_info(
+    mut programs: Vec<PathBuf>,
+    build: impl FnOnce() -> Result<PathBuf>,
+) -> Result<Vec<PathBuf>> {
+    if !programs
+        .iter()
+        .any(|p| p.file_name() == Some(NOVA_INFO.as_ref()))
+    {
+        programs.push(build()?);
+    }
+    Ok(programs)
 }
 
 /// One boot of a suite: what to boot, what the guest runs and what must be seen.
@@ -67,10 +98,13 @@ pub struct BootPlan<'a> {
     pub name: &'a str,
     /// The kernel image.
     pub bzimage: &'a Path,
-    /// Guest programs packed into the initramfs.
+    /// Guest programs packed into the initramfs ([`NOVA_INFO`] is added to every boot).
     pub programs: Vec<PathBuf>,
     /// Kernel modules packed into the initramfs (`/lib/modules/<name>.ko`).
     pub modules: Vec<PathBuf>,
+    /// Other files packed into the initramfs at their absolute guest paths (e.g. the fake GSP
+    /// firmware of [`crate::firmware::all_gsp_firmware`]).
+    pub files: Vec<GuestFile>,
     /// Command lines init runs in order.
     pub run_lines: Vec<String>,
     /// The GPUs attached to the guest.
@@ -83,8 +117,11 @@ pub struct BootPlan<'a> {
     pub echo: bool,
     /// Extra kernel command-line arguments.
     pub append: Vec<String>,
-    /// Unplug the first GPU through QMP when the guest prints this line, then plug it back.
+    /// Unplug the first GPU through QMP each time the guest prints this line, then plug it back
+    /// (one cycle per line, see [`crate::hotplug`]).
     pub hotplug_on: Option<&'a str>,
+    /// With [`Self::hotplug_on`]: how many cycles must be done (test `hotplug.cycles`).
+    pub hotplug_cycles: Option<usize>,
 }
 
 /// Boots a plan and turns what the console showed into test results: the KTAP tests, a crash
@@ -96,10 +133,12 @@ pub fn boot_suite(
 ) -> Result<(SuiteResult, BootResult)> {
     let run_dir = ctx.build.join("run").join(plan.name);
     let initrd = run_dir.join("initramfs.cpio");
+    let programs = with_nova_info(plan.programs.clone(), || nova_info(ctx))?;
     initramfs::build(
         &tc.rootfs,
-        &plan.programs,
+        &programs,
         &plan.modules,
+        &plan.files,
         &plan.run_lines,
         &initrd,
     )?;
@@ -114,23 +153,19 @@ pub fn boot_suite(
     };
     let (accel, why) = qemu::accelerator();
     util::announce(&format!("boot {} under QEMU ({accel}: {why})", plan.name));
-    let qmp = boot.qmp_socket();
-    let mut hotplug: Option<std::thread::JoinHandle<Result<String>>> = None;
-    let (gone_tx, gone_rx) = std::sync::mpsc::channel::<()>();
-    let mut gone_rx = Some(gone_rx);
+    let mut hotplug = match (plan.hotplug_on, plan.gpus.first()) {
+        (Some(marker), Some(Gpu::Model(sock))) => {
+            let plug = QmpPlug::new(boot.qmp_socket(), sock.clone());
+            Some(Hotplug::start(marker, Box::new(plug), GONE_TIMEOUT))
+        }
+        _ => None,
+    };
     let res = qemu::boot(&tc.rootfs, &boot, |line| {
         if plan.echo && shown_in_run(line) {
             println!("    | {line}");
         }
-        if let (Some(marker), Some(Gpu::Model(sock))) = (plan.hotplug_on, plan.gpus.first()) {
-            if hotplug.is_none() && line.contains(marker) {
-                let (qmp, sock) = (qmp.clone(), sock.clone());
-                let gone = gone_rx.take().expect("taken once");
-                hotplug = Some(std::thread::spawn(move || unplug_replug(&qmp, &sock, gone)));
-            }
-            if line.contains(GUEST_SAW_UNPLUG) {
-                let _ = gone_tx.send(());
-            }
+        if let Some(h) = hotplug.as_mut() {
+            h.on_line(line);
         }
     })?;
     println!(
@@ -140,49 +175,19 @@ pub fn boot_suite(
         res.log.display()
     );
     let mut suite = results_of_boot(plan.name, &res, plan.expect_suites);
-    if plan.hotplug_on.is_some() {
-        let outcome = match hotplug.map(|h| h.join()) {
-            None => Err("the guest never signalled it was ready for the unplug".to_string()),
-            Some(Err(_)) => Err("the QMP thread panicked".to_string()),
-            Some(Ok(r)) => r.map_err(|e| format!("{e:#}")),
-        };
-        match outcome {
-            Ok(note) => {
-                suite
-                    .tests
-                    .push(TestResult::pass("hotplug.qmp-unplug-replug"));
-                suite.notes.push(note);
-            }
-            Err(e) => suite
-                .tests
-                .push(TestResult::fail("hotplug.qmp-unplug-replug", e)),
+    match hotplug {
+        Some(h) => {
+            let (tests, note) = h.finish(plan.hotplug_cycles);
+            suite.tests.extend(tests);
+            suite.notes.push(note);
         }
+        None if plan.hotplug_on.is_some() => suite.tests.push(TestResult::fail(
+            "hotplug.qmp-unplug-replug",
+            "hot-unplug needs an emulated GPU as gpu0",
+        )),
+        None => {}
     }
     Ok((suite, res))
-}
-
-/// What the guest prints once it has seen the GPU go (gpu_probe's hot-unplug loop).
-const GUEST_SAW_UNPLUG: &str = "loop: gone";
-
-/// Unplugs `gpu0` through QMP, waits for QEMU to confirm and for the guest to say it saw the
-/// device go (`gone`), and plugs it back.
-fn unplug_replug(qmp: &Path, socket: &Path, gone: std::sync::mpsc::Receiver<()>) -> Result<String> {
-    let mut q = Qmp::connect(qmp, Duration::from_secs(10))?;
-    let t = Instant::now();
-    q.execute("device_del", json!({"id": "gpu0"}))?;
-    q.wait_event("DEVICE_DELETED", Duration::from_secs(30))?;
-    let unplug = t.elapsed();
-    gone.recv_timeout(Duration::from_secs(30))
-        .context("the guest did not report the unplugged GPU gone within 30 s")?;
-    let args = json!({
-        "driver": "vfio-user-pci", "id": "gpu0", "bus": "rp1",
-        "socket": {"type": "unix", "path": socket.display().to_string()}
-    });
-    q.execute("device_add", args)?;
-    Ok(format!(
-        "QMP device_del → DEVICE_DELETED in {:.3}s; device_add done",
-        unplug.as_secs_f64()
-    ))
 }
 
 /// Console lines `cargo xtask run` shows: our drivers and samples, guest programs, suite results,
@@ -304,5 +309,45 @@ mod tests {
         assert!(!shown_in_run(
             "[    0.6]     # rust_doctest_kernel_uaccess_rs_0.location: x"
         ));
+    }
+
+    /// `cargo xtask run`'s default boot: Nova's probe, refusal and removal lines, and what
+    /// nova-info prints, are shown.
+    #[test]
+    fn run_shows_nova_s_lines_and_nova_info() {
+        for l in [
+            "[    1.2] nova 0000:01:00.0: NVIDIA GH100 (Hopper), revision A1, BAR1 128 GiB: DRM \
+             device registered",
+            "[    1.2] [drm] Initialized nova 0.0.0 for 0000:01:00.0 on minor 0",
+            "[    1.2] nova 0000:02:00.0: chipset 0x140 (Volta), revision A1: Volta, not \
+             supported by nova; use nouveau",
+            "[    1.2] nova 0000:03:00.0: missing firmware nvidia/tu102/gsp/booter_load-535.113.01.bin \
+             (error -2)",
+            "[    1.4] nova 0000:01:00.0: unbind",
+            "[    1.4] nova: DRM device released",
+            "GPU 0: NVIDIA GH100 (Hopper) rev A1, PCI 0000:01:00.0, BAR1 128 GiB, nodes card0 \
+             renderD128",
+            "no Nova devices found",
+            "nova-init: run nova-info",
+        ] {
+            assert!(shown_in_run(l), "{l}");
+        }
+        assert!(!shown_in_run(
+            "[    0.5] pci 0000:01:00.0: [10de:2330] type 00 class 0x030200"
+        ));
+    }
+
+    #[test]
+    fn nova_info_is_added_once() {
+        let mut built = 0;
+        let p = with_nova_info(vec!["/t/gpu_probe".into()], || {
+            built += 1;
+            Ok("/t/nova-info".into())
+        })
+        .unwrap();
+        assert_eq!(p, [PathBuf::from("/t/gpu_probe"), "/t/nova-info".into()]);
+        let p = with_nova_info(p, || panic!("built twice")).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(built, 1);
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::util::{self, describe};
 use anyhow::{bail, Context, Result};
-use gpu_model::profile::{self, Profile};
+use gpu_model::profile::{self, Overrides, Profile};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -83,11 +83,42 @@ pub struct Model {
     pub log: PathBuf,
     /// Time from spawning to the ready line.
     pub start_time: Duration,
+    /// The model's ready line (`gpu-model: ready: PROFILE (BOARD, 10de:ID, class C, BOOT0 X,
+    /// ...)`): the identity it really presents, overrides applied.
+    pub ready: String,
+}
+
+/// The model's command-line flags for `o`: `--boot0`, `--boot42`, `--device-id`, `--class`,
+/// each only when set, in hex.
+pub fn override_args(o: &Overrides) -> Vec<String> {
+    let mut a = Vec::new();
+    let mut flag = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            a.extend([name.to_string(), v]);
+        }
+    };
+    flag("--boot0", o.boot0.map(|v| format!("{v:#010x}")));
+    flag("--boot42", o.boot42.map(|v| format!("{v:#010x}")));
+    flag("--device-id", o.device_id.map(|v| format!("{v:#06x}")));
+    flag("--class", o.class_code.map(|v| format!("{v:#08x}")));
+    a
+}
+
+/// A shell word (for a guest run line) that expands to the PCI address of the `index`th GPU:
+/// the one device behind its root port ([`crate::qemu::root_port_bdf`]), whose bus number
+/// the guest kernel chooses. The pattern matches a PCI address only, not the port's service
+/// devices (`0000:00:01.0:pcie001`, ...) in the same folder.
+pub fn gpu_bdf_word(index: usize) -> String {
+    format!(
+        "$(basename /sys/bus/pci/devices/{}/0000:??:??.?)",
+        crate::qemu::root_port_bdf(index)
+    )
 }
 
 impl Model {
-    /// Starts `bin` with `profile` in `dir` and waits for its ready line.
-    pub fn start(bin: &Path, profile: &str, dir: &Path) -> Result<Self> {
+    /// Starts `bin` with `profile` and the identity `overrides` (`--boot0`, `--boot42`,
+    /// `--device-id`, `--class`; see [`override_args`]) in `dir` and waits for its ready line.
+    pub fn start(bin: &Path, profile: &str, overrides: &Overrides, dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let socket = util::socket_path(dir, "gpu.sock");
         let control = util::socket_path(dir, "gpu-control.sock");
@@ -98,7 +129,8 @@ impl Model {
             .arg("--socket")
             .arg(&socket)
             .arg("--control")
-            .arg(&control);
+            .arg(&control)
+            .args(override_args(overrides));
         util::die_with_parent(&mut cmd);
         let t = Instant::now();
         let mut child = cmd
@@ -114,7 +146,7 @@ impl Model {
             for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
                 let _ = writeln!(file, "{line}");
                 if line.starts_with("gpu-model: ready") {
-                    let _ = tx.send(());
+                    let _ = tx.send(line);
                 }
             }
         });
@@ -124,10 +156,12 @@ impl Model {
             control,
             log,
             start_time: Duration::ZERO,
+            ready: String::new(),
         };
         match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(()) => {
+            Ok(ready) => {
                 model.start_time = t.elapsed();
+                model.ready = ready;
                 Ok(model)
             }
             Err(_) => bail!(
@@ -184,6 +218,48 @@ mod tests {
             dead.contains("--boot0 0xffffffff --boot42 0xffffffff --x"),
             "{dead}"
         );
+        let e = profile("gx999").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown GPU profile `gx999`") && e.contains("gh100"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn overrides_become_the_model_s_flags() {
+        assert!(override_args(&Overrides::default()).is_empty());
+        let o = Overrides {
+            boot0: Some(0x1f00_00a1),
+            ..Overrides::default()
+        };
+        assert_eq!(override_args(&o), ["--boot0", "0x1f0000a1"]);
+        let all = Overrides {
+            boot0: Some(0x1c20_00a1),
+            boot42: Some(0x1c2a_1000),
+            device_id: Some(0x3001),
+            class_code: Some(0x03_02_00),
+        };
+        assert_eq!(
+            override_args(&all).join(" "),
+            "--boot0 0x1c2000a1 --boot42 0x1c2a1000 --device-id 0x3001 --class 0x030200"
+        );
+        // What the model's own parser accepts.
+        let a = override_args(&all);
+        assert_eq!(profile::parse_boot(&a[1]), Ok(0x1c20_00a1));
+        assert_eq!(profile::parse_device_id(&a[5]), Ok(0x3001));
+        assert_eq!(profile::parse_class_code(&a[7]), Ok(0x03_02_00));
+    }
+
+    #[test]
+    fn the_gpu_s_address_is_found_behind_its_root_port() {
+        assert_eq!(
+            gpu_bdf_word(1),
+            "$(basename /sys/bus/pci/devices/0000:00:02.0/0000:??:??.?)"
+        );
+    }
+
+    #[test]
+    fn unknown_profiles_are_named() {
         let e = profile("gx999").unwrap_err().to_string();
         assert!(
             e.contains("unknown GPU profile `gx999`") && e.contains("gh100"),

@@ -1,7 +1,8 @@
 //! The guest's initramfs: busybox-static, an init script and our guest programs, written as a
 //! `newc` cpio archive by the tool itself (deterministic, no root needed for device nodes).
 
-use anyhow::{Context, Result};
+use crate::firmware::GuestFile;
+use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,38 @@ impl Cpio {
     pub fn char_dev(&mut self, path: &str, major: u32, minor: u32) {
         self.entries
             .push((path.to_string(), Entry::CharDev { major, minor }));
+    }
+
+    /// Whether the archive already has an entry at `path`.
+    fn has(&self, path: &str) -> bool {
+        self.entries.iter().any(|(p, _)| p == path)
+    }
+
+    /// Adds a regular file at the absolute guest path `path` (e.g. `/lib/firmware/x.bin`),
+    /// with every folder above it that the archive does not have yet. A relative path, one
+    /// with an empty, `.` or `..` component, or one the archive already has is refused.
+    pub fn file_with_dirs(&mut self, path: &str, data: Vec<u8>, mode: u32) -> Result<()> {
+        let rel = path
+            .strip_prefix('/')
+            .with_context(|| format!("guest path `{path}` is not absolute"))?;
+        let parts: Vec<&str> = rel.split('/').collect();
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
+            bail!("guest path `{path}` has an empty, `.` or `..` component");
+        }
+        if self.has(rel) {
+            bail!("guest path `{path}` is in the initramfs twice");
+        }
+        for i in 1..parts.len() {
+            let dir = parts[..i].join("/");
+            if !self.has(&dir) {
+                self.dir(&dir);
+            }
+        }
+        self.file(rel, data, mode);
+        Ok(())
     }
 
     /// The archive's bytes.
@@ -106,12 +139,14 @@ reboot -f
 "#;
 
 /// Builds the initramfs: busybox from the rootfs, `programs` copied into `/bin`, `modules` into
-/// `/lib/modules` (flat: `/lib/modules/<name>.ko`), and the command lines of `run` executed in
-/// order by init.
+/// `/lib/modules` (flat: `/lib/modules/<name>.ko`), the extra `files` at their guest paths
+/// (absolute, e.g. firmware under `/lib/firmware`; their folders are created), and the command
+/// lines of `run` executed in order by init.
 pub fn build(
     rootfs: &Path,
     programs: &[PathBuf],
     modules: &[PathBuf],
+    files: &[GuestFile],
     run: &[String],
     out: &Path,
 ) -> Result<()> {
@@ -155,6 +190,9 @@ pub fn build(
         let data = fs::read(m).with_context(|| format!("cannot read {}", m.display()))?;
         c.file(&format!("lib/modules/{name}"), data, 0o644);
     }
+    for (path, data) in files {
+        c.file_with_dirs(path, data.clone(), 0o644)?;
+    }
     let mut script = run.join("\n");
     script.push('\n');
     c.file("etc/nova/run", script.into_bytes(), 0o644);
@@ -190,5 +228,87 @@ mod tests {
         assert_eq!(&hdr[14..22], "00002180");
         assert_eq!(&hdr[78..86], "00000005");
         assert_eq!(&hdr[86..94], "00000001");
+    }
+
+    /// The entries of a `newc` archive: (path, mode, data), in order.
+    fn entries(b: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
+        let field = |at: usize, i: usize| {
+            let f = &b[at + 6 + i * 8..at + 14 + i * 8];
+            u32::from_str_radix(std::str::from_utf8(f).unwrap(), 16).unwrap() as usize
+        };
+        let up4 = |n: usize| n.div_ceil(4) * 4;
+        let (mut at, mut out) = (0, Vec::new());
+        loop {
+            assert_eq!(&b[at..at + 6], b"070701");
+            let (mode, size, namesize) = (field(at, 1), field(at, 6), field(at, 11));
+            let name = &b[at + 110..at + 110 + namesize - 1];
+            let name = String::from_utf8(name.to_vec()).unwrap();
+            let data_at = up4(at + 110 + namesize);
+            if name == "TRAILER!!!" {
+                return out;
+            }
+            out.push((name, mode as u32, b[data_at..data_at + size].to_vec()));
+            at = up4(data_at + size);
+        }
+    }
+
+    #[test]
+    fn extra_files_get_their_folders_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
+        fs::write(rootfs.join("usr/bin/busybox"), b"busybox").unwrap();
+        let files = vec![
+            (
+                "/lib/firmware/nvidia/tu102/gsp/a.bin".to_string(),
+                b"A".to_vec(),
+            ),
+            (
+                "/lib/firmware/nvidia/tu102/gsp/b.bin".to_string(),
+                b"B".to_vec(),
+            ),
+            ("/etc/x/y".to_string(), b"Y".to_vec()),
+        ];
+        let out = dir.path().join("initramfs.cpio");
+        build(&rootfs, &[], &[], &files, &["true".into()], &out).unwrap();
+        let e = entries(&fs::read(&out).unwrap());
+        let at = |p: &str| {
+            e.iter()
+                .position(|(n, _, _)| n == p)
+                .unwrap_or_else(|| panic!("{p}"))
+        };
+        for d in [
+            "lib/firmware/nvidia",
+            "lib/firmware/nvidia/tu102",
+            "lib/firmware/nvidia/tu102/gsp",
+            "etc/x",
+        ] {
+            assert_eq!(e[at(d)].1, 0o040755, "{d} is a folder");
+        }
+        assert!(at("lib/firmware") < at("lib/firmware/nvidia"));
+        assert!(at("lib/firmware/nvidia/tu102/gsp") < at("lib/firmware/nvidia/tu102/gsp/a.bin"));
+        let a = &e[at("lib/firmware/nvidia/tu102/gsp/a.bin")];
+        assert_eq!((a.1, a.2.as_slice()), (0o100644, &b"A"[..]));
+        assert_eq!(e[at("etc/x/y")].2, b"Y");
+        // Each folder once, though two files share it.
+        let gsp = e
+            .iter()
+            .filter(|(n, _, _)| n == "lib/firmware/nvidia/tu102/gsp")
+            .count();
+        assert_eq!(gsp, 1);
+        assert_eq!(e[at("etc/nova/run")].2, b"true\n");
+    }
+
+    #[test]
+    fn bad_extra_paths_are_refused() {
+        let mut c = Cpio::default();
+        c.file("init", vec![], 0o755);
+        assert!(c.file_with_dirs("lib/x", vec![], 0o644).is_err());
+        assert!(c.file_with_dirs("/lib/../x", vec![], 0o644).is_err());
+        assert!(c.file_with_dirs("/lib//x", vec![], 0o644).is_err());
+        assert!(c.file_with_dirs("/init", vec![], 0o644).is_err());
+        c.file_with_dirs("/a/b", vec![], 0o644).unwrap();
+        let e = c.file_with_dirs("/a/b", vec![], 0o644).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
     }
 }

@@ -8,14 +8,17 @@ mod builds;
 mod cache;
 mod check;
 mod ctx;
+mod firmware;
 mod git;
 mod gpu;
+mod hotplug;
 mod initramfs;
 mod kbuild;
 mod kconfig;
 mod ktap;
 mod libtest;
 mod mbox;
+mod modules;
 mod qemu;
 mod qmp;
 mod report;
@@ -45,9 +48,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Set up, materialise the branches, build the kernel tree's checked-out branch, boot it
-    /// under QEMU and show what the kernel reported
+    /// under QEMU with an emulated GH100 (or the GPUs given), load Nova and show its probe lines
+    /// and nova-info's list of Nova devices
     Run {
-        /// Attach emulated GPUs with these profiles (comma-separated), one model process each
+        /// Attach emulated GPUs with these profiles (comma-separated; `all`: every profile), one
+        /// model process each [default: gh100, unless --exec or --gpu-passthrough is given]
         #[arg(
             long,
             value_name = "PROFILE",
@@ -61,7 +66,8 @@ enum Command {
         /// Add kconfig/debug.config
         #[arg(long)]
         debug: bool,
-        /// Run CMD in the guest after boot (repeatable); guest programs and modules are packed
+        /// Run CMD in the guest after boot instead of loading Nova (repeatable); guest programs,
+        /// nova-info, modules and the fake GSP firmware are packed
         #[arg(long = "exec", value_name = "CMD")]
         exec: Vec<String>,
         /// Add a QEMU device (a `-device` value, e.g. `pci-testdev` or `edu`; repeatable)
@@ -267,16 +273,12 @@ fn run(command: Command) -> Result<()> {
             exec,
             device,
         } => {
-            let gpu = match gpu_passthrough {
-                Some(p) => {
-                    if !qemu::valid_bdf(&p) {
-                        bail!("--gpu-passthrough wants a PCI address like 0000:01:00.0, not `{p}`");
-                    }
-                    run::GpuChoice::Passthrough(p)
+            if let Some(p) = &gpu_passthrough {
+                if !qemu::valid_bdf(p) {
+                    bail!("--gpu-passthrough wants a PCI address like 0000:01:00.0, not `{p}`");
                 }
-                None if chip.is_empty() => run::GpuChoice::None,
-                None => run::GpuChoice::Models(chip),
-            };
+            }
+            let gpu = run::GpuChoice::from_options(&chip, gpu_passthrough, !exec.is_empty());
             run::run(&ctx, gpu, debug, &exec, &device)
         }
         Command::Test { suites } => suites::test(&ctx, &suites),
@@ -417,5 +419,49 @@ mod tests {
             _ => panic!("not run"),
         }
         assert!(Cli::try_parse_from(["xtask", "test", "--bogus"]).is_err());
+    }
+
+    /// A plain `run` attaches the default GPU; `--chip all` every profile; `--exec` alone none.
+    #[test]
+    fn run_s_gpus_follow_its_options() {
+        let gpus = |argv: &[&str]| {
+            let mut full = vec!["xtask", "run"];
+            full.extend_from_slice(argv);
+            match Cli::try_parse_from(full).unwrap().command {
+                Command::Run {
+                    chip,
+                    gpu_passthrough,
+                    exec,
+                    ..
+                } => run::GpuChoice::from_options(&chip, gpu_passthrough, !exec.is_empty()),
+                _ => panic!("not run"),
+            }
+        };
+        assert_eq!(gpus(&[]), run::GpuChoice::Models(vec!["gh100".to_string()]));
+        match gpus(&["--chip", "all"]) {
+            run::GpuChoice::Models(m) => {
+                assert_eq!(m.len(), 26);
+                assert!(m.contains(&"gv100".to_string()) && m.contains(&"dead".to_string()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(gpus(&["--exec", "ls"]), run::GpuChoice::None);
+        assert_eq!(
+            gpus(&["--exec", "ls", "--chip", "tu102"]),
+            run::GpuChoice::Models(vec!["tu102".to_string()])
+        );
+        assert_eq!(
+            gpus(&["--gpu-passthrough", "0000:01:00.0"]),
+            run::GpuChoice::Passthrough("0000:01:00.0".into())
+        );
+        assert!(Cli::try_parse_from([
+            "xtask",
+            "run",
+            "--chip",
+            "gh100",
+            "--gpu-passthrough",
+            "0000:01:00.0"
+        ])
+        .is_err());
     }
 }

@@ -18,6 +18,24 @@ pub enum Gpu {
     Passthrough(String),
 }
 
+/// Size of q35's 64-bit PCI hole (`q35-pcihost.pci-hole64-size`): room for every profile's
+/// BARs in one boot (see [`Boot::args`]).
+pub const PCI_HOLE64: &str = "2T";
+
+/// Physical address bits of the guest CPU: enough for [`PCI_HOLE64`] above RAM.
+pub const PHYS_BITS: u32 = 44;
+
+/// The most GPUs one boot can have: root ports sit at slots 1.. of bus 0, and q35 keeps slot
+/// 0x1f (LPC, SATA, SMBus).
+pub const MAX_GPUS: usize = 30;
+
+/// The PCI address of the root port of the `index`th GPU (`gpu<index>`, on `rp<index+1>`):
+/// bus 0, slot `index + 1`. The GPU is the one function on the bus behind it, whose number
+/// the guest kernel chooses.
+pub fn root_port_bdf(index: usize) -> String {
+    format!("0000:00:{:02x}.0", index + 1)
+}
+
 /// `value` as one value of a QEMU `key=value,...` option: commas doubled, as QEMU's option
 /// parser reads them.
 pub fn opt_value(value: &str) -> String {
@@ -72,13 +90,18 @@ impl Boot {
         let mut a: Vec<String> = vec![
             "-machine".into(),
             "q35".into(),
-            // Room above 4 GiB for GPU BARs: H100's BAR1 alone is 128 GiB.
+            // Room above 4 GiB for the GPUs' 64-bit BARs, for every profile of the model in
+            // one boot: their BAR1s alone add up to ~870 GiB (B100 and B200 256 GiB each, H100
+            // and the dead board 128 GiB, A100 64 GiB, L4 32 GiB), and each root port's window
+            // is aligned to its largest BAR. The hole must fit under the CPU's physical address
+            // width, so the CPU gets 44 bits (16 TiB) instead of the 40 (1 TiB) QEMU gives a
+            // TCG `max` CPU, with which QEMU refuses a 2 TiB hole.
             "-global".into(),
-            "q35-pcihost.pci-hole64-size=256G".into(),
+            format!("q35-pcihost.pci-hole64-size={PCI_HOLE64}"),
             "-accel".into(),
             accelerator().0.into(),
             "-cpu".into(),
-            "max".into(),
+            format!("max,phys-bits={PHYS_BITS}"),
             "-m".into(),
             "1024".into(),
             "-smp".into(),
@@ -123,7 +146,7 @@ impl Boot {
             let port = i + 1;
             a.push("-device".into());
             a.push(format!(
-                "pcie-root-port,id=rp{port},chassis={port},slot={port}"
+                "pcie-root-port,id=rp{port},chassis={port},slot={port},bus=pcie.0,addr={port:#x}"
             ));
             let device = match gpu {
                 Gpu::Model(sock) => serde_json::json!({
@@ -191,6 +214,12 @@ pub fn valid_bdf(bdf: &str) -> bool {
 
 /// Boots, passing every console line to `on_line` as it arrives; kills QEMU at the timeout.
 pub fn boot(rootfs: &Path, b: &Boot, on_line: impl FnMut(&str)) -> Result<BootResult> {
+    if b.gpus.len() > MAX_GPUS {
+        anyhow::bail!(
+            "{} GPUs asked for; one boot has room for {MAX_GPUS} (a root port each on bus 0)",
+            b.gpus.len()
+        );
+    }
     std::fs::create_dir_all(&b.run_dir)?;
     let _ = std::fs::remove_file(b.qmp_socket());
     let _ = std::fs::remove_file(b.guest_log());
@@ -373,6 +402,54 @@ mod tests {
             "{a}"
         );
         assert!(a.contains("-mon chardev=qmp,mode=control"), "{a}");
+    }
+
+    /// Every profile's BARs fit in one boot: the 64-bit hole is 2 TiB and the CPU addresses
+    /// 44 bits, which QEMU needs for a hole that large.
+    #[test]
+    fn the_64_bit_hole_has_room_for_every_profile() {
+        let a = boot(vec![]).args();
+        let after = |opt: &str, value: &str| a.windows(2).any(|w| w[0] == opt && w[1] == value);
+        assert!(after("-global", "q35-pcihost.pci-hole64-size=2T"), "{a:?}");
+        assert!(after("-cpu", "max,phys-bits=44"), "{a:?}");
+        assert!(!a.iter().any(|x| x.contains("=256G")), "{a:?}");
+        // The BAR1s of all profiles (~870 GiB) fit twice over (room for the windows'
+        // alignment), and the hole fits in the CPU's physical address space.
+        let bar1: u64 = gpu_model::profile::PROFILES
+            .iter()
+            .map(|p| p.bar1_size)
+            .sum();
+        let hole = gpu_model::profile::parse_size(PCI_HOLE64).unwrap();
+        assert!(bar1 > 512 << 30, "{bar1:#x}");
+        assert!(2 * bar1 <= hole, "{bar1:#x} in {hole:#x}");
+        assert!(hole < 1 << PHYS_BITS);
+    }
+
+    #[test]
+    fn root_ports_sit_at_fixed_slots_of_bus_0() {
+        let gpus = (0..3)
+            .map(|i| Gpu::Model(format!("/s/{i}.sock").into()))
+            .collect();
+        let a = boot(gpus).args().join(" ");
+        assert!(
+            a.contains("-device pcie-root-port,id=rp3,chassis=3,slot=3,bus=pcie.0,addr=0x3"),
+            "{a}"
+        );
+        assert_eq!(root_port_bdf(0), "0000:00:01.0");
+        assert_eq!(root_port_bdf(25), "0000:00:1a.0");
+        assert_eq!(root_port_bdf(MAX_GPUS - 1), "0000:00:1e.0");
+    }
+
+    #[test]
+    fn too_many_gpus_are_refused_before_qemu_starts() {
+        let gpus = (0..=MAX_GPUS)
+            .map(|i| Gpu::Model(format!("/s/{i}.sock").into()))
+            .collect();
+        let b = boot(gpus);
+        let e = super::boot(Path::new("/nonexistent"), &b, |_| {})
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("room for 30"), "{e}");
     }
 
     #[test]

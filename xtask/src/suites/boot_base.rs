@@ -15,6 +15,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         bzimage: &built.bzimage,
         programs: Vec::new(),
         modules: Vec::new(),
+        files: Vec::new(),
         run_lines: Vec::new(),
         gpus: Vec::new(),
         devices: Vec::new(),
@@ -22,6 +23,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         echo: false,
         append: Vec::new(),
         hotplug_on: None,
+        hotplug_cycles: None,
     };
     let (suite, _) = boot_suite(ctx, tc, plan)?;
     Ok(suite)

@@ -10,6 +10,7 @@ use crate::qemu::Gpu;
 use crate::report::{check, SuiteResult};
 use crate::setup::Toolchain;
 use anyhow::{bail, Result};
+use gpu_model::profile::Overrides;
 use std::path::{Path, PathBuf};
 
 /// Profiles the `gpu-model` suite boots: one Turing, GH100, one Blackwell, and a dead device.
@@ -145,15 +146,23 @@ fn one_run(
         } else {
             dir
         };
-        models.push(gpu::Model::start(bin, name, &dir)?);
+        models.push(gpu::Model::start(bin, name, &Overrides::default(), &dir)?);
         let (probe, suite) = if r.hotplug {
             (
                 " --loop-until-gone 60".to_string(),
                 "gpu_probe_hotplug".to_string(),
             )
         } else if several {
+            // Each GPU found behind its own root port: the probe checks that gpu<i> is the
+            // model started for it.
             let suite = format!("gpu_probe_gpu{i}");
-            (format!(" --measure-reads 200 --suite {suite}"), suite)
+            (
+                format!(
+                    " --measure-reads 200 --suite {suite} --bdf {}",
+                    gpu::gpu_bdf_word(i)
+                ),
+                suite,
+            )
         } else {
             (" --measure-reads 2000".to_string(), "gpu_probe".to_string())
         };
@@ -167,6 +176,7 @@ fn one_run(
         bzimage,
         programs: programs.to_vec(),
         modules: Vec::new(),
+        files: Vec::new(),
         run_lines,
         gpus: models
             .iter()
@@ -177,6 +187,8 @@ fn one_run(
         echo: false,
         append: vec!["kunit.enable=0".into()],
         hotplug_on: r.hotplug.then_some("waiting for unplug"),
+        // gpu_probe's loop asks once.
+        hotplug_cycles: r.hotplug.then_some(1),
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     for (i, model) in models.iter().enumerate() {

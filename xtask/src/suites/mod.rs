@@ -5,6 +5,7 @@ mod boot_base;
 mod driver_author;
 mod gpu_model;
 mod host;
+mod nova_stub;
 mod rust_device;
 pub(crate) mod rust_drm;
 mod rust_pci;
@@ -52,6 +53,10 @@ const SUITES: &[Suite] = &[
     Suite {
         name: "rust-drm",
         run: rust_drm::run,
+    },
+    Suite {
+        name: "nova-stub",
+        run: nova_stub::run,
     },
     Suite {
         name: "driver-author",

@@ -70,6 +70,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         bzimage: &built.bzimage,
         programs: guest_programs(ctx, &["module_ktap", "rust_device_cycles"])?,
         modules: built.modules.clone(),
+        files: Vec::new(),
         run_lines: vec![
             KMEMLEAK_BASELINE.to_string(),
             DEVRES_TESTS.to_string(),
@@ -87,6 +88,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         echo: false,
         append: Vec::new(),
         hotplug_on: None,
+        hotplug_cycles: None,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     for (name, line) in SAMPLE_LINES {

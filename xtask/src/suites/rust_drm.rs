@@ -10,11 +10,12 @@ use crate::builds::{copy_images, keep_series_topic};
 use crate::ctx::Ctx;
 use crate::kbuild::Built;
 use crate::ktap::Outcome;
+use crate::modules::{build_load_order, insmod_line};
 use crate::report::SuiteResult;
 use crate::setup::Toolchain;
 use crate::suites::rust_device::{add_boot_notes, KMEMLEAK_BASELINE, KMEMLEAK_CHECK};
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The branch under test.
 const BRANCH: &str = "topic/rust-drm";
@@ -44,103 +45,6 @@ const BENCH_ITERATIONS: u64 = 100_000;
 /// 300 s under TCG (100000 iterations took 1.5 s for vgem on a 6.12 TCG boot).
 const BENCH_TIME_LIMIT_S: u64 = 60;
 
-/// The `depends=` list of a module file's `.modinfo` (empty when it has none).
-fn module_depends(ko: &[u8]) -> Vec<String> {
-    const KEY: &[u8] = b"\0depends=";
-    let Some(at) = ko.windows(KEY.len()).position(|w| w == KEY) else {
-        return Vec::new();
-    };
-    let rest = &ko[at + KEY.len()..];
-    let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
-    String::from_utf8_lossy(&rest[..end])
-        .split(',')
-        .filter(|d| !d.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// The module names of `modules` (file names without `.ko`, `-` as `_`).
-fn module_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| {
-            n.to_string_lossy()
-                .trim_end_matches(".ko")
-                .replace('-', "_")
-        })
-        .unwrap_or_default()
-}
-
-/// The modules to `insmod`, in order, so that each of `wanted` can load: the dependencies of
-/// each (depth first, each once), then the module itself when `load_wanted`. `depends` gives a
-/// module's `depends=`; a module with no file (`None`) is an error naming who needs it.
-fn load_order(
-    wanted: &[&str],
-    load_wanted: bool,
-    depends: &dyn Fn(&str) -> Option<Vec<String>>,
-) -> Result<Vec<String>> {
-    fn visit(
-        m: &str,
-        needed_by: &str,
-        depends: &dyn Fn(&str) -> Option<Vec<String>>,
-        order: &mut Vec<String>,
-        path: &mut Vec<String>,
-    ) -> Result<()> {
-        if order.iter().any(|o| o == m) {
-            return Ok(());
-        }
-        if path.iter().any(|p| p == m) {
-            bail!(
-                "modules depend on each other in a cycle: {} -> {m}",
-                path.join(" -> ")
-            );
-        }
-        let deps = depends(m).with_context(|| format!("no {m}.ko in the build ({needed_by})"))?;
-        path.push(m.to_string());
-        for d in deps {
-            visit(&d, &format!("needed by {m}"), depends, order, path)?;
-        }
-        path.pop();
-        order.push(m.to_string());
-        Ok(())
-    }
-    let mut order = Vec::new();
-    for w in wanted {
-        visit(w, "wanted", depends, &mut order, &mut Vec::new())?;
-        if !load_wanted {
-            order.retain(|o| o != w);
-        }
-    }
-    Ok(order)
-}
-
-/// The command line that loads `order` from `/lib/modules` (`true` when empty).
-fn insmod_line(order: &[String]) -> String {
-    if order.is_empty() {
-        return "true".into();
-    }
-    order
-        .iter()
-        .map(|m| format!("insmod /lib/modules/{m}.ko"))
-        .collect::<Vec<_>>()
-        .join(" && ")
-}
-
-/// [`load_order`] over the module files `modules` of a build.
-fn build_load_order(
-    modules: &[PathBuf],
-    wanted: &[&str],
-    load_wanted: bool,
-) -> Result<Vec<String>> {
-    let depends = |m: &str| {
-        modules
-            .iter()
-            .find(|p| module_name(p) == m)
-            .and_then(|p| std::fs::read(p).ok())
-            .map(|data| module_depends(&data))
-    };
-    load_order(wanted, load_wanted, &depends)
-}
-
 /// topic/rust-drm as series/ has it, with the extra fragments `extra`: the suite's build has
 /// kmemleak ([`SUITE_EXTRA`]), the bench's none ([`BENCH_EXTRA`]).
 fn build(ctx: &Ctx, tc: &Toolchain, extra: &[&str]) -> Result<Built> {
@@ -165,6 +69,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         bzimage: &built.bzimage,
         programs: guest_programs(ctx, &["rust_drm_test"])?,
         modules: built.modules.clone(),
+        files: Vec::new(),
         run_lines: vec![
             KMEMLEAK_BASELINE.to_string(),
             insmod_line(&order),
@@ -177,6 +82,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         echo: false,
         append: Vec::new(),
         hotplug_on: None,
+        hotplug_cycles: None,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     add_boot_notes(ctx, &mut suite, &res.console)?;
@@ -273,6 +179,7 @@ pub(crate) fn bench_drm_gem(ctx: &Ctx, tc: &Toolchain) -> Result<(DrmGem, PathBu
         bzimage: &built.bzimage,
         programs: guest_programs(ctx, &["drm_gem_bench"])?,
         modules: built.modules.clone(),
+        files: Vec::new(),
         run_lines: vec![
             insmod_line(&order),
             format!(
@@ -286,6 +193,7 @@ pub(crate) fn bench_drm_gem(ctx: &Ctx, tc: &Toolchain) -> Result<(DrmGem, PathBu
         echo: false,
         append: Vec::new(),
         hotplug_on: None,
+        hotplug_cycles: None,
     };
     let (suite, res) = boot_suite(ctx, tc, plan)?;
     let failed: Vec<String> = suite
@@ -307,62 +215,6 @@ pub(crate) fn bench_drm_gem(ctx: &Ctx, tc: &Toolchain) -> Result<(DrmGem, PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn modinfo_depends_are_read_from_the_module_file() {
-        let ko = b"\x7fELF...\0license=GPL\0depends=drm_shmem_helper,drm_kms_helper\0name=vgem\0";
-        assert_eq!(module_depends(ko), ["drm_shmem_helper", "drm_kms_helper"]);
-        assert!(module_depends(b"\0depends=\0name=x\0").is_empty());
-        assert!(module_depends(b"\0name=x\0").is_empty());
-        assert_eq!(
-            module_name(Path::new("/b/drm-rust_sample.ko")),
-            "drm_rust_sample"
-        );
-    }
-
-    #[test]
-    fn dependencies_load_first_and_once() {
-        let deps = |m: &str| -> Option<Vec<String>> {
-            let d: &[&str] = match m {
-                "vgem" => &["drm_shmem_helper"],
-                "rust_driver_drm" => &["drm_shmem_helper"],
-                "drm_shmem_helper" => &[],
-                "drm_rust_sample_device" => &[],
-                "a" => &["b"],
-                "b" => &["a"],
-                _ => return None,
-            };
-            Some(d.iter().map(|s| s.to_string()).collect())
-        };
-        let order = load_order(
-            &["vgem", "drm_rust_sample_device", "rust_driver_drm"],
-            true,
-            &deps,
-        )
-        .unwrap();
-        assert_eq!(
-            order,
-            [
-                "drm_shmem_helper",
-                "vgem",
-                "drm_rust_sample_device",
-                "rust_driver_drm"
-            ]
-        );
-        assert_eq!(
-            load_order(&["rust_driver_drm"], false, &deps).unwrap(),
-            ["drm_shmem_helper"]
-        );
-        let e = load_order(&["rust_driver_drm", "nope"], true, &deps).unwrap_err();
-        assert_eq!(e.to_string(), "no nope.ko in the build (wanted)");
-        let e = load_order(&["a"], true, &deps).unwrap_err();
-        assert!(e.to_string().contains("cycle: a -> b -> a"), "{e}");
-        assert_eq!(
-            insmod_line(&order[..2]),
-            "insmod /lib/modules/drm_shmem_helper.ko && insmod /lib/modules/vgem.ko"
-        );
-        assert_eq!(insmod_line(&[]), "true");
-    }
 
     /// The guest's lines as `drm_gem_bench` prints them (KTAP diagnostics on ttyS1).
     const CONSOLE: &str = "\

@@ -109,6 +109,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         bzimage: &built.bzimage,
         programs: guest_programs(ctx, &["rust_pci_cycles"])?,
         modules: built.modules.clone(),
+        files: Vec::new(),
         run_lines: vec![
             KMEMLEAK_BASELINE.to_string(),
             cycles_command(),
@@ -122,6 +123,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         echo: false,
         append: Vec::new(),
         hotplug_on: None,
+        hotplug_cycles: None,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     match codegen {
