@@ -3,7 +3,8 @@
 //! booted three times with emulated GPUs (each boot also runs the kernel's Rust doctests):
 //!
 //! - `gsp`: every profile Nova drives (all but gv100 and dead: 24 today) in one boot, with
-//!   the fake GSP firmware; `nova_test` checks each GPU through its uAPI ([`gsp_command`]),
+//!   the fake GSP firmware, one of them ([`BOOT42_ONLY`]) with a BOOT0 whose architecture reads
+//!   zero, so that Nova identifies it from BOOT42; `nova_test` checks each GPU through its uAPI ([`gsp_command`]),
 //!   then `nova-info` lists them; the suite checks each probe line and `nova-info` line.
 //! - `refusals`: what Nova must refuse ([`refusals`]), without firmware: each refusal line,
 //!   no device bound, `nova-info` finding no Nova device.
@@ -84,6 +85,18 @@ fn expect_arg(p: &Profile) -> String {
 /// Every profile Nova binds: those that need GSP firmware (all but gv100 and dead).
 fn gsp_profiles() -> Vec<&'static Profile> {
     PROFILES.iter().filter(|p| needs_gsp_firmware(p)).collect()
+}
+
+/// The GPU of the `gsp` boot whose `NV_PMC_BOOT_0` reads an architecture of zero, and that
+/// value: Nova must identify it from `NV_PMC_BOOT_42` (which the profile keeps) instead.
+const BOOT42_ONLY: (&str, u32) = ("gb207", 0x0000_00a1);
+
+/// The model's overrides of a GPU of the `gsp` boot: [`BOOT42_ONLY`]'s BOOT0, none for the others.
+fn gsp_overrides(p: &Profile) -> Overrides {
+    Overrides {
+        boot0: (p.name == BOOT42_ONLY.0).then_some(BOOT42_ONLY.1),
+        ..Overrides::default()
+    }
 }
 
 /// The `gsp` boot's test: every GPU of `profiles` bound, its uAPI checked.
@@ -399,7 +412,7 @@ fn boots() -> Vec<NovaBoot> {
     vec![
         NovaBoot {
             name: "gsp",
-            gpus: gsp.iter().copied().map(plain).collect(),
+            gpus: gsp.iter().map(|p| (*p, gsp_overrides(p))).collect(),
             firmware: true,
             run_lines: vec![gsp_command(&gsp), ensure_loaded(), NOVA_INFO.to_string()],
             hotplug: false,
@@ -468,7 +481,13 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         let done = boot(ctx, tc, &built, &bin, &programs, &deps, &b)?;
         let mut tests = done.suite.tests;
         match b.name {
-            "gsp" => tests.extend(gsp_checks(&done.console, &profiles)),
+            "gsp" => {
+                tests.extend(gsp_checks(&done.console, &profiles));
+                for (i, p) in profiles.iter().enumerate() {
+                    let name = format!("nova-stub.model-override.{}-boot0", p.name);
+                    tests.extend(override_test(name, done.ready.get(i), &gsp_overrides(p)));
+                }
+            }
             "refusals" => {
                 tests.extend(refusal_checks(&done.console, &refused));
                 for (i, r) in refused.iter().enumerate() {
@@ -522,6 +541,20 @@ mod tests {
         ));
         assert_eq!(c.matches(" --expect ").count(), 24);
         assert!(c.ends_with(" --expect gb207:0x10000000:0xa1"), "{c}");
+    }
+
+    #[test]
+    fn one_gsp_gpu_is_identified_through_boot42() {
+        let overridden: Vec<&str> = gsp_profiles()
+            .into_iter()
+            .filter(|p| gsp_overrides(p).boot0.is_some())
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(overridden, ["gb207"]);
+        // BOOT0's architecture field (bits 28:24 and 8) reads zero, BOOT42 still names GB207.
+        let boot0 = gsp_overrides(p("gb207")).boot0.unwrap();
+        assert_eq!(boot0 & 0x1f00_0100, 0);
+        assert_eq!(p("gb207").boot42() >> 24 & 0x3f, 0x1b);
     }
 
     #[test]
