@@ -189,14 +189,27 @@ pub(crate) enum Refusal {
     NoAnswer,
     /// A GPU without a GSP.
     PreGsp {
+        /// The chipset's value.
         chipset: u32,
+        /// The architecture's name.
         architecture: &'static str,
+        /// The chip's revision.
         revision: Revision,
     },
     /// An architecture Nova does not know.
-    UnknownArchitecture { architecture: u8, boot0: u32 },
+    UnknownArchitecture {
+        /// The architecture's value.
+        architecture: u8,
+        /// `NV_PMC_BOOT_0` as read.
+        boot0: u32,
+    },
     /// A chipset Nova does not know, of an architecture it knows.
-    UnknownChipset { chipset: u32, boot0: u32 },
+    UnknownChipset {
+        /// The chipset's value.
+        chipset: u32,
+        /// `NV_PMC_BOOT_0` as read.
+        boot0: u32,
+    },
 }
 
 impl Refusal {
