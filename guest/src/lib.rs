@@ -4,16 +4,20 @@
 //! results with the same parser as the kernel's own KUnit output. [`kmsg`] reads the kernel
 //! log, [`kmod`] loads and unloads modules, [`sysfs`] binds devices to drivers, [`child`] runs
 //! child processes with deadlines (the guest has no futexes, so no joinable threads) and
-//! [`args`] reads the programs' `--flag VALUE` command lines.
+//! [`args`] reads the programs' `--flag VALUE` command lines. For the DRM driver tests,
+//! [`drm_check`] checks ioctls' outcomes and GEM objects' life, and [`gem_worker`] runs child
+//! processes that loop GEM calls on a shared file while a device goes away.
 
 pub mod args;
 pub mod child;
+pub mod drm_check;
+pub mod gem_worker;
 pub mod kmod;
 pub mod kmsg;
 pub mod ktap;
 pub mod sysfs;
 
-pub use ktap::Ktap;
+pub use ktap::{Ktap, Planned};
 
 /// The file the harness's init reads its command lines from: it exists only in the test guest.
 const GUEST_MARKER: &str = "/etc/nova/run";

@@ -69,26 +69,27 @@
 //!   the module, the driver's sysfs folder and the GPUs' nodes are gone.
 //!
 //! Child processes rather than threads: the guest kernel has no futexes (see `guest::child`).
-//! A worker is this program run as `nova_test --worker SECONDS` with the shared file as its
-//! standard input; it prints `ready` after its first create/info/close, a line of its own if
-//! GEM_INFO gives another size than GEM_CREATE did, then one line `end ITERATIONS ERRNO` (the
-//! raw errno that stopped it) or `end ITERATIONS timeout`.
+//! A worker (`guest::gem_worker`) is this program run as `nova_test --worker SECONDS` with the
+//! shared file as its standard input; it prints `ready` after its first create/info/close, a
+//! line of its own if GEM_INFO gives another size than GEM_CREATE did, then one line
+//! `end ITERATIONS ERRNO` (the raw errno that stopped it) or `end ITERATIONS timeout`.
 
 use drm_client::node::{self, Node};
 use drm_client::{describe, errno_name, Card, DriverIoctl, Errno, NodeKind};
 use guest::args::{self, Flags};
-use guest::child::{self, Lines};
+use guest::drm_check::{self, expect_errno, Created, GemIoctls};
+use guest::gem_worker::{self, Workers, WORKER_FLAG};
 use guest::kmod::{self, module_name};
 use guest::kmsg::{self, Kmsg};
+use guest::ktap::verdict;
 use guest::sysfs::Bus;
-use guest::Ktap;
+use guest::Planned;
 use nova::discover::{self, Device, PciAddress};
 use nova::{Chipset, GemCreate, GemInfo, Identity, Revision};
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// The KTAP suite name.
@@ -226,6 +227,27 @@ fn parse_expect(text: &str) -> Result<Expect, String> {
     })
 }
 
+/// Nova's GEM ioctls, for the checks of [`drm_check`].
+struct NovaGem;
+
+impl GemIoctls for NovaGem {
+    fn create(card: &Card, size: u64) -> Result<Created, Errno> {
+        nova::gem_create(card, size).map(|g| Created {
+            handle: g.handle,
+            pad: g.pad,
+            size: g.size,
+        })
+    }
+
+    fn info(card: &Card, handle: u32) -> Result<u64, Errno> {
+        nova::gem_info(card, handle)
+    }
+
+    fn page_align(size: u64, page: u64) -> Option<u64> {
+        nova::page_align(size, page)
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 struct Args {
     module: PathBuf,
@@ -257,7 +279,7 @@ fn parse(argv: impl IntoIterator<Item = String>) -> Result<Mode, String> {
     }
     while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
-            "--worker" => {
+            WORKER_FLAG => {
                 return Ok(Mode::Worker(parse_number(&flags.value(&flag)?, &flag)?));
             }
             "--module" => module = Some(PathBuf::from(flags.value(&flag)?)),
@@ -470,34 +492,6 @@ fn log_problems(texts: &[String], want: &Want) -> Vec<String> {
     p
 }
 
-/// `Ok` without problems, else all of them on one line.
-fn verdict(problems: Vec<String>) -> Result<(), String> {
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
-    }
-}
-
-/// `Ok` when `got` failed with one of `want`, else what it gave.
-fn expect_errno<T: std::fmt::Debug>(
-    what: &str,
-    got: &Result<T, Errno>,
-    want: &[Errno],
-) -> Result<(), String> {
-    match got {
-        Err(e) if want.contains(e) => Ok(()),
-        _ => {
-            let names: Vec<String> = want.iter().map(|e| errno_name(*e)).collect();
-            Err(format!(
-                "{what}: {}, expected {}",
-                describe(got),
-                names.join(" or ")
-            ))
-        }
-    }
-}
-
 /// A bound device paired with an expectation.
 #[derive(Debug, Clone)]
 struct Matched {
@@ -591,50 +585,6 @@ fn node_problems(
         let is_char = std::fs::metadata(&n.path).is_ok_and(|m| m.file_type().is_char_device());
         if !is_char {
             p.push(format!("{} is not a character device", n.path.display()));
-        }
-    }
-    p
-}
-
-/// How a worker ended, from its `end ...` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct WorkerEnd {
-    iterations: u64,
-    /// The errno that stopped it, `None` when its time ran out.
-    errno: Option<Errno>,
-}
-
-/// Reads a worker's `end ITERATIONS ERRNO` or `end ITERATIONS timeout` line.
-fn parse_end(line: &str) -> Option<WorkerEnd> {
-    let mut words = line.strip_prefix("end ")?.split(' ');
-    let iterations = words.next()?.parse().ok()?;
-    let errno = match words.next()? {
-        "timeout" => None,
-        n => Some(Errno::from_raw_os_error(n.parse().ok()?)),
-    };
-    words
-        .next()
-        .is_none()
-        .then_some(WorkerEnd { iterations, errno })
-}
-
-/// What is wrong with how the workers ended (`None`: no `end` line): anything but `ENODEV`.
-fn worker_problems(ends: &[Option<WorkerEnd>]) -> Vec<String> {
-    let mut p = Vec::new();
-    for (i, end) in ends.iter().enumerate() {
-        match end {
-            None => p.push(format!("worker {i}: no end (hung or died)")),
-            Some(WorkerEnd { errno: None, .. }) => {
-                p.push(format!("worker {i}: no error within {WORKER_LIMIT_S} s"))
-            }
-            Some(WorkerEnd {
-                errno: Some(e),
-                iterations,
-            }) if *e != Errno::NODEV => p.push(format!(
-                "worker {i}: ended on {} after {iterations} iterations, expected ENODEV",
-                errno_name(*e)
-            )),
-            Some(_) => {}
         }
     }
     p
@@ -808,7 +758,7 @@ impl Files {
 fn test_bound_devices(
     args: &Args,
     insmod: &Result<(), String>,
-    run: &Run,
+    run: &Planned,
 ) -> (Result<(), String>, Vec<Option<Matched>>) {
     let mut problems: Vec<String> = insmod.clone().err().into_iter().collect();
     let devices = match bound_now() {
@@ -957,58 +907,9 @@ fn check_getparam(files: &Files, e: &Expect) -> Result<(), String> {
 }
 
 fn check_gem_create_info_close(files: &Files, page: u64) -> Result<(), String> {
-    let render = &files.render;
     let mut problems = Vec::new();
-    let mut handles = Vec::new();
-    for size in SIZES {
-        let want = nova::page_align(size, page).expect("small sizes");
-        match nova::gem_create(render, size) {
-            Ok(GemCreate {
-                handle,
-                pad,
-                size: got,
-            }) => {
-                if got != want || pad != 0 {
-                    problems.push(format!(
-                        "GEM_CREATE({size}) gave size {got} (pad {pad}), expected {want}"
-                    ));
-                }
-                if handles.contains(&handle) || handle == 0 {
-                    problems.push(format!(
-                        "GEM_CREATE({size}) gave handle {handle}: 0 or one already given"
-                    ));
-                }
-                let info = nova::gem_info(render, handle);
-                if info != Ok(want) {
-                    problems.push(format!(
-                        "GEM_INFO({handle}) gave {}, expected Ok({want})",
-                        describe(&info)
-                    ));
-                }
-                handles.push(handle);
-            }
-            Err(e) => problems.push(format!("GEM_CREATE({size}): {}", errno_name(e))),
-        }
-    }
-    for &h in &handles {
-        if let Err(e) = render.gem_close(h) {
-            problems.push(format!("GEM_CLOSE({h}): {}", errno_name(e)));
-        }
-    }
-    for &h in &handles {
-        let again = render.gem_close(h);
-        problems
-            .extend(expect_errno(&format!("GEM_CLOSE({h}) again"), &again, &[Errno::INVAL]).err());
-        let info = nova::gem_info(render, h);
-        problems.extend(
-            expect_errno(
-                &format!("GEM_INFO({h}) after close"),
-                &info,
-                &[Errno::NOENT],
-            )
-            .err(),
-        );
-    }
+    let handles = drm_check::create_each::<NovaGem>(&files.render, &SIZES, page, &mut problems);
+    drm_check::close_each::<NovaGem>(&files.render, &handles, &mut problems);
     verdict(problems)
 }
 
@@ -1154,7 +1055,7 @@ fn refused_calls(name: &str, files: &Files) -> Result<(), String> {
 }
 
 /// The tests of one expected GPU (`label`), reported on `run`.
-fn device_tests(rig: &mut Rig, run: &mut Run, label: &str, m: Option<&Matched>) {
+fn device_tests(rig: &mut Rig, run: &mut Planned, label: &str, m: Option<&Matched>) {
     let name = |t: &str| format!("{label}_{t}");
     let Some(m) = m else {
         for t in DEVICE_TESTS {
@@ -1277,120 +1178,21 @@ fn module_unloaded(rig: &Rig) -> Result<(), String> {
     }
 }
 
-/// A worker child: its process and output.
-struct Worker {
-    child: std::process::Child,
-    lines: Lines,
-    ready: bool,
-    end: Option<WorkerEnd>,
-    other: Vec<String>,
-}
-
-impl Worker {
-    fn spawn(render: &Card) -> Result<Self, String> {
-        let fd = render
-            .try_clone()
-            .map_err(|e| format!("dup: {e}"))?
-            .into_fd();
-        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-        let mut child = Command::new(exe)
-            .args(["--worker", &WORKER_LIMIT_S.to_string()])
-            .stdin(Stdio::from(fd))
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start a worker: {e}"))?;
-        let lines = Lines::new(child.stdout.take().expect("piped"))?;
-        Ok(Self {
-            child,
-            lines,
-            ready: false,
-            end: None,
-            other: Vec::new(),
-        })
-    }
-
-    /// Reads what the worker wrote.
-    fn pump(&mut self) {
-        for l in self.lines.poll() {
-            if l == "ready" {
-                self.ready = true;
-            } else if let Some(end) = parse_end(&l) {
-                self.end = Some(end);
-            } else {
-                self.other.push(l);
-            }
+/// One iteration of a worker: create, look up and close an object on the shared file; a line
+/// of its own when GEM_INFO gives another size than GEM_CREATE did.
+fn worker_iteration(card: &Card) -> Result<(), Errno> {
+    let g = nova::gem_create(card, 4096)?;
+    let info = nova::gem_info(card, g.handle);
+    if let Ok(size) = info {
+        if size != g.size {
+            println!("GEM_INFO({}) gave {size}, GEM_CREATE {}", g.handle, g.size);
         }
     }
-}
-
-/// Polls `workers` until `done` holds for all of them or `deadline` passes; `false` then.
-fn wait_workers(workers: &mut [Worker], deadline: Instant, done: impl Fn(&Worker) -> bool) -> bool {
-    loop {
-        for w in workers.iter_mut() {
-            w.pump();
-        }
-        if workers.iter().all(&done) {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn kill_all(workers: &mut [Worker]) {
-    for w in workers {
-        child::kill(&mut w.child, Duration::from_secs(1));
-    }
-}
-
-/// A worker: create, look up and close objects on the file that is its standard input until
-/// an ioctl fails or `limit` seconds pass; see the module documentation for what it prints.
-fn worker(limit: u64) -> ExitCode {
-    let card = rustix::io::dup(std::io::stdin().as_fd())
-        .map_err(|e| e.to_string())
-        .and_then(|fd| Card::from_fd(fd).map_err(|e| e.to_string()));
-    let card = match card {
-        Ok(c) => c,
-        Err(e) => {
-            println!("no DRM file on stdin: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let start = Instant::now();
-    let mut iterations: u64 = 0;
-    loop {
-        let r = nova::gem_create(&card, 4096).and_then(|g| {
-            let info = nova::gem_info(&card, g.handle);
-            if let Ok(size) = info {
-                if size != g.size {
-                    println!("GEM_INFO({}) gave {size}, GEM_CREATE {}", g.handle, g.size);
-                }
-            }
-            info.and_then(|_| card.gem_close(g.handle))
-        });
-        match r {
-            Ok(()) => {
-                iterations += 1;
-                if iterations == 1 {
-                    println!("ready");
-                }
-            }
-            Err(e) => {
-                println!("end {iterations} {}", e.raw_os_error());
-                return ExitCode::SUCCESS;
-            }
-        }
-        if iterations.is_multiple_of(64) && start.elapsed().as_secs() >= limit {
-            println!("end {iterations} timeout");
-            return ExitCode::SUCCESS;
-        }
-    }
+    info.and_then(|_| card.gem_close(g.handle))
 }
 
 /// Prints a line of the current test and makes sure it left (the harness acts on some).
-fn say(run: &Run, msg: &str) {
+fn say(run: &Planned, msg: &str) {
     run.diag(msg);
     let _ = std::io::stdout().flush();
 }
@@ -1418,7 +1220,7 @@ fn the_one_gpu(rig: &Rig, wait: Duration) -> Result<Device, String> {
 
 /// One hot-unplug cycle (`k`): its problems, and whether the GPU is bound again, so that
 /// another cycle can run.
-fn hotplug_cycle(rig: &mut Rig, run: &Run, k: u32, e: &Expect, n: u32) -> (Vec<String>, bool) {
+fn hotplug_cycle(rig: &mut Rig, run: &Planned, k: u32, e: &Expect, n: u32) -> (Vec<String>, bool) {
     let device = match the_one_gpu(rig, STEP_WAIT) {
         Ok(d) => d,
         Err(e) => return (vec![e], false),
@@ -1436,22 +1238,13 @@ fn hotplug_cycle(rig: &mut Rig, run: &Run, k: u32, e: &Expect, n: u32) -> (Vec<S
         Ok(x) => x,
         Err(e) => return (vec![e], true),
     };
-    let mut workers = Vec::new();
-    for _ in 0..n {
-        match Worker::spawn(&files.render) {
-            Ok(w) => workers.push(w),
-            Err(e) => {
-                kill_all(&mut workers);
-                return (vec![e], true);
-            }
-        }
-    }
-    let started = wait_workers(&mut workers, Instant::now() + HANG, |w| {
-        w.ready || w.end.is_some()
-    });
-    if !started || workers.iter().any(|w| !w.ready) {
-        let ends: Vec<String> = workers.iter().map(|w| format!("{:?}", w.end)).collect();
-        kill_all(&mut workers);
+    let mut workers = match Workers::spawn(&files.render, n, WORKER_LIMIT_S) {
+        Ok(w) => w,
+        Err(e) => return (vec![e], true),
+    };
+    if !workers.wait_started(Instant::now() + HANG) {
+        let ends: Vec<String> = workers.ends().iter().map(|e| format!("{e:?}")).collect();
+        workers.kill();
         return (
             vec![format!(
                 "not every worker got going before the unplug (ends: {})",
@@ -1469,13 +1262,11 @@ fn hotplug_cycle(rig: &mut Rig, run: &Run, k: u32, e: &Expect, n: u32) -> (Vec<S
         .join("bus/pci/devices")
         .join(old.address.to_string());
     while sysfs_dir.exists() && cued.elapsed() < HOTPLUG_WAIT {
-        for w in workers.iter_mut() {
-            w.pump();
-        }
+        workers.pump();
         std::thread::sleep(Duration::from_millis(2));
     }
     if sysfs_dir.exists() {
-        kill_all(&mut workers);
+        workers.kill();
         problems.push(format!(
             "{} still present {} s after the cue",
             old.address,
@@ -1492,34 +1283,21 @@ fn hotplug_cycle(rig: &mut Rig, run: &Run, k: u32, e: &Expect, n: u32) -> (Vec<S
         ),
     );
     // The workers end on ENODEV.
-    if !wait_workers(&mut workers, Instant::now() + HANG, |w| {
-        w.end.is_some() && w.lines.closed()
-    }) {
+    if !workers.wait_ended(Instant::now() + HANG) {
         problems.push(format!(
             "workers still running {} s after the GPU went",
             HANG.as_secs()
         ));
     }
-    let mut ends = Vec::new();
-    let mut iterations = Vec::new();
-    for (i, w) in workers.iter_mut().enumerate() {
-        match child::wait_until(&mut w.child, Instant::now() + Duration::from_secs(5)) {
-            Ok(Some(s)) if s.success() => {}
-            Ok(Some(s)) => problems.push(format!("worker {i} exited with {s}")),
-            Ok(None) => child::kill(&mut w.child, Duration::from_secs(1)),
-            Err(e) => problems.push(e),
-        }
-        if !w.other.is_empty() {
-            problems.push(format!("worker {i} wrote: {}", w.other.join(" | ")));
-        }
-        iterations.push(
-            w.end
-                .as_ref()
-                .map_or("-".into(), |e| e.iterations.to_string()),
-        );
-        ends.push(w.end.clone());
-    }
-    problems.extend(worker_problems(&ends));
+    problems.extend(workers.reap());
+    let iterations: Vec<String> = workers
+        .ends()
+        .iter()
+        .map(|end| {
+            end.as_ref()
+                .map_or("-".into(), |e| e.iterations.to_string())
+        })
+        .collect();
     // The removal's line, then ENODEV on the files still open.
     problems.extend(rig.gather(&mut texts, STEP_WAIT, SETTLE, |t| count_dev(t, &old).2 >= 1));
     let h = gem.handle;
@@ -1630,45 +1408,13 @@ fn test_module_gone(rig: &mut Rig) -> Result<(), String> {
     Ok(())
 }
 
-/// The KTAP reporter, checking that tests are reported in the plan's order.
-struct Run {
-    ktap: Ktap,
-    plan: Vec<String>,
-    next: usize,
-}
-
-impl Run {
-    fn name(&mut self, name: &str) {
-        assert_eq!(
-            self.plan.get(self.next).map(String::as_str),
-            Some(name),
-            "tests out of order"
-        );
-        self.next += 1;
-    }
-
-    fn result(&mut self, name: &str, res: Result<(), String>) {
-        self.name(name);
-        self.ktap.result(name, res);
-    }
-
-    fn skip(&mut self, name: &str, why: &str) {
-        self.name(name);
-        self.ktap.skip(name, why);
-    }
-
-    fn diag(&self, msg: &str) {
-        self.ktap.diag(msg);
-    }
-}
-
 fn main() -> ExitCode {
     let usage = "usage: nova_test --module PATH/nova.ko [--expect CHIP:BAR1:REV]... \
                  [--expect-line TEXT]... [--cycles N] [--module-cycles N] [--workers N] \
                  [--hotplug-cycles N]";
     let args = match guest::start(SUITE, Some(usage), parse) {
         Ok(Mode::Test(a)) => a,
-        Ok(Mode::Worker(limit)) => return worker(limit),
+        Ok(Mode::Worker(limit)) => return gem_worker::worker_main(limit, worker_iteration),
         Err(code) => return code,
     };
     // From the oldest record: the probe lines may predate this program.
@@ -1687,11 +1433,7 @@ fn main() -> ExitCode {
         page: rustix::param::page_size() as u64,
     };
     let plan = plan(&args);
-    let mut run = Run {
-        ktap: Ktap::start(SUITE, plan.len()),
-        plan,
-        next: 0,
-    };
+    let mut run = Planned::start(SUITE, plan);
     let start = Instant::now();
     let insmod = if kmod::is_loaded(&rig.module_name) {
         run.diag(&format!("{} was loaded already", rig.module_name));
@@ -1779,7 +1521,7 @@ fn main() -> ExitCode {
     let gone = test_module_gone(&mut rig);
     run.result("module_gone", gone);
     run.diag(&format!("elapsed: {:.1} s", start.elapsed().as_secs_f64()));
-    ExitCode::from(run.ktap.finish() as u8)
+    ExitCode::from(run.finish() as u8)
 }
 
 /// Opens `path` with `CAP_SYS_ADMIN` dropped from the effective capabilities for the `open`
@@ -2152,58 +1894,6 @@ mod tests {
             "0000:01:00.0 is bound to Some(\"vfio-pci\"), not nova"
         );
         assert_eq!(p.len(), 3);
-    }
-
-    #[test]
-    fn errnos_are_expected_by_name() {
-        assert_eq!(
-            expect_errno::<()>("x", &Err(Errno::NOMEM), &[Errno::INVAL, Errno::NOMEM]),
-            Ok(())
-        );
-        assert_eq!(
-            expect_errno("GEM_CREATE(0)", &Ok(4096u64), &[Errno::INVAL]),
-            Err("GEM_CREATE(0): Ok(4096), expected EINVAL".into())
-        );
-        assert_eq!(
-            expect_errno::<u64>("y", &Err(Errno::ACCESS), &[Errno::NODEV]),
-            Err("y: Err(EACCES), expected ENODEV".into())
-        );
-    }
-
-    #[test]
-    fn worker_ends_are_read_and_judged() {
-        assert_eq!(
-            parse_end("end 1234 19"),
-            Some(WorkerEnd {
-                iterations: 1234,
-                errno: Some(Errno::NODEV)
-            })
-        );
-        for bad in [
-            "end",
-            "end 1",
-            "end x 19",
-            "end 1 19 2",
-            "ready",
-            "end 1 ENODEV",
-        ] {
-            assert_eq!(parse_end(bad), None, "{bad}");
-        }
-        let ends = [
-            parse_end("end 10 19"),
-            parse_end("end 11 13"),
-            None,
-            parse_end("end 3 timeout"),
-        ];
-        assert_eq!(
-            worker_problems(&ends),
-            [
-                "worker 1: ended on EACCES after 11 iterations, expected ENODEV",
-                "worker 2: no end (hung or died)",
-                "worker 3: no error within 120 s"
-            ]
-        );
-        assert!(worker_problems(&ends[..1]).is_empty());
     }
 
     #[test]

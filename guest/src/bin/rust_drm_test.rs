@@ -47,22 +47,25 @@
 //! - `module_gone`: a last `rmmod` removes the device once and the module is gone.
 //!
 //! Child processes rather than threads: the guest kernel has no futexes (see `guest::child`).
-//! A worker is this program run as `rust_drm_test --worker SECONDS` with the shared file as its
-//! standard input; it prints `ready` after its first create/close pair, then one line
-//! `end ITERATIONS ERRNO` (the raw errno that stopped it) or `end ITERATIONS timeout`.
+//! A worker (`guest::gem_worker`) is this program run as `rust_drm_test --worker SECONDS` with
+//! the shared file as its standard input; it prints `ready` after its first create/close pair,
+//! then one line `end ITERATIONS ERRNO` (the raw errno that stopped it) or
+//! `end ITERATIONS timeout`.
 
 use drm_client::sample::{self, GemCreate, GemInfo};
 use drm_client::{describe, errno_name, node, Card, DriverIoctl, Errno, NodeKind};
 use guest::args::{self, Flags};
-use guest::child::{self, Lines};
+use guest::child;
+use guest::drm_check::{self, expect_errno, Created, GemIoctls};
+use guest::gem_worker::{self, Workers, WORKER_FLAG};
 use guest::kmod::{self, module_name};
 use guest::kmsg::{self, Kmsg};
+use guest::ktap::verdict;
 use guest::sysfs::Bus;
-use guest::Ktap;
-use std::os::fd::AsFd;
+use guest::Planned;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 /// The KTAP suite name.
@@ -186,76 +189,25 @@ impl Tally {
     }
 }
 
-/// `Ok` without problems, else all of them on one line.
-fn verdict(problems: Vec<String>) -> Result<(), String> {
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
+/// The sample's GEM ioctls, for the checks of [`drm_check`].
+struct SampleGem;
+
+impl GemIoctls for SampleGem {
+    fn create(card: &Card, size: u64) -> Result<Created, Errno> {
+        sample::gem_create(card, size).map(|g| Created {
+            handle: g.handle,
+            pad: g.pad,
+            size: g.size,
+        })
     }
-}
 
-/// `Ok` when `got` failed with one of `want`, else what it gave.
-fn expect_errno<T: std::fmt::Debug>(
-    what: &str,
-    got: &Result<T, Errno>,
-    want: &[Errno],
-) -> Result<(), String> {
-    match got {
-        Err(e) if want.contains(e) => Ok(()),
-        _ => {
-            let names: Vec<String> = want.iter().map(|e| errno_name(*e)).collect();
-            Err(format!(
-                "{what}: {}, expected {}",
-                describe(got),
-                names.join(" or ")
-            ))
-        }
+    fn info(card: &Card, handle: u32) -> Result<u64, Errno> {
+        sample::gem_info(card, handle)
     }
-}
 
-/// How a worker ended, from its `end ...` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct WorkerEnd {
-    iterations: u64,
-    /// The errno that stopped it, `None` when its time ran out.
-    errno: Option<Errno>,
-}
-
-/// Reads a worker's `end ITERATIONS ERRNO` or `end ITERATIONS timeout` line.
-fn parse_end(line: &str) -> Option<WorkerEnd> {
-    let mut words = line.strip_prefix("end ")?.split(' ');
-    let iterations = words.next()?.parse().ok()?;
-    let errno = match words.next()? {
-        "timeout" => None,
-        n => Some(Errno::from_raw_os_error(n.parse().ok()?)),
-    };
-    words
-        .next()
-        .is_none()
-        .then_some(WorkerEnd { iterations, errno })
-}
-
-/// What is wrong with how the workers ended (`None`: no `end` line): anything but `ENODEV`.
-fn worker_problems(ends: &[Option<WorkerEnd>]) -> Vec<String> {
-    let mut p = Vec::new();
-    for (i, end) in ends.iter().enumerate() {
-        match end {
-            None => p.push(format!("worker {i}: no end (hung or died)")),
-            Some(WorkerEnd { errno: None, .. }) => {
-                p.push(format!("worker {i}: no error within {WORKER_LIMIT_S} s"))
-            }
-            Some(WorkerEnd {
-                errno: Some(e),
-                iterations,
-            }) if *e != Errno::NODEV => p.push(format!(
-                "worker {i}: ended on {} after {iterations} iterations, expected ENODEV",
-                errno_name(*e)
-            )),
-            Some(_) => {}
-        }
+    fn page_align(size: u64, page: u64) -> Option<u64> {
+        sample::page_align(size, page)
     }
-    p
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -284,7 +236,7 @@ fn parse(argv: impl IntoIterator<Item = String>) -> Result<Mode, String> {
     }
     while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
-            "--worker" => return Ok(Mode::Worker(number(flags.value(&flag)?, &flag)?)),
+            WORKER_FLAG => return Ok(Mode::Worker(number(flags.value(&flag)?, &flag)?)),
             "--module" => module = Some(PathBuf::from(flags.value(&flag)?)),
             "--cycles" => cycles = number(flags.value(&flag)?, &flag)?,
             "--module-cycles" => module_cycles = number(flags.value(&flag)?, &flag)?,
@@ -544,37 +496,7 @@ fn test_gem_create_info_close(rig: &mut Rig, files: &Files) -> Result<(), String
     }
     let base = files.count()?;
     let mut problems = Vec::new();
-    let mut handles = Vec::new();
-    for size in SIZES {
-        let want = sample::page_align(size, page).expect("small sizes");
-        match sample::gem_create(&files.render, size) {
-            Ok(GemCreate {
-                handle,
-                pad,
-                size: got,
-            }) => {
-                if got != want || pad != 0 {
-                    problems.push(format!(
-                        "GEM_CREATE({size}) gave size {got} (pad {pad}), expected {want}"
-                    ));
-                }
-                if handles.contains(&handle) || handle == 0 {
-                    problems.push(format!(
-                        "GEM_CREATE({size}) gave handle {handle}: 0 or one already given"
-                    ));
-                }
-                let info = sample::gem_info(&files.render, handle);
-                if info != Ok(want) {
-                    problems.push(format!(
-                        "GEM_INFO({handle}) gave {}, expected Ok({want})",
-                        describe(&info)
-                    ));
-                }
-                handles.push(handle);
-            }
-            Err(e) => problems.push(format!("GEM_CREATE({size}): {}", errno_name(e))),
-        }
-    }
+    let handles = drm_check::create_each::<SampleGem>(&files.render, &SIZES, page, &mut problems);
     match files.count() {
         Ok(n) if n == base + handles.len() as u64 => {}
         Ok(n) => problems.push(format!(
@@ -583,25 +505,7 @@ fn test_gem_create_info_close(rig: &mut Rig, files: &Files) -> Result<(), String
         )),
         Err(e) => problems.push(e),
     }
-    for &h in &handles {
-        if let Err(e) = files.render.gem_close(h) {
-            problems.push(format!("GEM_CLOSE({h}): {}", errno_name(e)));
-        }
-    }
-    for &h in &handles {
-        let again = files.render.gem_close(h);
-        problems
-            .extend(expect_errno(&format!("GEM_CLOSE({h}) again"), &again, &[Errno::INVAL]).err());
-        let info = sample::gem_info(&files.render, h);
-        problems.extend(
-            expect_errno(
-                &format!("GEM_INFO({h}) after close"),
-                &info,
-                &[Errno::NOENT],
-            )
-            .err(),
-        );
-    }
+    drm_check::close_each::<SampleGem>(&files.render, &handles, &mut problems);
     match files.count() {
         Ok(n) if n == base => {}
         Ok(n) => problems.push(format!(
@@ -800,7 +704,7 @@ fn test_file_close_frees(rig: &mut Rig, files: &Files) -> Result<(), String> {
 }
 
 /// The unbind-with-open-files tests, reported on `run`.
-fn open_file_unbind(rig: &mut Rig, run: &mut Run) {
+fn open_file_unbind(rig: &mut Rig, run: &mut Planned) {
     let opened = Files::open().and_then(|f| {
         let gem = sample::gem_create(&f.render, 4096)
             .map_err(|e| format!("GEM_CREATE(4096): {}", errno_name(e)))?;
@@ -910,70 +814,8 @@ fn rebind_works(rig: &mut Rig) -> Result<(), String> {
     verdict(problems)
 }
 
-/// A worker child: its process and output.
-struct Worker {
-    child: std::process::Child,
-    lines: Lines,
-    ready: bool,
-    end: Option<WorkerEnd>,
-    other: Vec<String>,
-}
-
-impl Worker {
-    fn spawn(render: &Card) -> Result<Self, String> {
-        let fd = render
-            .try_clone()
-            .map_err(|e| format!("dup: {e}"))?
-            .into_fd();
-        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-        let mut child = Command::new(exe)
-            .args(["--worker", &WORKER_LIMIT_S.to_string()])
-            .stdin(Stdio::from(fd))
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start a worker: {e}"))?;
-        let lines = Lines::new(child.stdout.take().expect("piped"))?;
-        Ok(Self {
-            child,
-            lines,
-            ready: false,
-            end: None,
-            other: Vec::new(),
-        })
-    }
-
-    /// Reads what the worker wrote.
-    fn pump(&mut self) {
-        for l in self.lines.poll() {
-            if l == "ready" {
-                self.ready = true;
-            } else if let Some(end) = parse_end(&l) {
-                self.end = Some(end);
-            } else {
-                self.other.push(l);
-            }
-        }
-    }
-}
-
-/// Polls `workers` until `done` holds for all of them or `deadline` passes; `false` then.
-fn wait_workers(workers: &mut [Worker], deadline: Instant, done: impl Fn(&Worker) -> bool) -> bool {
-    loop {
-        for w in workers.iter_mut() {
-            w.pump();
-        }
-        if workers.iter().all(&done) {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// The concurrent-unbind tests, reported on `run`.
-fn concurrent_unbind(rig: &mut Rig, run: &mut Run, n: u32) {
+fn concurrent_unbind(rig: &mut Rig, run: &mut Planned, n: u32) {
     let res = concurrent_ioctls(rig, n, run);
     let files = match res {
         Ok((files, problems)) => {
@@ -1007,25 +849,15 @@ fn concurrent_unbind(rig: &mut Rig, run: &mut Run, n: u32) {
 
 /// Starts `n` workers on one open render file, unbinds while they run, and waits for them:
 /// the files still open (the release is checked when they close) and the problems.
-fn concurrent_ioctls(rig: &mut Rig, n: u32, run: &mut Run) -> Result<(Files, Vec<String>), String> {
+fn concurrent_ioctls(
+    rig: &mut Rig,
+    n: u32,
+    run: &mut Planned,
+) -> Result<(Files, Vec<String>), String> {
     let files = Files::open()?;
-    let mut workers = Vec::new();
-    for _ in 0..n {
-        match Worker::spawn(&files.render) {
-            Ok(w) => workers.push(w),
-            Err(e) => {
-                for w in &mut workers {
-                    child::kill(&mut w.child, Duration::from_secs(1));
-                }
-                return Err(e);
-            }
-        }
-    }
+    let mut workers = Workers::spawn(&files.render, n, WORKER_LIMIT_S)?;
     let mut problems = Vec::new();
-    let started = wait_workers(&mut workers, Instant::now() + HANG, |w| {
-        w.ready || w.end.is_some()
-    });
-    if !started || workers.iter().any(|w| !w.ready) {
+    if !workers.wait_started(Instant::now() + HANG) {
         problems.push("not every worker got going".to_string());
     }
     // Let them race for a while, then unbind from a child (it may hang).
@@ -1035,81 +867,30 @@ fn concurrent_ioctls(rig: &mut Rig, n: u32, run: &mut Run) -> Result<(Files, Vec
         problems.push(format!("unbind: {e}"));
     }
     let t = Instant::now();
-    if !wait_workers(&mut workers, Instant::now() + HANG, |w| {
-        w.end.is_some() && w.lines.closed()
-    }) {
+    if !workers.wait_ended(Instant::now() + HANG) {
         problems.push(format!(
             "workers still running {} s after the unbind",
             HANG.as_secs()
         ));
     }
-    let mut ends = Vec::new();
-    for (i, w) in workers.iter_mut().enumerate() {
-        match child::wait_until(&mut w.child, Instant::now() + Duration::from_secs(5)) {
-            Ok(Some(s)) if s.success() => {}
-            Ok(Some(s)) => problems.push(format!("worker {i} exited with {s}")),
-            Ok(None) => {
-                child::kill(&mut w.child, Duration::from_secs(1));
-            }
-            Err(e) => problems.push(e),
-        }
-        if !w.other.is_empty() {
-            problems.push(format!("worker {i} wrote: {}", w.other.join(" | ")));
-        }
-        if let Some(end) = &w.end {
+    problems.extend(workers.reap());
+    for (i, end) in workers.ends().iter().enumerate() {
+        if let Some(end) = end {
             run.diag(&format!(
                 "worker {i}: {} create/close pairs, then {}",
                 end.iterations,
                 end.errno.map_or("its time limit".into(), errno_name)
             ));
         }
-        ends.push(w.end.clone());
     }
     run.diag(&format!(
         "workers ended {:.3} s after the unbind",
         t.elapsed().as_secs_f64()
     ));
-    problems.extend(worker_problems(&ends));
     if unbind.is_ok() {
         problems.extend(rig.log(REMOVAL_KEPT, ABSENCE_WAIT).err());
     }
     Ok((files, problems))
-}
-
-/// A worker: create and close objects on the file that is its standard input until an ioctl
-/// fails or `limit` seconds pass; see the module documentation for what it prints.
-fn worker(limit: u64) -> ExitCode {
-    let card = rustix::io::dup(std::io::stdin().as_fd())
-        .map_err(|e| e.to_string())
-        .and_then(|fd| Card::from_fd(fd).map_err(|e| e.to_string()));
-    let card = match card {
-        Ok(c) => c,
-        Err(e) => {
-            println!("no DRM file on stdin: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let start = Instant::now();
-    let mut iterations: u64 = 0;
-    loop {
-        let r = sample::gem_create(&card, 4096).and_then(|g| card.gem_close(g.handle));
-        match r {
-            Ok(()) => {
-                iterations += 1;
-                if iterations == 1 {
-                    println!("ready");
-                }
-            }
-            Err(e) => {
-                println!("end {iterations} {}", e.raw_os_error());
-                return ExitCode::SUCCESS;
-            }
-        }
-        if iterations.is_multiple_of(64) && start.elapsed().as_secs() >= limit {
-            println!("end {iterations} timeout");
-            return ExitCode::SUCCESS;
-        }
-    }
 }
 
 fn unbind_bind_cycles(rig: &mut Rig, cycles: u32) -> Result<(), String> {
@@ -1168,39 +949,17 @@ fn test_module_gone(rig: &mut Rig) -> Result<(), String> {
     nodes_gone(&[])
 }
 
-/// The KTAP reporter, checking that tests are reported in [`TESTS`]' order.
-struct Run {
-    ktap: Ktap,
-    next: usize,
-}
-
-impl Run {
-    fn name(&mut self, name: &str) {
-        assert_eq!(TESTS.get(self.next), Some(&name), "tests out of order");
-        self.next += 1;
-    }
-
-    fn result(&mut self, name: &str, res: Result<(), String>) {
-        self.name(name);
-        self.ktap.result(name, res);
-    }
-
-    fn skip(&mut self, name: &str, why: &str) {
-        self.name(name);
-        self.ktap.skip(name, why);
-    }
-
-    fn diag(&self, msg: &str) {
-        self.ktap.diag(msg);
-    }
-}
-
 fn main() -> ExitCode {
     let usage = "usage: rust_drm_test --module PATH.ko [--cycles N] [--module-cycles N] \
                  [--workers N]";
     let args = match guest::start(SUITE, Some(usage), parse) {
         Ok(Mode::Test(a)) => a,
-        Ok(Mode::Worker(limit)) => return worker(limit),
+        Ok(Mode::Worker(limit)) => {
+            // One create/close pair on the shared file.
+            return gem_worker::worker_main(limit, |card| {
+                sample::gem_create(card, 4096).and_then(|g| card.gem_close(g.handle))
+            });
+        }
         Err(code) => return code,
     };
     let kmsg = match Kmsg::open(true) {
@@ -1216,10 +975,7 @@ fn main() -> ExitCode {
         module_name: module_name(&args.module).expect("checked by parse"),
         module: args.module.clone(),
     };
-    let mut run = Run {
-        ktap: Ktap::start(SUITE, TESTS.len()),
-        next: 0,
-    };
+    let mut run = Planned::start(SUITE, TESTS);
     let start = Instant::now();
     let nodes = test_nodes(&mut rig);
     let ok = nodes.is_ok();
@@ -1234,11 +990,11 @@ fn main() -> ExitCode {
     let gone = test_module_gone(&mut rig);
     run.result("module_gone", gone);
     run.diag(&format!("elapsed: {:.1} s", start.elapsed().as_secs_f64()));
-    ExitCode::from(run.ktap.finish() as u8)
+    ExitCode::from(run.finish() as u8)
 }
 
 /// Every test between `nodes` and `module_gone`.
-fn device_tests(rig: &mut Rig, run: &mut Run, args: &Args) {
+fn device_tests(rig: &mut Rig, run: &mut Planned, args: &Args) {
     match Files::open() {
         Ok(files) => {
             let gem = test_gem_create_info_close(rig, &files);
@@ -1344,69 +1100,6 @@ mod tests {
             ["`DRM device released` printed 1 times, expected 0"]
         );
         assert!(early.problems(REMOVAL).is_empty());
-    }
-
-    #[test]
-    fn errnos_are_expected_by_name() {
-        assert_eq!(
-            expect_errno::<()>("x", &Err(Errno::INVAL), &[Errno::INVAL]),
-            Ok(())
-        );
-        assert_eq!(
-            expect_errno::<()>("x", &Err(Errno::NOMEM), &[Errno::INVAL, Errno::NOMEM]),
-            Ok(())
-        );
-        assert_eq!(
-            expect_errno("GEM_CREATE(0)", &Ok(4096u64), &[Errno::INVAL]),
-            Err("GEM_CREATE(0): Ok(4096), expected EINVAL".into())
-        );
-        assert_eq!(
-            expect_errno::<u64>("y", &Err(Errno::NOENT), &[Errno::INVAL, Errno::NOMEM]),
-            Err("y: Err(ENOENT), expected EINVAL or ENOMEM".into())
-        );
-    }
-
-    #[test]
-    fn worker_ends_are_read_and_judged() {
-        assert_eq!(
-            parse_end("end 1234 19"),
-            Some(WorkerEnd {
-                iterations: 1234,
-                errno: Some(Errno::NODEV)
-            })
-        );
-        assert_eq!(
-            parse_end("end 7 timeout"),
-            Some(WorkerEnd {
-                iterations: 7,
-                errno: None
-            })
-        );
-        for bad in [
-            "end",
-            "end 1",
-            "end x 19",
-            "end 1 19 2",
-            "ready",
-            "end 1 ENODEV",
-        ] {
-            assert_eq!(parse_end(bad), None, "{bad}");
-        }
-        let ends = [
-            parse_end("end 10 19"),
-            parse_end("end 11 22"),
-            None,
-            parse_end("end 3 timeout"),
-        ];
-        assert_eq!(
-            worker_problems(&ends),
-            [
-                "worker 1: ended on EINVAL after 11 iterations, expected ENODEV",
-                "worker 2: no end (hung or died)",
-                "worker 3: no error within 60 s"
-            ]
-        );
-        assert!(worker_problems(&ends[..1]).is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! DRM device nodes: their names (`cardN`, `renderDN`), listing them in `/dev/dri`, and finding
-//! those of a device through sysfs (`/sys/class/drm/<node>/device`).
+//! DRM device nodes: their names (`cardN`, `renderDN`), listing them in `/dev/dri` or in a
+//! sysfs folder that names them ([`nodes_named_in`]: `/sys/class/drm`, a device's `drm/`), and
+//! finding those of a device through sysfs (`/sys/class/drm/<node>/device`).
 //!
 //! Minor numbers are handed out at registration, so a device that is unbound and bound again
 //! may get other ones: find nodes each time, by driver name ([`crate::Card::open_driver`]) or
@@ -53,6 +54,13 @@ pub struct Node {
     pub path: PathBuf,
 }
 
+impl Node {
+    /// The node's name, its device file's (`card0`, `renderD128`).
+    pub fn name(&self) -> String {
+        format!("{}{}", self.kind.prefix(), self.number)
+    }
+}
+
 /// The kind and number of a node named `name` (`card0`, `renderD128`); `None` for any other
 /// name (`card0-Virtual-1`, `version`, `by-path`).
 pub fn parse_node_name(name: &str) -> Option<(NodeKind, u32)> {
@@ -73,6 +81,15 @@ pub fn parse_node_name(name: &str) -> Option<(NodeKind, u32)> {
 /// missing `dir` has none: devtmpfs creates `/dev/dri` with the first DRM device and removes
 /// it with the last.
 pub fn nodes_in(dir: &Path) -> io::Result<Vec<Node>> {
+    nodes_named_in(dir, dir)
+}
+
+/// The nodes that the entries of folder `dir` name (`card0`, `renderD128`; other entries are
+/// passed over), their device files taken to be in `dev_dir`; sorted (primary first, then by
+/// number). `dir` is a `/dev/dri` (then `dev_dir` is `dir` itself) or a sysfs folder with an
+/// entry per node: [`SYS_CLASS_DRM`], or a device's `drm` folder
+/// (`/sys/bus/pci/devices/<address>/drm`). A missing `dir` has none.
+pub fn nodes_named_in(dir: &Path, dev_dir: &Path) -> io::Result<Vec<Node>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -86,7 +103,7 @@ pub fn nodes_in(dir: &Path) -> io::Result<Vec<Node>> {
             nodes.push(Node {
                 kind,
                 number,
-                path: entry.path(),
+                path: dev_dir.join(name),
             });
         }
     }
@@ -111,37 +128,22 @@ pub struct ClassNode {
 /// and driver, the device files taken to be in `dev_dir` (normally [`DEV_DRI`]); sorted. A
 /// missing `class_dir` has none.
 pub fn class_nodes(class_dir: &Path, dev_dir: &Path) -> io::Result<Vec<ClassNode>> {
-    let entries = match fs::read_dir(class_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
     let last = |p: &Path| -> Option<String> {
         fs::read_link(p)
             .ok()
             .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
     };
-    let mut nodes = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some((kind, number)) = parse_node_name(name) else {
-            continue;
-        };
-        let dir = entry.path();
-        nodes.push(ClassNode {
-            node: Node {
-                kind,
-                number,
-                path: dev_dir.join(name),
-            },
-            device: last(&dir.join("device")),
-            driver: last(&dir.join("device/driver")),
-        });
-    }
-    nodes.sort_by(|a, b| a.node.cmp(&b.node));
-    Ok(nodes)
+    Ok(nodes_named_in(class_dir, dev_dir)?
+        .into_iter()
+        .map(|node| {
+            let dir = class_dir.join(node.name());
+            ClassNode {
+                device: last(&dir.join("device")),
+                driver: last(&dir.join("device/driver")),
+                node,
+            }
+        })
+        .collect())
 }
 
 /// The nodes of the device named `device` (the `device` link's last part), as
@@ -222,7 +224,21 @@ mod tests {
             .collect();
         assert_eq!(names, ["card0", "card1", "renderD128", "renderD129"]);
         assert_eq!((nodes[2].kind, nodes[2].number), (NodeKind::Render, 128));
+        assert_eq!(nodes[2].name(), "renderD128");
         assert_eq!(nodes_in(&t.0.join("missing")).unwrap(), Vec::new());
+        // Named in one folder, the device files in another.
+        let named = nodes_named_in(&t.0, Path::new("/dev/dri")).unwrap();
+        let paths: Vec<&Path> = named.iter().map(|n| n.path.as_path()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/dev/dri/card0",
+                "/dev/dri/card1",
+                "/dev/dri/renderD128",
+                "/dev/dri/renderD129"
+            ]
+            .map(Path::new)
+        );
     }
 
     #[test]

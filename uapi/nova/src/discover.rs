@@ -132,10 +132,7 @@ impl Device {
 
     /// The nodes' names (`card0`, `renderD128`), in order.
     pub fn node_names(&self) -> Vec<String> {
-        self.nodes
-            .iter()
-            .map(|n| format!("{}{}", n.kind.prefix(), n.number))
-            .collect()
+        self.nodes.iter().map(Node::name).collect()
     }
 }
 
@@ -165,33 +162,16 @@ pub fn bound_addresses(sys: &Path) -> io::Result<Vec<PciAddress>> {
 }
 
 /// The DRM nodes of the PCI device at `address` under sysfs root `sys`
-/// (`bus/pci/devices/<address>/drm/`), their device files taken to be in `dev_dri`; sorted.
-/// None when the device or its `drm` folder does not exist.
+/// (`bus/pci/devices/<address>/drm/`, read by [`node::nodes_named_in`]), their device files
+/// taken to be in `dev_dri`; sorted. None when the device or its `drm` folder does not exist.
+/// An error names the folder.
 pub fn nodes_of(sys: &Path, dev_dri: &Path, address: PciAddress) -> io::Result<Vec<Node>> {
     let dir = sys
         .join("bus/pci/devices")
         .join(address.to_string())
         .join("drm");
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
-    };
-    let mut nodes = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some((kind, number)) = node::parse_node_name(name) {
-            nodes.push(Node {
-                kind,
-                number,
-                path: dev_dri.join(name),
-            });
-        }
-    }
-    nodes.sort();
-    Ok(nodes)
+    node::nodes_named_in(&dir, dev_dri)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
 }
 
 /// Every Nova device under sysfs root `sys`, with its nodes in `dev_dri`, sorted by PCI
@@ -394,6 +374,16 @@ mod tests {
         assert_eq!(
             driver_dir(Path::new("/sys")),
             Path::new("/sys/bus/pci/drivers/nova")
+        );
+        // A `drm` entry that cannot be read: the error names it.
+        let dev = t.0.join("bus/pci/devices/0000:05:00.0");
+        fs::create_dir_all(&dev).unwrap();
+        fs::write(dev.join("drm"), b"").unwrap();
+        let e = nodes_of(&t.0, Path::new("/dev/dri"), addr("0000:05:00.0")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}: ", dev.join("drm").display())),
+            "{e}"
         );
     }
 }
