@@ -43,6 +43,7 @@
 use guest::args::{self, Flags};
 use guest::kmod;
 use guest::kmsg::{self, record_text, Kmsg, ReadOutcome, RecordSource};
+use guest::ktap::verdict;
 use guest::Ktap;
 use std::mem;
 use std::path::{Path, PathBuf};
@@ -207,15 +208,6 @@ impl Case {
             diags: Vec::new(),
             result,
         }
-    }
-}
-
-/// Turns a list of problems into a result: `Ok` when there is none.
-fn verdict(problems: Vec<String>) -> Result<(), String> {
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
     }
 }
 

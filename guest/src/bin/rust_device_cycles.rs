@@ -42,6 +42,7 @@
 use guest::args::{self, Flags};
 use guest::kmod::{self, module_name};
 use guest::kmsg::{self, record_text, Kmsg, ReadOutcome, RecordSource};
+use guest::ktap::verdict;
 use guest::sysfs::Bus;
 use guest::Ktap;
 use std::fmt;
@@ -238,15 +239,6 @@ fn describe(events: &[Event]) -> String {
         s.push(format!("and {} more", events.len() - SHOWN));
     }
     s.join(", ")
-}
-
-/// Turns a list of problems into a result: `Ok` when there is none.
-fn verdict(problems: Vec<String>) -> Result<(), String> {
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
-    }
 }
 
 /// Checks that `batch` holds each of `expected` exactly once and no other event, and that no

@@ -1,11 +1,12 @@
 //! Suite `nova-stub`: nova/stub as series/ has it, built once with its fragments, kmemleak and
-//! users and capabilities (`kconfig/multiuser.config`),
-//! booted three times with emulated GPUs (each boot also runs the kernel's Rust doctests):
+//! users and capabilities (`kconfig/multiuser.config`), booted three times with emulated GPUs
+//! (each boot also runs the kernel's Rust doctests):
 //!
 //! - `gsp`: every profile Nova drives (all but gv100 and dead: 24 today) in one boot, with
 //!   the fake GSP firmware, one of them ([`BOOT42_ONLY`]) with a BOOT0 whose architecture reads
-//!   zero, so that Nova identifies it from BOOT42; `nova_test` checks each GPU through its uAPI ([`gsp_command`]),
-//!   then `nova-info` lists them; the suite checks each probe line and `nova-info` line.
+//!   zero, so that Nova identifies it from BOOT42; once Nova is loaded `nova-info` lists them,
+//!   then `nova_test` checks each GPU through its uAPI ([`gsp_command`]); the suite checks each
+//!   probe line and `nova-info` line.
 //! - `refusals`: what Nova must refuse ([`refusals`]), without firmware: each refusal line,
 //!   no device bound, `nova-info` finding no Nova device.
 //! - `stress`: one gh100 with kmemleak: unbind/bind, module and hot-unplug cycles over QMP
@@ -234,9 +235,10 @@ fn refusal_command(refusals: &[Refusal]) -> String {
     c
 }
 
-/// A guest command that loads Nova unless it is loaded (`nova_test` may leave it unloaded).
-fn ensure_loaded() -> String {
-    format!("grep -q '^{NOVA_MODULE} ' /proc/modules || insmod {NOVA_KO}")
+/// The guest command that loads Nova, so that `nova-info` runs before `nova_test`, which
+/// unloads Nova when it ends (and loads it itself when it is not loaded).
+fn load_nova() -> String {
+    format!("insmod {NOVA_KO}")
 }
 
 /// The kernel console lines of `console` (those with a `[ time]` stamp), their text.
@@ -414,7 +416,7 @@ fn boots() -> Vec<NovaBoot> {
             name: "gsp",
             gpus: gsp.iter().map(|p| (*p, gsp_overrides(p))).collect(),
             firmware: true,
-            run_lines: vec![gsp_command(&gsp), ensure_loaded(), NOVA_INFO.to_string()],
+            run_lines: vec![load_nova(), NOVA_INFO.to_string(), gsp_command(&gsp)],
             hotplug: false,
         },
         NovaBoot {
@@ -428,9 +430,9 @@ fn boots() -> Vec<NovaBoot> {
                 .collect(),
             firmware: false,
             run_lines: vec![
-                refusal_command(&refused),
-                ensure_loaded(),
+                load_nova(),
                 NOVA_INFO.to_string(),
+                refusal_command(&refused),
             ],
             hotplug: false,
         },
@@ -637,12 +639,11 @@ mod tests {
         assert_eq!(b[0].gpus.len(), 24);
         assert!(b[0].firmware && !b[0].hotplug);
         assert_eq!(
-            b[0].run_lines[1..],
-            [ensure_loaded(), "nova-info".to_string()]
-        );
-        assert_eq!(
-            ensure_loaded(),
-            "grep -q '^nova ' /proc/modules || insmod /lib/modules/nova.ko"
+            b[0].run_lines[..2],
+            [
+                "insmod /lib/modules/nova.ko".to_string(),
+                "nova-info".to_string()
+            ]
         );
         let s = &b[2];
         assert!(s.firmware && s.hotplug);
