@@ -129,11 +129,11 @@ pub fn load_unload_lines(kos: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
-/// Boots `k` with `kos` packed, loads and unloads each, then runs `more` (checks).
+/// Boots `bzimage` with `kos` packed, loads and unloads each, then runs `more` (checks).
 pub fn boot_modules(
     ctx: &Ctx,
     tc: &Toolchain,
-    k: &Kept,
+    bzimage: &Path,
     name: &str,
     kos: &[PathBuf],
     more: &[String],
@@ -143,7 +143,7 @@ pub fn boot_modules(
     run_lines.extend(more.iter().cloned());
     let plan = BootPlan {
         name,
-        bzimage: &k.built.bzimage,
+        bzimage,
         programs: Vec::new(),
         modules: kos.to_vec(),
         files: Vec::new(),

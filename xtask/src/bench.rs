@@ -16,13 +16,20 @@
 //! and runs `drm_gem_bench`: GEM objects created and closed per second through each driver and
 //! the ratio of the two rates (see `suites::rust_drm::bench_drm_gem`).
 //!
-//! The cold case (a fresh machine) is not measured here: it needs an empty cache.
+//! One case runs only when named (`--case cold`, ~40 min here): a fresh machine's CI, measured
+//! as `.ci/run` in a fresh clone of HEAD with an empty cache folder (`--cold-cache DIR`, which
+//! must be empty or absent; the default is `build/bench/cold-cache`) and cargo's build output
+//! in it, so that setup downloads and builds everything again: the Debian packages for the
+//! root filesystem and QEMU, rust-src, bindgen, b4, the kernel source, every kernel build and
+//! every check. What it cannot redo is the host's own packages (installed into the system by
+//! the first setup on the machine: 8 s here, with Debian's archive near). Pointing
+//! `--cold-cache` at the machine's real cache, emptied, leaves that cache warm for CI.
 
 use crate::ctx::Ctx;
 use crate::topics::Series;
 use crate::{tree, util};
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -33,6 +40,9 @@ pub const CASES: &[(&str, u64)] = &[
     ("ci-warm", 5 * 60),
     ("ci-one-patch", 20 * 60),
 ];
+
+/// The cases run only when named, with their budgets in seconds.
+pub const ON_REQUEST: &[(&str, u64)] = &[("cold", 40 * 60)];
 
 /// The cases that measure something other than a budget's wall time, after [`CASES`].
 pub const MEASUREMENTS: &[&str] = &["drm-gem"];
@@ -81,11 +91,55 @@ fn middle_patch_file(repo: &Path) -> Result<String> {
     bail!("no topic has a middle patch that adds a Rust file")
 }
 
-/// Runs the selected cases (all when `only` is empty).
-pub fn bench(ctx: &Ctx, only: &[String]) -> Result<()> {
+/// The suites' durations in the `summary.json` that `.ci/run` wrote in `clone`, for the
+/// record of where a CI case's time went.
+fn suite_durations(clone: &Path) -> serde_json::Value {
+    let summary = clone.join("build/results/summary.json");
+    let Some(v) = std::fs::read(&summary)
+        .ok()
+        .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+    else {
+        return serde_json::Value::Null;
+    };
+    let mut out = serde_json::Map::new();
+    if let Some(suites) = v["suites"].as_object() {
+        for (name, s) in suites {
+            out.insert(name.clone(), s["duration_s"].clone());
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// `cold`: `.ci/run` in a fresh clone with the empty cache folder `cache`.
+fn cold(ctx: &Ctx, cache: &Path, log: &Path) -> Result<(f64, PathBuf)> {
+    if cache.exists()
+        && std::fs::read_dir(cache)
+            .with_context(|| format!("cannot read {}", cache.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{} is not empty: a cold run starts from an empty cache folder (remove it, or name \
+             another with --cold-cache)",
+            cache.display()
+        );
+    }
+    let clone = tree::bench_clone(&ctx.repo, &ctx.build, "cold")?;
+    let mut c = Command::new(clone.join(".ci/run"));
+    c.current_dir(&clone)
+        .env("NOVA_CACHE", cache)
+        // `.ci/run` puts cargo's output in the cache.
+        .env_remove("CARGO_TARGET_DIR");
+    Ok((timed(".ci/run (cold)", &mut c, log)?, clone))
+}
+
+/// Runs the selected cases (all but [`ON_REQUEST`]'s when `only` is empty).
+pub fn bench(ctx: &Ctx, only: &[String], cold_cache: Option<&Path>) -> Result<()> {
     for o in only {
-        if !CASES.iter().any(|(c, _)| c == o) && !MEASUREMENTS.contains(&o.as_str()) {
-            let mut all: Vec<&str> = CASES.iter().map(|(c, _)| *c).collect();
+        if !CASES.iter().chain(ON_REQUEST).any(|(c, _)| c == o)
+            && !MEASUREMENTS.contains(&o.as_str())
+        {
+            let mut all: Vec<&str> = CASES.iter().chain(ON_REQUEST).map(|(c, _)| *c).collect();
             all.extend(MEASUREMENTS);
             bail!("unknown case `{o}` (cases: {})", all.join(", "));
         }
@@ -98,10 +152,17 @@ pub fn bench(ctx: &Ctx, only: &[String]) -> Result<()> {
         .ok()
         .and_then(|d| serde_json::from_slice(&d).ok())
         .unwrap_or_default();
-    for (case, budget) in CASES {
-        if !only.is_empty() && !only.iter().any(|o| o == case) {
-            continue;
-        }
+    let selected = CASES
+        .iter()
+        .filter(|(c, _)| only.is_empty() || only.iter().any(|o| o == c))
+        .chain(
+            ON_REQUEST
+                .iter()
+                .filter(|(c, _)| only.iter().any(|o| o == c)),
+        );
+    for (case, budget) in selected {
+        // The clone whose `.ci/run` was timed, for its suites' durations.
+        let mut ci_clone = None;
         util::announce(&format!("bench {case}"));
         let log = logs.join(format!("{case}.log"));
         let _ = std::fs::remove_file(&log);
@@ -142,11 +203,22 @@ pub fn bench(ctx: &Ctx, only: &[String]) -> Result<()> {
             }
             "ci-warm" => {
                 let clone = tree::bench_clone(&ctx.repo, &ctx.build, case)?;
-                timed(
+                let t = timed(
                     ".ci/run",
                     Command::new(clone.join(".ci/run")).current_dir(&clone),
                     &log,
-                )?
+                )?;
+                ci_clone = Some(clone);
+                t
+            }
+            "cold" => {
+                let cache = match cold_cache {
+                    Some(c) => std::path::absolute(c)?,
+                    None => ctx.build.join("bench/cold-cache"),
+                };
+                let (t, clone) = cold(ctx, &cache, &log)?;
+                ci_clone = Some(clone);
+                t
             }
             "ci-one-patch" => {
                 let clone = tree::bench_clone(&ctx.repo, &ctx.build, case)?;
@@ -160,27 +232,30 @@ pub fn bench(ctx: &Ctx, only: &[String]) -> Result<()> {
                     &mut xtask(&clone, &["series", "absorb"]),
                     &log,
                 )?;
-                timed(
+                let t = timed(
                     ".ci/run",
                     Command::new(clone.join(".ci/run")).current_dir(&clone),
                     &log,
-                )?
+                )?;
+                ci_clone = Some(clone);
+                t
             }
-            _ => unreachable!("listed in CASES"),
+            _ => unreachable!("listed in CASES or ON_REQUEST"),
         };
         println!(
             "    {case}: {secs:.1} s (budget {budget} s{})",
             if secs <= *budget as f64 { "" } else { ", over" }
         );
         let when = util::output(Command::new("date").arg("-u").arg("+%Y-%m-%d"))?;
-        results.insert(
-            case.to_string(),
-            serde_json::json!({
-                "seconds": (secs * 10.0).round() / 10.0,
-                "budget_seconds": budget,
-                "measured": when.trim(),
-            }),
-        );
+        let mut entry = serde_json::json!({
+            "seconds": (secs * 10.0).round() / 10.0,
+            "budget_seconds": budget,
+            "measured": when.trim(),
+        });
+        if let Some(clone) = &ci_clone {
+            entry["suite_seconds"] = suite_durations(clone);
+        }
+        results.insert(case.to_string(), entry);
     }
     if only.is_empty() || only.iter().any(|o| o == "drm-gem") {
         util::announce("bench drm-gem");

@@ -1,18 +1,24 @@
 //! The kernel builds the suites need: the developer's tree (in the clone's `build/kbuild`), and
-//! in build slots of the cache, shared by every clone: the pristine base, a topic as `series/`
-//! has it, and every commit of every topic.
+//! in build slots of the cache, shared by every clone: every commit of every topic, in one slot
+//! and one configuration, whose builds of the topics' tips are also what the topic suites boot;
+//! and, for `cargo xtask bench` and `--branch`, a topic as `series/` has it in a slot of its own.
+//!
+//! A kernel is built from nothing once per machine (the per-commit slot's first commit); every
+//! other build is an incremental `make` in that slot. What a suite needs of a topic's tip (the
+//! boot images, an out-of-tree module built against it) is remembered in the cache by content,
+//! so a later run needs the slot only where something changed.
 
 use crate::cache::{self, Slot, Verdicts};
 use crate::ctx::Ctx;
 use crate::git::Git;
 use crate::kbuild::{self, Build, Built};
 use crate::report::{check, TestResult};
-use crate::setup::{Toolchain, BASE_TAG};
-use crate::topics::{slug, Topics, BASE};
+use crate::setup::Toolchain;
+use crate::topics::{slug, Topics};
 use crate::tree::{self, ToolTree};
 use crate::util::sha256;
 use crate::{kconfig, util};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 /// A finished kernel build whose folder stays usable for more `make` targets (rustdoc, external
@@ -84,24 +90,6 @@ fn topic_dirs(topics: &Topics, branch: &str) -> Vec<String> {
     dirs
 }
 
-/// Builds `rev` of repository `from` in cache slot `name` and copies what the boot needs (the
-/// image, the modules) into the clone's `build/images/<name>`, so that another run may reuse the
-/// slot while this one boots.
-fn build_in_slot(
-    ctx: &Ctx,
-    tc: &Toolchain,
-    name: &str,
-    from: &Path,
-    rev: &str,
-    fragments: Vec<PathBuf>,
-) -> Result<Built> {
-    let slot = Slot::open(ctx, tc, name)?;
-    slot.checkout(from, rev)?;
-    let b = slot_build(ctx, &slot, fragments, true, false);
-    let built = kbuild::build(tc, &b, &ctx.logs())?;
-    copy_images(ctx, name, &built)
-}
-
 /// Copies what a boot needs of a slot's build (image, modules) into `build/images/<name>`.
 pub(crate) fn copy_images(ctx: &Ctx, name: &str, built: &Built) -> Result<Built> {
     let images = ctx.build.join("images").join(name);
@@ -146,18 +134,9 @@ fn slot_build(
 }
 
 /// Builds topic `branch` as `series/` has it, with its fragments and the `extra` ones of
-/// `kconfig/`, in its own cache slot.
-pub(crate) fn build_series_topic(
-    ctx: &Ctx,
-    tc: &Toolchain,
-    branch: &str,
-    extra: &[&str],
-) -> Result<Built> {
-    let k = keep_series_topic(ctx, tc, branch, extra)?;
-    copy_images(ctx, &k.build.name, &k.built)
-}
-
-/// [`build_series_topic`], keeping the slot (locked) for more targets.
+/// `kconfig/`, in a cache slot of its own (a kernel from nothing the first time: for what needs
+/// another configuration than the suites', such as `bench --case drm-gem`), kept with the slot
+/// locked for more targets.
 pub(crate) fn keep_series_topic(
     ctx: &Ctx,
     tc: &Toolchain,
@@ -205,20 +184,244 @@ fn keep_topic_in_slot(
 }
 
 /// The cache slot of the per-commit builds.
-const COMMITS_SLOT: &str = "commits";
+pub(crate) const COMMITS_SLOT: &str = "commits";
 
-/// The one configuration of the per-commit builds: the tip topic's fragments (every topic's).
+/// The `kconfig/` fragments that only some suites' boots need, folded into the one configuration
+/// of the per-commit slot so that every suite boots a build the series suite already made:
+/// kmemleak (the leak checks after the bind and module cycles) and users and capabilities
+/// (nova-stub's DRM authentication checks).
+const SUITE_FRAGMENTS: &[&str] = &["leakcheck", "multiuser"];
+
+/// The one configuration of the per-commit builds: the tip topic's fragments (every topic's)
+/// and [`SUITE_FRAGMENTS`].
 fn commits_fragments(ctx: &Ctx, topics: &Topics) -> Vec<PathBuf> {
-    kconfig::fragments(&ctx.repo, &topic_dirs(topics, &topics.tip().branch), false)
+    topic_fragments(ctx, topics, &topics.tip().branch)
+}
+
+/// What topic `branch` itself asks of the per-commit configuration: the base fragment, its
+/// ancestors' and its own, and [`SUITE_FRAGMENTS`]. Its tip's `.config` must have every option
+/// of these (the later topics' options are left out there, as they do not exist yet).
+fn topic_fragments(ctx: &Ctx, topics: &Topics, branch: &str) -> Vec<PathBuf> {
+    let mut dirs = topic_dirs(topics, branch);
+    dirs.extend(SUITE_FRAGMENTS.iter().map(|f| f.to_string()));
+    kconfig::fragments(&ctx.repo, &dirs, false)
+}
+
+/// A digest of the fragments' contents, in order.
+fn fragments_key(fragments: &[PathBuf]) -> Result<String> {
+    let mut keys = Vec::new();
+    for f in fragments {
+        keys.push(sha256(&std::fs::read(f)?));
+    }
+    Ok(keys.join(" "))
+}
+
+/// The options of topic `branch`'s fragments that the configured build `b` lacks: none, or an
+/// error naming them.
+fn check_topic_config(ctx: &Ctx, topics: &Topics, branch: &str, b: &Build) -> Result<()> {
+    let config = std::fs::read_to_string(b.out.join(".config"))?;
+    let missing = kconfig::verify(&topic_fragments(ctx, topics, branch), &config)?;
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{branch}'s configuration in the per-commit slot lacks what its fragments ask:\n{}",
+            missing.join("\n")
+        );
+    }
+    Ok(())
 }
 
 /// Topic `branch` as `series/` has it, built in the per-commit builds' slot and configuration
 /// (kept, the slot locked, for more targets): after the series suite the slot is at the tip, so
-/// this is an incremental build, not a kernel of its own.
+/// this is an incremental build, not a kernel of its own. The topic's own fragments must be
+/// honoured by the configuration (checked), and its boot images are remembered (see
+/// [`topic_images`]).
 pub(crate) fn keep_in_commits_slot(ctx: &Ctx, tc: &Toolchain, branch: &str) -> Result<Kept> {
-    keep_topic_in_slot(ctx, tc, branch, COMMITS_SLOT, |topics| {
+    let kept = keep_topic_in_slot(ctx, tc, branch, COMMITS_SLOT, |topics| {
         (commits_fragments(ctx, topics), false, true)
-    })
+    })?;
+    let topics = &ctx.series()?.topics;
+    check_topic_config(ctx, topics, branch, &kept.build)?;
+    let tree = tip_tree(ctx, branch)?;
+    store_images(ctx, &images_key(ctx, tc, topics, &tree)?, &kept.built)?;
+    Ok(kept)
+}
+
+/// The tree of topic `branch`'s tip as `series/` has it (applied in the check tree).
+fn tip_tree(ctx: &Ctx, branch: &str) -> Result<String> {
+    let check_git = ToolTree::check(&ctx.build).git();
+    Ok(check_git
+        .run(&["rev-parse", &format!("refs/heads/{branch}^{{tree}}")])?
+        .trim()
+        .to_string())
+}
+
+/// The key of the boot images of `tree` built in the per-commit configuration.
+fn images_key(ctx: &Ctx, tc: &Toolchain, topics: &Topics, tree: &str) -> Result<String> {
+    let frags = fragments_key(&commits_fragments(ctx, topics))?;
+    Ok(cache::key(tc, "per-commit images", &[tree, &frags]))
+}
+
+/// Where the images of `key` are remembered: `bzImage` and `modules/`, complete once the
+/// `complete` marker is there (written last).
+fn images_dir(ctx: &Ctx, key: &str) -> PathBuf {
+    ctx.cache.join("images").join(key)
+}
+
+/// Remembers the images of `built` under `key` (nothing to do when they are there).
+fn store_images(ctx: &Ctx, key: &str, built: &Built) -> Result<()> {
+    let dir = images_dir(ctx, key);
+    if dir.join("complete").is_file() {
+        return Ok(());
+    }
+    let tmp = dir.with_extension("partial");
+    util::remove_dir(&tmp)?;
+    std::fs::create_dir_all(tmp.join("modules"))?;
+    std::fs::copy(&built.bzimage, tmp.join("bzImage"))?;
+    for m in &built.modules {
+        std::fs::copy(m, tmp.join("modules").join(m.file_name().unwrap_or_default()))?;
+    }
+    std::fs::write(tmp.join("complete"), b"")?;
+    util::remove_dir(&dir)?;
+    std::fs::rename(&tmp, &dir)?;
+    Ok(())
+}
+
+/// The images remembered under `key`, if complete.
+fn cached_images(ctx: &Ctx, key: &str) -> Result<Option<Built>> {
+    let dir = images_dir(ctx, key);
+    if !dir.join("complete").is_file() {
+        return Ok(None);
+    }
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(dir.join("modules"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    modules.sort();
+    Ok(Some(Built {
+        bzimage: dir.join("bzImage"),
+        rebuilt: false,
+        modules,
+    }))
+}
+
+/// The boot images (bzImage, modules) of topic `branch` as `series/` has it, built in the
+/// per-commit slot and configuration, copied into `build/images/`. The series suite leaves
+/// them in the cache when it builds a topic's last commit, so a topic suite boots without a
+/// build; otherwise (a topic without commits of its own, or a suite run alone) the slot builds
+/// the tip, incrementally.
+pub(crate) fn topic_images(ctx: &Ctx, tc: &Toolchain, branch: &str) -> Result<Built> {
+    let series = ctx.series()?;
+    if series.topics.by_branch(branch).is_none() {
+        anyhow::bail!("no topic branch `{branch}` in series/topics.toml");
+    }
+    ToolTree::check(&ctx.build).apply(series, &tc.base_repo)?;
+    let key = images_key(ctx, tc, &series.topics, &tip_tree(ctx, branch)?)?;
+    let name = format!("commits-{}", slug(branch));
+    if let Some(built) = cached_images(ctx, &key)? {
+        return copy_images(ctx, &name, &built);
+    }
+    let kept = keep_in_commits_slot(ctx, tc, branch)?;
+    copy_images(ctx, &name, &kept.built)
+}
+
+/// A digest of the files under `dir` (paths and contents), build output aside.
+fn sources_key(dir: &Path) -> Result<String> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()?;
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, root, out)?;
+            } else if p.is_file() {
+                let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned();
+                out.push(format!("{rel} {}", sha256(&std::fs::read(&p)?)));
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files)?;
+    Ok(sha256(files.join("\n").as_bytes()))
+}
+
+/// The key of what the out-of-tree module in `dir` gives when built against topic `branch`'s
+/// tip in the per-commit configuration: the tip's tree, the configuration, the toolchain and
+/// the module's sources. Also the key of a verdict on that build.
+pub(crate) fn topic_module_key(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    branch: &str,
+    dir: &Path,
+) -> Result<String> {
+    topic_key(ctx, tc, branch, "out-of-tree module", &[&sources_key(dir)?])
+}
+
+/// The key of check `kind` (with its own inputs `parts`) on topic `branch`'s tip as `series/`
+/// has it, in the per-commit configuration: the tip's tree, the configuration's fragments and
+/// the toolchain decide it too.
+pub(crate) fn topic_key(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    branch: &str,
+    kind: &str,
+    parts: &[&str],
+) -> Result<String> {
+    let series = ctx.series()?;
+    ToolTree::check(&ctx.build).apply(series, &tc.base_repo)?;
+    let frags = fragments_key(&commits_fragments(ctx, &series.topics))?;
+    let tree = tip_tree(ctx, branch)?;
+    let mut all = vec![tree.as_str(), frags.as_str()];
+    all.extend_from_slice(parts);
+    Ok(cache::key(tc, kind, &all))
+}
+
+/// The out-of-tree module in `dir` built against topic `branch`'s tip in the per-commit slot
+/// (kbuild `M=`, through [`crate::author::module`]): its `.ko` files, with its objects (`.o`)
+/// beside them, remembered in the cache by [`topic_module_key`], so that a later run needs the
+/// slot only when an input changed. A failed build is not remembered: it is returned (inner
+/// `Err`, the build's message; its log is `module-<dir name>-commits.log`) and tried again
+/// next time.
+pub(crate) fn topic_module(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    branch: &str,
+    dir: &Path,
+) -> Result<std::result::Result<Vec<PathBuf>, String>> {
+    let key = topic_module_key(ctx, tc, branch, dir)?;
+    let stored = ctx.cache.join("modules").join(&key);
+    let list = |d: &Path| -> Result<Vec<PathBuf>> {
+        let mut kos: Vec<PathBuf> = std::fs::read_dir(d)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "ko"))
+            .collect();
+        kos.sort();
+        Ok(kos)
+    };
+    if stored.join("complete").is_file() {
+        return Ok(Ok(list(&stored)?));
+    }
+    let kept = keep_in_commits_slot(ctx, tc, branch)?;
+    let kos = match crate::author::module(ctx, tc, &kept, dir) {
+        Ok(kos) => kos,
+        Err(e) => return Ok(Err(format!("{e:#}"))),
+    };
+    let tmp = stored.with_extension("partial");
+    util::remove_dir(&tmp)?;
+    std::fs::create_dir_all(&tmp)?;
+    let built_in = kos.first().and_then(|k| k.parent()).map(Path::to_path_buf);
+    for f in std::fs::read_dir(built_in.context("no .ko")?)? {
+        let f = f?.path();
+        if f.extension().is_some_and(|x| x == "ko" || x == "o") {
+            std::fs::copy(&f, tmp.join(f.file_name().unwrap_or_default()))?;
+        }
+    }
+    std::fs::write(tmp.join("complete"), b"")?;
+    util::remove_dir(&stored)?;
+    std::fs::rename(&tmp, &stored)?;
+    Ok(Ok(list(&stored)?))
 }
 
 /// Every commit of every topic builds, without Rust warnings.
@@ -228,9 +431,15 @@ pub(crate) fn keep_in_commits_slot(ctx: &Ctx, tc: &Toolchain, branch: &str) -> R
 /// topic's last commit to the first of the next topic, is an incremental `make`. (A
 /// configuration per topic would make each topic's first commit a build from nothing, as a
 /// changed `.config` recompiles nearly everything.) Options a commit predates are left out.
-/// Each topic's own configuration is built and booted by its suite. A commit whose tree built
-/// cleanly before (same fragments, same toolchain) is remembered and not built again, by any
-/// clone on the machine.
+/// The build of each topic's last commit is the one its suite boots: its images are remembered
+/// in the cache (see [`topic_images`]) when the configuration has every option of the topic's
+/// fragments. A commit whose tree built cleanly before (same fragments, same toolchain) is
+/// remembered and not built again, by any clone on the machine.
+///
+/// Documentation: every commit gets `make rustfmtcheck` and the kernel crate's rustdoc; the
+/// whole `make rustdoc` (which documents `core` again, ~1.5 min here) runs on the series' last
+/// commit and on every commit that changes a crate other than the kernel crate, the only
+/// commits whose other crates' documentation can differ from the commit before.
 pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>> {
     let series = ctx.series()?;
     let topics = &series.topics;
@@ -240,11 +449,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
     let verdicts = Verdicts::new(ctx);
     let mut results = Vec::new();
     let fragments = commits_fragments(ctx, topics);
-    let mut frag_keys = Vec::new();
-    for f in &fragments {
-        frag_keys.push(sha256(&std::fs::read(f)?));
-    }
-    let frag_key = frag_keys.join(" ");
+    let frag_key = fragments_key(&fragments)?;
     // Opened on the first commit that needs a build, then kept (and locked) to the end.
     let mut slot: Option<Slot> = None;
     let at = |slot: &mut Option<Slot>, rev: &str| -> Result<Build> {
@@ -295,8 +500,12 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
         }
         Ok(check(test, problems))
     };
+    let mut per_topic = Vec::new();
     for t in &topics.topics {
-        let commits = crate::series::own_commits(&check_git, t)?;
+        per_topic.push((t, crate::series::own_commits(&check_git, t)?));
+    }
+    let series_tip = per_topic.iter().rev().find_map(|(_, c)| c.last().cloned());
+    for (t, commits) in &per_topic {
         for (i, commit) in commits.iter().enumerate() {
             let tree = check_git.run(&["rev-parse", &format!("{commit}^{{tree}}")])?;
             let verdict = cache::key(tc, "CLIPPY=1 build", &[tree.trim(), &frag_key]);
@@ -308,18 +517,28 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
                 let log = ctx.logs().join(format!("build-{}.log", b.name));
                 let outcome = match kbuild::build(tc, &b, &ctx.logs()) {
                     Err(e) => Err(format!("{e:#}")),
-                    Ok(_) => match kbuild::rust_warnings(&log) {
+                    Ok(built) => match kbuild::rust_warnings(&log) {
                         Err(e) => Err(format!("{e:#}")),
-                        Ok(w) if w.is_empty() => Ok(()),
+                        Ok(w) if w.is_empty() => Ok(built),
                         Ok(w) => Err(w.join("\n")),
                     },
                 };
-                if let Err(e) = outcome {
-                    // Without a build there is nothing to check the documentation of.
-                    results.push(TestResult::fail(name("builds"), e));
-                    continue;
-                }
+                let built = match outcome {
+                    Ok(built) => built,
+                    Err(e) => {
+                        // Without a build there is nothing to check the documentation of.
+                        results.push(TestResult::fail(name("builds"), e));
+                        continue;
+                    }
+                };
                 verdicts.record_pass(&verdict)?;
+                // The topic's suite boots this build: keep its images, if it has the topic's
+                // options (if not, the suite's own request fails, naming them).
+                if i + 1 == commits.len()
+                    && check_topic_config(ctx, topics, &t.branch, &b).is_ok()
+                {
+                    store_images(ctx, &images_key(ctx, tc, topics, tree.trim())?, &built)?;
+                }
             }
             results.push(TestResult::pass(name("builds")));
             results.push(doc_check(
@@ -327,7 +546,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
                 commit,
                 tree.trim(),
                 name("rustfmt-rustdoc"),
-                i + 1 == commits.len(),
+                series_tip.as_ref() == Some(commit),
             )?);
         }
     }
@@ -357,16 +576,4 @@ fn doc_checks(tc: &Toolchain, b: &Build, logs: &Path, kernel_crate_only: bool) -
         None => report("rustdoc", kbuild::make_target(tc, b, "rustdoc", logs)),
     }
     problems
-}
-
-/// Builds the pristine base with the base fragment, in its own cache slot.
-pub(crate) fn build_base(ctx: &Ctx, tc: &Toolchain) -> Result<Built> {
-    build_in_slot(
-        ctx,
-        tc,
-        BASE,
-        &tc.base_repo,
-        &format!("refs/tags/{BASE_TAG}"),
-        kconfig::fragments(&ctx.repo, &[], false),
-    )
 }

@@ -82,9 +82,14 @@ enum Command {
     },
     /// Measure the harness's budgets; writes build/results/bench.json
     Bench {
-        /// Only this case (repeatable): warm-test, edit-loop, ci-warm, ci-one-patch, drm-gem
+        /// Only this case (repeatable): warm-test, edit-loop, ci-warm, ci-one-patch, drm-gem;
+        /// `cold` runs only when named
         #[arg(long = "case", value_name = "NAME")]
         cases: Vec<String>,
+        /// For `cold`: the cache folder to start from, which must be empty or absent
+        /// (default: build/bench/cold-cache)
+        #[arg(long, value_name = "DIR")]
+        cold_cache: Option<std::path::PathBuf>,
     },
     /// Install and cache what the tool needs (idempotent)
     Setup,
@@ -248,7 +253,7 @@ fn run(command: Command) -> Result<()> {
             }
             if run {
                 let name = format!("module-{}", topics::slug(&k.branch));
-                let (suite, _) = author::boot_modules(&ctx, &tc, &k, &name, &kos, &[], true)?;
+                let (suite, _) = author::boot_modules(&ctx, &tc, &k.built.bzimage, &name, &kos, &[], true)?;
                 let report = report::Report {
                     suites: vec![suite],
                 };
@@ -282,7 +287,7 @@ fn run(command: Command) -> Result<()> {
             run::run(&ctx, gpu, debug, &exec, &device)
         }
         Command::Test { suites } => suites::test(&ctx, &suites),
-        Command::Bench { cases } => bench::bench(&ctx, &cases),
+        Command::Bench { cases, cold_cache } => bench::bench(&ctx, &cases, cold_cache.as_deref()),
     }
 }
 

@@ -4,8 +4,8 @@
 //! and the example out-of-tree module builds, loads and unloads in a boot.
 
 use crate::author;
-use crate::builds::{keep_in_commits_slot, Kept};
-use crate::cache::{self, Verdicts};
+use crate::builds::{keep_in_commits_slot, topic_images, topic_key, topic_module, Kept};
+use crate::cache::Verdicts;
 use crate::ctx::Ctx;
 use crate::git::Git;
 use crate::ktap::Outcome;
@@ -14,6 +14,7 @@ use crate::setup::{Toolchain, BASE_TAG};
 use crate::tree::ToolTree;
 use anyhow::Result;
 use std::collections::BTreeSet;
+use std::path::Path;
 
 /// The branch driver authors build on.
 const BRANCH: &str = "staging/dev";
@@ -49,24 +50,15 @@ fn added_modules(check_git: &Git, branch: &str) -> Result<BTreeSet<String>> {
 
 /// `driver-author`: doc, rust-analyzer and an out-of-tree module on [`BRANCH`].
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
-    // The per-commit builds' slot: no kernel of its own to build from nothing.
-    let k = keep_in_commits_slot(ctx, tc, BRANCH)?;
     let mut suite = SuiteResult::new("driver-author");
-    // Applied by keep_in_commits_slot.
+    // Applies series/ in the check tree too.
+    let images = topic_images(ctx, tc, BRANCH)?;
     let check_git = ToolTree::check(&ctx.build).git();
     let modules = added_modules(&check_git, BRANCH)?;
     // The doc and rust-analyzer checks are remembered like the series' (same tree, fragments
-    // and toolchain: same verdict); the module is built and booted every time.
-    let tree = check_git.run(&["rev-parse", &format!("refs/heads/{BRANCH}^{{tree}}")])?;
-    let mut frags = Vec::new();
-    for f in &k.build.fragments {
-        frags.push(crate::util::sha256(&std::fs::read(f)?));
-    }
-    let verdict = cache::key(
-        tc,
-        "driver-author doc rust-analyzer",
-        &[tree.trim(), &frags.join(" ")],
-    );
+    // and toolchain: same verdict); the module is taken from the cache when nothing it depends
+    // on changed, and booted every time.
+    let verdict = topic_key(ctx, tc, BRANCH, "driver-author doc rust-analyzer", &[])?;
     let verdicts = Verdicts::new(ctx);
     if verdicts.passed(&verdict) {
         suite.tests.push(TestResult::pass("doc.index"));
@@ -77,12 +69,14 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             .tests
             .push(TestResult::pass("rust-analyzer.names-kernel-crate"));
     } else {
+        // The per-commit builds' slot: no kernel of its own to build from nothing.
+        let k = keep_in_commits_slot(ctx, tc, BRANCH)?;
         doc_checks(ctx, tc, &k, &modules, &mut suite)?;
         if suite.tests.iter().all(|t| t.outcome == Outcome::Pass) {
             verdicts.record_pass(&verdict)?;
         }
     }
-    module_checks(ctx, tc, &k, &mut suite)?;
+    module_checks(ctx, tc, &images.bzimage, &mut suite)?;
     Ok(suite)
 }
 
@@ -126,14 +120,18 @@ fn doc_checks(
 }
 
 /// The example module builds, loads and unloads, saying what it must.
-fn module_checks(ctx: &Ctx, tc: &Toolchain, k: &Kept, suite: &mut SuiteResult) -> Result<()> {
-    match author::module(ctx, tc, k, &ctx.repo.join(EXAMPLE)) {
-        Err(e) => suite
-            .tests
-            .push(TestResult::fail("module.builds", format!("{e:#}"))),
+fn module_checks(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    bzimage: &Path,
+    suite: &mut SuiteResult,
+) -> Result<()> {
+    match topic_module(ctx, tc, BRANCH, &ctx.repo.join(EXAMPLE))? {
+        Err(e) => suite.tests.push(TestResult::fail("module.builds", e)),
         Ok(kos) => {
             suite.tests.push(TestResult::pass("module.builds"));
-            let (boot, res) = author::boot_modules(ctx, tc, k, "driver-author", &kos, &[], false)?;
+            let (boot, res) =
+                author::boot_modules(ctx, tc, bzimage, "driver-author", &kos, &[], false)?;
             for (what, line) in EXAMPLE_SAYS {
                 let seen = res.console.lines().any(|l| l.trim_end() == *line);
                 let problems = if seen {

@@ -1,8 +1,8 @@
-//! Suite `gpu-model`: the base kernel with the emulated GPU, per profile, and a hot-unplug run.
+//! Suite `gpu-model`: the series' tip kernel with the emulated GPU, per profile, and a hot-unplug run.
 
 use super::host;
 use crate::boot::{boot_suite, console_line, guest_programs, ms, BootPlan};
-use crate::builds::build_base;
+use crate::builds::topic_images;
 use crate::ctx::Ctx;
 use crate::gpu;
 use crate::qemu::qemu_command;
@@ -39,11 +39,11 @@ fn device_present(id: &str) -> String {
     )
 }
 
-/// `gpu-model`: the base kernel boots with the emulated GPU per profile; the guest probe checks
+/// `gpu-model`: the series' tip kernel (the per-commit slot's build, Nova not loaded) boots with the emulated GPU per profile; the guest probe checks
 /// what sysfs and BAR0 show against the profile; one run unplugs and re-plugs the GPU via QMP;
 /// one run has two GPUs (two model processes) and QEMU's PCI test devices.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
-    let built = build_base(ctx, tc)?;
+    let built = topic_images(ctx, tc, &ctx.series()?.topics.tip().branch)?;
     let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
     let programs = guest_programs(ctx, &["gpu_probe"])?;
     let mut all = SuiteResult::new("gpu-model");

@@ -1,7 +1,6 @@
 //! The suites of `cargo xtask test`, one file each; [`SUITES`] lists them in the order they run.
 //! Adding a suite is a file here and a line in [`SUITES`].
 
-mod boot_base;
 mod driver_author;
 mod gpu_model;
 mod host;
@@ -33,10 +32,6 @@ const SUITES: &[Suite] = &[
     Suite {
         name: "series",
         run: series::run,
-    },
-    Suite {
-        name: "boot-base",
-        run: boot_base::run,
     },
     Suite {
         name: "gpu-model",

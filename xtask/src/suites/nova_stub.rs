@@ -19,7 +19,7 @@
 //! several seconds with them on a kmemleak build) again.
 
 use crate::boot::{boot_suite, guest_programs, BootPlan, NOVA_INFO};
-use crate::builds::{copy_images, keep_series_topic};
+use crate::builds::topic_images;
 use crate::ctx::Ctx;
 use crate::firmware::{all_gsp_firmware, firmware_name, needs_gsp_firmware, GSP_FILES};
 use crate::gpu;
@@ -462,16 +462,12 @@ fn override_test(name: String, ready: Option<&String>, o: &Overrides) -> Option<
     Some(check(name, problems))
 }
 
-/// The suite's extra fragments: kmemleak for the leak check after the cycles, and users and
-/// capabilities, without which every file passes DRM's authentication (the guest runs as root,
-/// and tinyconfig's `capable()` is always true).
-const SUITE_EXTRA: &[&str] = &["leakcheck", "multiuser"];
-
 /// `nova-stub`: see the module documentation.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
-    let kept = keep_series_topic(ctx, tc, BRANCH, SUITE_EXTRA)?;
-    let built = copy_images(ctx, &kept.build.name, &kept.built)?;
-    drop(kept);
+    // The per-commit configuration has kmemleak (the leak check after the cycles) and users and
+    // capabilities, without which every file passes DRM's authentication (the guest runs as
+    // root, and tinyconfig's `capable()` is always true).
+    let built = topic_images(ctx, tc, BRANCH)?;
     // nova_test loads Nova itself; whatever Nova's modinfo says it needs goes first.
     let deps = insmod_line(&build_load_order(&built.modules, &[NOVA_MODULE], false)?);
     let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;

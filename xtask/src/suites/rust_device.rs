@@ -2,7 +2,7 @@
 //! test modules, the platform sample's ID information, and kmemleak afterwards.
 
 use crate::boot::{boot_suite, console_line, guest_programs, BootPlan};
-use crate::builds::build_series_topic;
+use crate::builds::topic_images;
 use crate::ctx::Ctx;
 use crate::report::{SuiteResult, TestResult};
 use crate::setup::Toolchain;
@@ -64,7 +64,7 @@ const COMPILE_ONLY: &str = "/// Compile-only";
 /// and 20 load/unload cycles, each asserted, the sample gets each device's ID information, and
 /// kmemleak finds no new leak afterwards.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
-    let built = build_series_topic(ctx, tc, "staging/rust-device", &["leakcheck"])?;
+    let built = topic_images(ctx, tc, "staging/rust-device")?;
     let plan = BootPlan {
         name: "rust-device",
         bzimage: &built.bzimage,

@@ -6,7 +6,7 @@
 //! build without kmemleak.
 
 use crate::boot::{boot_suite, guest_programs, BootPlan};
-use crate::builds::{copy_images, keep_series_topic};
+use crate::builds::{copy_images, keep_series_topic, topic_images};
 use crate::ctx::Ctx;
 use crate::kbuild::Built;
 use crate::ktap::Outcome;
@@ -32,9 +32,8 @@ const VGEM_MODULE: &str = "vgem";
 const TEST_COMMAND: &str = "rust_drm_test --module /lib/modules/rust_driver_drm.ko \
      --cycles 100 --module-cycles 20 --workers 4";
 
-/// The suite's extra fragment: kmemleak, for the leak check after the cycles.
-const SUITE_EXTRA: &[&str] = &["leakcheck"];
-/// The bench's: none. kmemleak saves a stack trace for every allocation, which costs more than
+/// The bench's extra fragments: none (the suite boots the per-commit build, which has kmemleak
+/// for the leak check after the cycles). kmemleak saves a stack trace for every allocation, which costs more than
 /// the create/close being measured and depends on how deep the allocation's call chain is (the
 /// ratio measured 0.94 with it, 1.09-1.10 without, on 2026-12-02).
 const BENCH_EXTRA: &[&str] = &[];
@@ -45,8 +44,7 @@ const BENCH_ITERATIONS: u64 = 100_000;
 /// 300 s under TCG (100000 iterations took 1.5 s for vgem on a 6.12 TCG boot).
 const BENCH_TIME_LIMIT_S: u64 = 60;
 
-/// topic/rust-drm as series/ has it, with the extra fragments `extra`: the suite's build has
-/// kmemleak ([`SUITE_EXTRA`]), the bench's none ([`BENCH_EXTRA`]).
+/// topic/rust-drm as series/ has it, with the extra fragments `extra`, in a slot of its own.
 fn build(ctx: &Ctx, tc: &Toolchain, extra: &[&str]) -> Result<Built> {
     let kept = keep_series_topic(ctx, tc, BRANCH, extra)?;
     let built = copy_images(ctx, &kept.build.name, &kept.built)?;
@@ -56,7 +54,7 @@ fn build(ctx: &Ctx, tc: &Toolchain, extra: &[&str]) -> Result<Built> {
 
 /// `rust-drm`: see the module documentation.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
-    let built = build(ctx, tc, SUITE_EXTRA)?;
+    let built = topic_images(ctx, tc, BRANCH)?;
     // The device module and the dependencies of both (rust_drm_test loads the driver).
     let mut order = build_load_order(&built.modules, &[DRIVER_MODULE], false)?;
     for m in build_load_order(&built.modules, &[DEVICE_MODULE], true)? {
