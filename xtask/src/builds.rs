@@ -278,7 +278,10 @@ fn store_images(ctx: &Ctx, key: &str, built: &Built) -> Result<()> {
     std::fs::create_dir_all(tmp.join("modules"))?;
     std::fs::copy(&built.bzimage, tmp.join("bzImage"))?;
     for m in &built.modules {
-        std::fs::copy(m, tmp.join("modules").join(m.file_name().unwrap_or_default()))?;
+        std::fs::copy(
+            m,
+            tmp.join("modules").join(m.file_name().unwrap_or_default()),
+        )?;
     }
     std::fs::write(tmp.join("complete"), b"")?;
     util::remove_dir(&dir)?;
@@ -334,7 +337,11 @@ fn sources_key(dir: &Path) -> Result<String> {
             if p.is_dir() {
                 walk(&p, root, out)?;
             } else if p.is_file() {
-                let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned();
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned();
                 out.push(format!("{rel} {}", sha256(&std::fs::read(&p)?)));
             }
         }
@@ -534,8 +541,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
                 verdicts.record_pass(&verdict)?;
                 // The topic's suite boots this build: keep its images, if it has the topic's
                 // options (if not, the suite's own request fails, naming them).
-                if i + 1 == commits.len()
-                    && check_topic_config(ctx, topics, &t.branch, &b).is_ok()
+                if i + 1 == commits.len() && check_topic_config(ctx, topics, &t.branch, &b).is_ok()
                 {
                     store_images(ctx, &images_key(ctx, tc, topics, tree.trim())?, &built)?;
                 }

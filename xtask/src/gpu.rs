@@ -21,6 +21,85 @@ pub fn profile(name: &str) -> Result<&'static Profile> {
     })
 }
 
+/// The knobs of `--chip PROFILE:KNOB=VALUE:...`: the model's own options, by their flag names.
+pub const KNOBS: &[&str] = &["boot0", "boot42", "device-id", "class", "bar1-size"];
+
+/// One emulated GPU as `cargo xtask run --chip` names it: a profile of the model and the
+/// options given with it, `PROFILE[:KNOB=VALUE]...` (e.g. `ga102:boot0=0x172000b1:class=030200`),
+/// where each knob is one of the model's flags ([`KNOBS`]) and its value is what the flag takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chip {
+    /// The profile.
+    pub profile: &'static Profile,
+    /// `boot0`, `boot42`, `device-id`, `class`.
+    pub overrides: Overrides,
+    /// `bar1-size`, in bytes.
+    pub bar1_size: Option<u64>,
+}
+
+impl Chip {
+    /// Parses `text`; an error (in the model's own words for a value) names the knob and the
+    /// `--chip` value. Values are checked as the model checks them, so a bad one is refused
+    /// before anything is built or started.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut parts = text.split(':');
+        let profile = profile(parts.next().unwrap_or_default())?;
+        let mut chip = Chip {
+            profile,
+            overrides: Overrides::default(),
+            bar1_size: None,
+        };
+        let mut seen = Vec::new();
+        for part in parts {
+            let Some((knob, value)) = part.split_once('=') else {
+                bail!(
+                    "`--chip {text}`: `{part}` is not KNOB=VALUE (knobs: {})",
+                    KNOBS.join(", ")
+                );
+            };
+            if seen.contains(&knob) {
+                bail!("`--chip {text}`: {knob} is given twice");
+            }
+            seen.push(knob);
+            let bad = |e: &dyn std::fmt::Display| anyhow::anyhow!("`--chip {text}`: --{knob}: {e}");
+            let o = &mut chip.overrides;
+            match knob {
+                "boot0" => o.boot0 = Some(profile::parse_boot(value).map_err(|e| bad(&e))?),
+                "boot42" => o.boot42 = Some(profile::parse_boot(value).map_err(|e| bad(&e))?),
+                "device-id" => {
+                    o.device_id = Some(profile::parse_device_id(value).map_err(|e| bad(&e))?)
+                }
+                "class" => {
+                    o.class_code = Some(profile::parse_class_code(value).map_err(|e| bad(&e))?)
+                }
+                "bar1-size" => {
+                    chip.bar1_size = Some(profile::parse_bar1_size(value).map_err(|e| bad(&e))?)
+                }
+                _ => bail!(
+                    "`--chip {text}`: unknown knob `{knob}` (knobs: {})",
+                    KNOBS.join(", ")
+                ),
+            }
+        }
+        profile
+            .with_overrides(&chip.overrides)
+            .map_err(|e| anyhow::anyhow!("`--chip {text}`: {e}"))?;
+        Ok(chip)
+    }
+
+    /// The profile as the guest sees it, the knobs applied.
+    pub fn effective(&self) -> Profile {
+        let p = self
+            .profile
+            .with_overrides(&self.overrides)
+            .expect("checked by Chip::parse");
+        Profile {
+            bar1_size: self.bar1_size.unwrap_or(p.bar1_size),
+            ..p
+        }
+    }
+}
+
 /// Builds the model (release) and returns the binary's path.
 pub fn build_model(repo: &Path, logs: &Path) -> Result<PathBuf> {
     let mut c = Command::new("cargo");
@@ -119,6 +198,17 @@ impl Model {
     /// Starts `bin` with `profile` and the identity `overrides` (`--boot0`, `--boot42`,
     /// `--device-id`, `--class`; see [`override_args`]) in `dir` and waits for its ready line.
     pub fn start(bin: &Path, profile: &str, overrides: &Overrides, dir: &Path) -> Result<Self> {
+        Self::start_with(bin, profile, overrides, None, dir)
+    }
+
+    /// [`Model::start`] with BAR1's size (`--bar1-size`) when given.
+    pub fn start_with(
+        bin: &Path,
+        profile: &str,
+        overrides: &Overrides,
+        bar1_size: Option<u64>,
+        dir: &Path,
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let socket = util::socket_path(dir, "gpu.sock");
         let control = util::socket_path(dir, "gpu-control.sock");
@@ -131,6 +221,9 @@ impl Model {
             .arg("--control")
             .arg(&control)
             .args(override_args(overrides));
+        if let Some(size) = bar1_size {
+            cmd.arg("--bar1-size").arg(format!("{size:#x}"));
+        }
         util::die_with_parent(&mut cmd);
         let t = Instant::now();
         let mut child = cmd
@@ -265,5 +358,50 @@ mod tests {
             e.contains("unknown GPU profile `gx999`") && e.contains("gh100"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn chips_carry_the_model_s_options_as_knobs() {
+        let c = Chip::parse("ga102:boot0=0x172000b1:class=030200:bar1-size=256M").unwrap();
+        assert_eq!(c.profile.name, "ga102");
+        assert_eq!(c.overrides.boot0, Some(0x1720_00b1));
+        assert_eq!(c.overrides.class_code, Some(0x03_02_00));
+        assert_eq!(c.bar1_size, Some(256 << 20));
+        let e = c.effective();
+        assert_eq!((e.class_code, e.bar1_size), (0x03_02_00, 256 << 20));
+        assert_eq!(e.boot0(), 0x1720_00b1);
+        let plain = Chip::parse("tu102").unwrap();
+        assert_eq!(plain.overrides, Overrides::default());
+        assert_eq!(plain.effective(), *plain.profile);
+        let ids = Chip::parse("gh100:device-id=0x2331:boot42=0x18000000").unwrap();
+        assert_eq!(ids.overrides.device_id, Some(0x2331));
+        assert_eq!(ids.overrides.boot42, Some(0x1800_0000));
+    }
+
+    #[test]
+    fn bad_knobs_are_refused_in_the_model_s_words() {
+        let err = |t: &str| format!("{:#}", Chip::parse(t).unwrap_err());
+        let e = err("gh100:boot0=xyz");
+        assert!(
+            e.contains("--boot0") && e.contains("'xyz' is not hex"),
+            "{e}"
+        );
+        let e = err("gh100:device-id=12345");
+        assert!(e.contains("does not fit in 16 bits"), "{e}");
+        let e = err("gh100:bar1-size=3M");
+        assert!(e.contains("is not a power of two"), "{e}");
+        let e = err("dead:boot0=0x1");
+        assert!(e.contains("cannot be used with the dead profile"), "{e}");
+        let e = err("gh100:vram=1G");
+        assert!(
+            e.contains("unknown knob `vram`") && e.contains("bar1-size"),
+            "{e}"
+        );
+        let e = err("gh100:boot0");
+        assert!(e.contains("is not KNOB=VALUE"), "{e}");
+        let e = err("gh100:boot0=1:boot0=2");
+        assert!(e.contains("boot0 is given twice"), "{e}");
+        let e = err("gx999:boot0=1");
+        assert!(e.contains("unknown GPU profile `gx999`"), "{e}");
     }
 }

@@ -52,10 +52,13 @@ enum Command {
     /// and nova-info's list of Nova devices
     Run {
         /// Attach emulated GPUs with these profiles (comma-separated; `all`: every profile), one
-        /// model process each [default: gh100, unless --exec or --gpu-passthrough is given]
+        /// model process each [default: gh100, unless --exec or --gpu-passthrough is given].
+        /// A profile may carry the model's options as knobs, `PROFILE:KNOB=VALUE:...`, knobs
+        /// boot0, boot42, device-id, class (hex) and bar1-size (e.g. 256M), as in
+        /// `ga102:boot0=0x172000b1:class=030200`
         #[arg(
             long,
-            value_name = "PROFILE",
+            value_name = "PROFILE[:KNOB=VALUE]...",
             value_delimiter = ',',
             conflicts_with = "gpu_passthrough"
         )]
@@ -253,7 +256,8 @@ fn run(command: Command) -> Result<()> {
             }
             if run {
                 let name = format!("module-{}", topics::slug(&k.branch));
-                let (suite, _) = author::boot_modules(&ctx, &tc, &k.built.bzimage, &name, &kos, &[], true)?;
+                let (suite, _) =
+                    author::boot_modules(&ctx, &tc, &k.built.bzimage, &name, &kos, &[], true)?;
                 let report = report::Report {
                     suites: vec![suite],
                 };

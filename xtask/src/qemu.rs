@@ -122,8 +122,9 @@ impl Boot {
                 "socket,id=qmp,path={},server=on,wait=off",
                 opt_value(&self.qmp_socket().to_string_lossy())
             ),
-            "-mon".into(),
-            "chardev=qmp,mode=control".into(),
+            // QEMU 11.1 deprecates `-mon` for this object.
+            "-object".into(),
+            "monitor-qmp,id=qmp-monitor,chardev=qmp".into(),
             // The guest programs' output on a serial port of its own (ttyS1), so that kernel
             // messages on the console cannot cut their lines.
             "-chardev".into(),
@@ -401,7 +402,11 @@ mod tests {
             a.contains("-chardev socket,id=qmp,path=/r/qmp.sock,server=on,wait=off"),
             "{a}"
         );
-        assert!(a.contains("-mon chardev=qmp,mode=control"), "{a}");
+        assert!(
+            a.contains("-object monitor-qmp,id=qmp-monitor,chardev=qmp"),
+            "{a}"
+        );
+        assert!(!a.contains("-mon "), "{a}");
     }
 
     /// Every profile's BARs fit in one boot: the 64-bit hole is 2 TiB and the CPU addresses

@@ -13,7 +13,7 @@ use crate::report::Report;
 use crate::setup;
 use crate::topics::slug;
 use anyhow::{bail, Result};
-use gpu_model::profile::{Overrides, Profile, PROFILES};
+use gpu_model::profile::{Profile, PROFILES};
 
 /// The profile `cargo xtask run` attaches when it is given neither GPUs nor commands.
 pub const DEFAULT_CHIP: &str = "gh100";
@@ -103,14 +103,16 @@ pub fn run(
     exec: &[String],
     devices: &[String],
 ) -> Result<()> {
-    // A profile name that does not exist fails before the kernel is built.
-    let profiles: Vec<&Profile> = match &gpu {
+    // A profile name that does not exist, or a bad knob, fails before the kernel is built.
+    let chips: Vec<gpu::Chip> = match &gpu {
         GpuChoice::Models(chips) => chips
             .iter()
-            .map(|c| gpu::profile(c))
+            .map(|c| gpu::Chip::parse(c))
             .collect::<Result<_>>()?,
         _ => Vec::new(),
     };
+    let profiles: Vec<Profile> = chips.iter().map(gpu::Chip::effective).collect();
+    let profiles: Vec<&Profile> = profiles.iter().collect();
     let tc = setup::setup(ctx)?;
     let (branch, built) = build_tree(ctx, &tc, debug)?;
     println!(
@@ -125,12 +127,15 @@ pub fn run(
         GpuChoice::Models(_) => {
             let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
             let run_dir = ctx.build.join("run").join(&name);
-            for (i, p) in profiles.iter().enumerate() {
+            for (i, c) in chips.iter().enumerate() {
                 let dir = run_dir.join(format!("gpu{i}"));
-                let m = gpu::Model::start(&bin, p.name, &Overrides::default(), &dir)?;
+                let m =
+                    gpu::Model::start_with(&bin, c.profile.name, &c.overrides, c.bar1_size, &dir)?;
+                // What the model presents, the knobs applied (its ready line up to the socket).
+                let ready = m.ready.trim_start_matches("gpu-model: ready: ");
                 println!(
                     "    gpu-model {} (gpu{i}) ready in {:.1} ms ({})",
-                    p.name,
+                    ready.split(" on ").next().unwrap_or(ready),
                     ms(m.start_time),
                     m.log.display()
                 );

@@ -120,12 +120,7 @@ fn doc_checks(
 }
 
 /// The example module builds, loads and unloads, saying what it must.
-fn module_checks(
-    ctx: &Ctx,
-    tc: &Toolchain,
-    bzimage: &Path,
-    suite: &mut SuiteResult,
-) -> Result<()> {
+fn module_checks(ctx: &Ctx, tc: &Toolchain, bzimage: &Path, suite: &mut SuiteResult) -> Result<()> {
     match topic_module(ctx, tc, BRANCH, &ctx.repo.join(EXAMPLE))? {
         Err(e) => suite.tests.push(TestResult::fail("module.builds", e)),
         Ok(kos) => {
