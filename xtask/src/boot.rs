@@ -175,6 +175,9 @@ pub fn boot_suite(
         res.log.display()
     );
     let mut suite = results_of_boot(plan.name, &res, plan.expect_suites);
+    for t in &mut suite.tests {
+        t.log = Some(res.log.clone());
+    }
     match hotplug {
         Some(h) => {
             let (tests, note) = h.finish(plan.hotplug_cycles);

@@ -194,7 +194,7 @@ const SUITE_FRAGMENTS: &[&str] = &["leakcheck", "multiuser"];
 
 /// The one configuration of the per-commit builds: the tip topic's fragments (every topic's)
 /// and [`SUITE_FRAGMENTS`].
-fn commits_fragments(ctx: &Ctx, topics: &Topics) -> Vec<PathBuf> {
+pub(crate) fn commits_fragments(ctx: &Ctx, topics: &Topics) -> Vec<PathBuf> {
     topic_fragments(ctx, topics, &topics.tip().branch)
 }
 

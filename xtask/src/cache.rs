@@ -262,6 +262,7 @@ mod tests {
             base_repo: PathBuf::new(),
             rootfs: PathBuf::new(),
             b4: PathBuf::new(),
+            kcidb_python: PathBuf::new(),
             versions: versions.into(),
         }
     }

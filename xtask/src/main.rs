@@ -13,7 +13,9 @@ mod git;
 mod gpu;
 mod hotplug;
 mod initramfs;
+mod junit;
 mod kbuild;
+mod kcidb;
 mod kconfig;
 mod ktap;
 mod libtest;
@@ -82,6 +84,13 @@ enum Command {
         /// Run only this suite (repeatable)
         #[arg(long = "suite", value_name = "NAME")]
         suites: Vec<String>,
+        /// Also write the results as JUnit XML to FILE
+        #[arg(long, value_name = "FILE")]
+        junit: Option<std::path::PathBuf>,
+        /// Also write the results as a KernelCI report (KCIDB I/O schema v5.3) to FILE,
+        /// validated with the pinned kcidb-io
+        #[arg(long, value_name = "FILE")]
+        kcidb: Option<std::path::PathBuf>,
     },
     /// Measure the harness's budgets; writes build/results/bench.json
     Bench {
@@ -290,7 +299,11 @@ fn run(command: Command) -> Result<()> {
             let gpu = run::GpuChoice::from_options(&chip, gpu_passthrough, !exec.is_empty());
             run::run(&ctx, gpu, debug, &exec, &device)
         }
-        Command::Test { suites } => suites::test(&ctx, &suites),
+        Command::Test {
+            suites,
+            junit,
+            kcidb,
+        } => suites::test(&ctx, &suites, &suites::Outputs { junit, kcidb }),
         Command::Bench { cases, cold_cache } => bench::bench(&ctx, &cases, cold_cache.as_deref()),
     }
 }

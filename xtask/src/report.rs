@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::ser::{SerializeMap, Serializer};
@@ -20,6 +20,8 @@ pub struct TestResult {
     pub outcome: Outcome,
     /// Why it failed or was skipped (may span lines); empty for a pass.
     pub detail: String,
+    /// The log it came from, where it has one of its own (a boot's console).
+    pub log: Option<PathBuf>,
 }
 
 impl TestResult {
@@ -39,6 +41,7 @@ impl TestResult {
             name: name.into(),
             outcome,
             detail: detail.into(),
+            log: None,
         }
     }
 }

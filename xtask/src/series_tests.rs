@@ -105,6 +105,7 @@ impl World {
             base_repo: self.base.clone(),
             rootfs: PathBuf::new(),
             b4: PathBuf::new(),
+            kcidb_python: PathBuf::new(),
             versions: "test toolchain".into(),
         }
     }

@@ -62,6 +62,30 @@ const B4_REQUIREMENTS: &[&str] = &[
     "requests==2.34.2",
     "urllib3==2.8.0",
 ];
+/// Pinned kcidb-io (KernelCI's library for its report schema, which `test --kcidb` output is
+/// validated with) and every package it pulls in (jsonschema with its format checkers), as b4.
+const KCIDB_IO_VERSION: &str = "141";
+const KCIDB_IO_REQUIREMENTS: &[&str] = &[
+    "kcidb-io==141",
+    "arrow==1.4.0",
+    "attrs==26.1.0",
+    "fqdn==1.6.0",
+    "idna==3.21",
+    "isoduration==20.11.0",
+    "jsonpointer==3.12",
+    "jsonschema==4.26.0",
+    "jsonschema-specifications==2025.9.1",
+    "python-dateutil==4.0.0",
+    "referencing==0.37.0",
+    "rfc3339-validator==0.1.4",
+    "rfc3987==1.3.8",
+    "rpds-py==2026.9.1",
+    "six==1.17.0",
+    "typing_extensions==4.16.0",
+    "tzdata==2026.6",
+    "uri-template==1.3.0",
+    "webcolors==25.10.0",
+];
 /// Pinned bindgen-cli version (v6.12 needs >= 0.65.1).
 const BINDGEN_VERSION: &str = "0.70.1";
 /// Pinned QEMU from trixie-backports (the first with a usable `vfio-user-pci`).
@@ -89,6 +113,8 @@ pub struct Toolchain {
     pub rootfs: PathBuf,
     /// The pinned `b4` command.
     pub b4: PathBuf,
+    /// The Python of the virtual environment holding the pinned kcidb-io.
+    pub kcidb_python: PathBuf,
     /// The versions of everything that compiles or checks kernel code (rustc, clippy, bindgen,
     /// clang, lld, Rust library sources), part of every cache key.
     pub versions: String,
@@ -121,8 +147,10 @@ pub fn setup(ctx: &Ctx) -> Result<Toolchain> {
     let base_repo = kernel_source(ctx)?;
     let rootfs = rootfs(ctx)?;
     let b4 = b4(ctx)?;
+    let kcidb_python = kcidb_io(ctx)?;
     Ok(Toolchain {
         b4,
+        kcidb_python,
         versions: toolchain_versions(&bindgen, &rust_lib_src),
         rust_lib_src,
         bindgen,
@@ -144,6 +172,7 @@ pub fn existing(ctx: &Ctx) -> Result<Toolchain> {
         base_repo: ctx.cache.join("linux-base.git"),
         rootfs: ctx.cache.join("rootfs-trixie"),
         b4: b4_dir(ctx).join("bin/b4"),
+        kcidb_python: kcidb_io_dir(ctx).join("bin/python3"),
     };
     for p in [
         &tc.rust_lib_src,
@@ -151,6 +180,7 @@ pub fn existing(ctx: &Ctx) -> Result<Toolchain> {
         &tc.base_repo,
         &tc.rootfs,
         &tc.b4,
+        &tc.kcidb_python,
     ] {
         if !p.exists() {
             bail!("{} is missing: run `cargo xtask setup`", p.display());
@@ -423,32 +453,79 @@ fn b4_dir(ctx: &Ctx) -> PathBuf {
     ctx.cache.join(format!("b4-{B4_VERSION}"))
 }
 
-/// b4 in a virtual environment of Debian's python3 (not whatever `python3` comes first on PATH).
+/// A virtual environment of Debian's python3 (not whatever `python3` comes first on PATH) in
+/// `dir` holding exactly `requirements` (`--no-deps`: every package pinned), made again when
+/// they changed; `check` runs on it before it is marked complete.
+fn pinned_venv(
+    ctx: &Ctx,
+    dir: &Path,
+    label: &str,
+    requirements: &[&str],
+    check: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let key = requirements.join(" ");
+    let stamp = Stamp::new(dir.join(".complete"));
+    if stamp.is_done(&key) {
+        return Ok(());
+    }
+    util::step(&format!("{label} (pip, in a venv)"), || {
+        let name = dir.file_name().unwrap_or_default().to_string_lossy();
+        let log = ctx.cache.join(format!("logs/{name}.log"));
+        util::remove_dir(dir)?;
+        let mut venv = Command::new("/usr/bin/python3");
+        venv.args(["-m", "venv"]).arg(dir);
+        run_logged("python3 -m venv", &mut venv, &log)?;
+        let mut pip = Command::new(dir.join("bin/pip"));
+        pip.args(["install", "-q", "--no-deps"]).args(requirements);
+        run_logged(&format!("pip install {label}"), &mut pip, &log)?;
+        check()?;
+        stamp.mark(&key)
+    })
+}
+
+/// b4 in a virtual environment.
 fn b4(ctx: &Ctx) -> Result<PathBuf> {
     let dir = b4_dir(ctx);
     let bin = dir.join("bin/b4");
-    let key = B4_REQUIREMENTS.join(" ");
-    let stamp = Stamp::new(dir.join(".complete"));
-    if stamp.is_done(&key) && bin.exists() {
-        return Ok(bin);
-    }
-    util::step(&format!("b4 {B4_VERSION} (pip, in a venv)"), || {
-        let log = ctx.cache.join("logs/b4.log");
-        util::remove_dir(&dir)?;
-        let mut venv = Command::new("/usr/bin/python3");
-        venv.args(["-m", "venv"]).arg(&dir);
-        run_logged("python3 -m venv", &mut venv, &log)?;
-        let mut pip = Command::new(dir.join("bin/pip"));
-        pip.args(["install", "-q", "--no-deps"])
-            .args(B4_REQUIREMENTS);
-        run_logged("pip install b4", &mut pip, &log)?;
-        let v = output(Command::new(&bin).arg("--version"))?;
-        if v.trim() != B4_VERSION {
-            bail!("b4 reports version `{}`, expected {B4_VERSION}", v.trim());
+    pinned_venv(
+        ctx,
+        &dir,
+        &format!("b4 {B4_VERSION}"),
+        B4_REQUIREMENTS,
+        || {
+            let v = output(Command::new(&bin).arg("--version"))?;
+            if v.trim() != B4_VERSION {
+                bail!("b4 reports version `{}`, expected {B4_VERSION}", v.trim());
+            }
+            Ok(())
+        },
+    )?;
+    Ok(bin)
+}
+
+fn kcidb_io_dir(ctx: &Ctx) -> PathBuf {
+    ctx.cache.join(format!("kcidb-io-{KCIDB_IO_VERSION}"))
+}
+
+/// kcidb-io in a virtual environment; its Python is returned.
+fn kcidb_io(ctx: &Ctx) -> Result<PathBuf> {
+    let dir = kcidb_io_dir(ctx);
+    let python = dir.join("bin/python3");
+    let label = format!("kcidb-io {KCIDB_IO_VERSION}");
+    pinned_venv(ctx, &dir, &label, KCIDB_IO_REQUIREMENTS, || {
+        let mut c = Command::new(&python);
+        c.args(["-c", crate::kcidb::SCHEMA_VERSION_SCRIPT]);
+        let v = output(&mut c)?;
+        if v.trim() != crate::kcidb::SCHEMA_VERSION {
+            bail!(
+                "kcidb-io's latest schema is `{}`, expected {}",
+                v.trim(),
+                crate::kcidb::SCHEMA_VERSION
+            );
         }
-        stamp.mark(&key)?;
-        Ok(bin.clone())
-    })
+        Ok(())
+    })?;
+    Ok(python)
 }
 
 fn bindgen(ctx: &Ctx) -> Result<PathBuf> {

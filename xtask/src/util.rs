@@ -228,6 +228,37 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The current time in UTC as RFC 3339 (`2026-12-06T15:49:41+00:00`).
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+/// `secs` after the Unix epoch as RFC 3339 in UTC (civil date from days: Howard Hinnant's
+/// algorithm).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// A "done" marker: a step's output is valid only when its stamp exists and records the same key.
 ///
 /// Stamps are written last, after the output is complete, so an interrupted step is redone.
@@ -320,6 +351,14 @@ pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_rfc3339_in_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00+00:00");
+        // `date -u -d @1796572181 +%FT%T`
+        assert_eq!(rfc3339(1_796_572_181), "2026-12-06T15:49:41+00:00");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00+00:00");
+    }
 
     /// Not a test on its own: the stand-in for the tool in `children_die_with_the_tool`. It
     /// starts one child with [`die_with_parent`] and one without, prints their pids, and waits

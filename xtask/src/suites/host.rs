@@ -41,7 +41,8 @@ pub fn cargo_tests(
 }
 
 /// `host`: the workspace's cargo tests, one result per test, run [`util::hermetic`]ally; the ignored
-/// ones too (they read the base tree, named in `NOVA_BASE_REPO`), except the QEMU test.
+/// ones too (they read the base tree, named in `NOVA_BASE_REPO`, or run the pinned kcidb-io,
+/// whose Python is `NOVA_KCIDB_PYTHON`), except the QEMU test.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     util::announce("host: cargo test --workspace");
     let log = ctx.logs().join("host-tests.log");
@@ -56,7 +57,13 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         "--skip",
         QEMU_TEST,
     ];
-    let envs = [("NOVA_BASE_REPO", tc.base_repo.clone().into_os_string())];
+    let envs = [
+        ("NOVA_BASE_REPO", tc.base_repo.clone().into_os_string()),
+        (
+            "NOVA_KCIDB_PYTHON",
+            tc.kcidb_python.clone().into_os_string(),
+        ),
+    ];
     let tests = cargo_tests(ctx, &args, &envs, &log)?;
     Ok(suite(
         "host",
