@@ -1,10 +1,16 @@
 //! Where things live: the repository, its build folder and the cache outside git; and the
 //! repository's series, read once per command.
 
-use crate::topics::Series;
+use crate::series::topics::Series;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+/// The developer's kernel tree (`build/linux` of build folder `build`), where kernel code is
+/// edited.
+pub fn kernel_tree(build: &Path) -> PathBuf {
+    build.join("linux")
+}
 
 /// Paths shared by every step, and the series they work on.
 pub struct Ctx {
@@ -61,7 +67,7 @@ impl Ctx {
 
     /// The materialised kernel git tree, where kernel code is edited.
     pub fn tree(&self) -> PathBuf {
-        crate::tree::kernel_tree(&self.build)
+        kernel_tree(&self.build)
     }
 
     /// Logs of the steps.

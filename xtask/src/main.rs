@@ -1,39 +1,27 @@
 //! `cargo xtask`: the Nova project's tool. See README.md for the commands.
 
-mod absorb;
-mod author;
-mod bench;
+// The layers, from the bottom: paths, processes and git (`ctx`, `util`, `git`); what setup
+// installs (`setup`) and the cache every clone shares (`cache`); the series and its trees
+// (`series`); results and their formats (`results`); kernel builds (`builds`); boots under
+// QEMU with the emulated GPU (`boot`); the test suites (`suites`); the commands (`commands`,
+// and this file's command line). A module uses only its own layer and those below it.
 mod boot;
 mod builds;
 mod cache;
-mod check;
+mod commands;
 mod ctx;
-mod firmware;
 mod git;
-mod gpu;
-mod hotplug;
-mod initramfs;
-mod junit;
-mod kbuild;
-mod kcidb;
-mod kconfig;
-mod ktap;
-mod libtest;
-mod mbox;
-mod modules;
-mod qemu;
-mod qmp;
-mod report;
-mod run;
+mod results;
 mod series;
-#[cfg(test)]
-mod series_tests;
 mod setup;
 mod suites;
-mod tipview;
-mod topics;
-mod tree;
 mod util;
+
+use boot::qemu;
+use builds::author;
+use commands::{bench, run};
+use results::report;
+use series::{check, mbox, tipview, topics, tree};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -266,7 +254,7 @@ fn run(command: Command) -> Result<()> {
             if run {
                 let name = format!("module-{}", topics::slug(&k.branch));
                 let (suite, _) =
-                    author::boot_modules(&ctx, &tc, &k.built.bzimage, &name, &kos, &[], true)?;
+                    crate::boot::boot_modules(&ctx, &tc, &k.built.bzimage, &name, &kos, &[], true)?;
                 let report = report::Report {
                     suites: vec![suite],
                 };
@@ -380,7 +368,7 @@ fn series_export(ctx: &Ctx, force: bool) -> Result<()> {
 
 /// `series absorb`: folds direct edits of tip-view files into the commits that own the lines.
 fn series_absorb(ctx: &Ctx, tc: &setup::Toolchain) -> Result<()> {
-    let paths = crate::absorb::absorb(ctx, &tc.base_repo)?;
+    let paths = crate::series::absorb::absorb(ctx, &tc.base_repo)?;
     if paths.is_empty() {
         println!("no tip-view file was edited directly: nothing to absorb");
         return Ok(());
@@ -427,6 +415,80 @@ fn series_mbox(ctx: &Ctx, tc: &setup::Toolchain, only: Option<&str>) -> Result<(
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// The layers the comment on the `mod` lines names, from the bottom.
+    const LAYERS: &[&[&str]] = &[
+        &["ctx", "util", "git"],
+        &["setup"],
+        &["cache"],
+        &["series"],
+        &["results"],
+        &["builds"],
+        &["boot"],
+        &["suites"],
+        &["commands", "main"],
+    ];
+
+    fn rank(module: &str) -> Option<usize> {
+        LAYERS.iter().position(|l| l.contains(&module))
+    }
+
+    /// The top-level modules that `code` names through `crate::` (doc comments and the test
+    /// module left out).
+    fn crate_uses(code: &str) -> Vec<String> {
+        let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut out = Vec::new();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (i, _) in line.match_indices("crate::") {
+                let rest = &line[i + "crate::".len()..];
+                let names: Vec<&str> = match rest.strip_prefix('{') {
+                    Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
+                    None => vec![rest],
+                };
+                for n in names {
+                    let n = n.trim();
+                    let end = n
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(n.len());
+                    out.push(n[..end].to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// Every module uses only its own layer and those below it. One exception: `ctx` keeps the
+    /// series it reads once per command (`series::topics`, which uses nothing of the crate).
+    #[test]
+    fn modules_use_only_their_layer_and_those_below() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src.clone()];
+        let mut wrong = Vec::new();
+        let mut seen = 0;
+        while let Some(p) = files.pop() {
+            if p.is_dir() {
+                files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let rel = p.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+            let top = rel.split('/').next().unwrap().trim_end_matches(".rs");
+            let own = rank(top).unwrap_or_else(|| panic!("{rel}: {top} is in no layer"));
+            seen += 1;
+            for used in crate_uses(&std::fs::read_to_string(&p).unwrap()) {
+                let r =
+                    rank(&used).unwrap_or_else(|| panic!("{rel}: crate::{used} is in no layer"));
+                if r > own && !(top == "ctx" && used == "series") {
+                    wrong.push(format!("{rel} uses crate::{used}"));
+                }
+            }
+        }
+        assert!(seen > 30, "{seen} files");
+        assert!(wrong.is_empty(), "{wrong:#?}");
+        assert_eq!(
+            crate_uses("use crate::{a::b, c};\n// crate::d\nx(crate::e::f)"),
+            ["a", "c", "e"]
+        );
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -65,6 +65,8 @@ const B4_REQUIREMENTS: &[&str] = &[
 /// Pinned kcidb-io (KernelCI's library for its report schema, which `test --kcidb` output is
 /// validated with) and every package it pulls in (jsonschema with its format checkers), as b4.
 const KCIDB_IO_VERSION: &str = "141";
+/// The KCIDB schema version of the pinned kcidb-io (its latest), which reports are written in.
+pub const KCIDB_SCHEMA: &str = "v5.3";
 const KCIDB_IO_REQUIREMENTS: &[&str] = &[
     "kcidb-io==141",
     "arrow==1.4.0",
@@ -136,6 +138,22 @@ fn toolchain_versions(bindgen: &Path, rust_lib_src: &Path) -> String {
     }
     out.push_str(&format!("rust-src: {}\n", rust_lib_src.display()));
     out
+}
+
+/// Runs QEMU's binary from the rootfs through the rootfs's own loader (no chroot).
+pub fn qemu_command(rootfs: &Path) -> Command {
+    let mut c = Command::new(rootfs.join("usr/lib64/ld-linux-x86-64.so.2"));
+    c.arg("--library-path")
+        .arg(rootfs.join("usr/lib/x86_64-linux-gnu"))
+        .arg(rootfs.join("usr/bin/qemu-system-x86_64"))
+        .env(
+            "QEMU_MODULE_DIR",
+            rootfs.join("usr/lib/x86_64-linux-gnu/qemu"),
+        );
+    for d in ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"] {
+        c.arg("-L").arg(rootfs.join(d));
+    }
+    c
 }
 
 /// Runs every setup step that is not done yet.
@@ -514,13 +532,12 @@ fn kcidb_io(ctx: &Ctx) -> Result<PathBuf> {
     let label = format!("kcidb-io {KCIDB_IO_VERSION}");
     pinned_venv(ctx, &dir, &label, KCIDB_IO_REQUIREMENTS, || {
         let mut c = Command::new(&python);
-        c.args(["-c", crate::kcidb::SCHEMA_VERSION_SCRIPT]);
+        c.args(["-c", "import kcidb_io; print(kcidb_io.schema.LATEST)"]);
         let v = output(&mut c)?;
-        if v.trim() != crate::kcidb::SCHEMA_VERSION {
+        if v.trim() != KCIDB_SCHEMA {
             bail!(
-                "kcidb-io's latest schema is `{}`, expected {}",
-                v.trim(),
-                crate::kcidb::SCHEMA_VERSION
+                "kcidb-io's latest schema is `{}`, expected {KCIDB_SCHEMA}",
+                v.trim()
             );
         }
         Ok(())
@@ -758,7 +775,7 @@ fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
             &mut chroot(&["apt-get", "clean"]),
             &log,
         )?;
-        let v = output(crate::qemu::qemu_command(&tmp).arg("--version"))?;
+        let v = output(qemu_command(&tmp).arg("--version"))?;
         if !v.contains(QEMU_VERSION) {
             bail!(
                 "QEMU in the rootfs reports `{}`, expected {QEMU_VERSION}",
@@ -766,7 +783,7 @@ fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
             );
         }
         fs::write(tmp.join("etc/nova-qemu-version"), format!("{version}\n"))?;
-        let help = output(crate::qemu::qemu_command(&tmp).args(["-device", "help"]))?;
+        let help = output(qemu_command(&tmp).args(["-device", "help"]))?;
         if !help.contains("vfio-user-pci") {
             bail!("QEMU in the rootfs has no vfio-user-pci device");
         }

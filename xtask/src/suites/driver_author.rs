@@ -3,15 +3,15 @@
 //! rustdoc index lists the modules the series adds, `rust-project.json` names the kernel crate,
 //! and the example out-of-tree module builds, loads and unloads in a boot.
 
-use crate::author;
+use crate::builds::author;
 use crate::builds::{keep_in_commits_slot, topic_images, topic_key, topic_module, Kept};
 use crate::cache::Verdicts;
 use crate::ctx::Ctx;
 use crate::git::Git;
-use crate::ktap::Outcome;
-use crate::report::{check, SuiteResult, TestResult};
+use crate::results::ktap::Outcome;
+use crate::results::report::{check, SuiteResult, TestResult};
+use crate::series::tree::ToolTree;
 use crate::setup::{Toolchain, BASE_TAG};
-use crate::tree::ToolTree;
 use anyhow::Result;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -126,7 +126,7 @@ fn module_checks(ctx: &Ctx, tc: &Toolchain, bzimage: &Path, suite: &mut SuiteRes
         Ok(kos) => {
             suite.tests.push(TestResult::pass("module.builds"));
             let (boot, res) =
-                author::boot_modules(ctx, tc, bzimage, "driver-author", &kos, &[], false)?;
+                crate::boot::boot_modules(ctx, tc, bzimage, "driver-author", &kos, &[], false)?;
             for (what, line) in EXAMPLE_SAYS {
                 let seen = res.console.lines().any(|l| l.trim_end() == *line);
                 let problems = if seen {

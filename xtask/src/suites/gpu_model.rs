@@ -1,13 +1,13 @@
 //! Suite `gpu-model`: the series' tip kernel with the emulated GPU, per profile, and a hot-unplug run.
 
 use super::host;
+use crate::boot::gpu;
+use crate::boot::qemu::Gpu;
 use crate::boot::{boot_suite, console_line, guest_programs, ms, BootPlan};
 use crate::builds::topic_images;
 use crate::ctx::Ctx;
-use crate::gpu;
-use crate::qemu::qemu_command;
-use crate::qemu::Gpu;
-use crate::report::{check, SuiteResult};
+use crate::results::report::{check, SuiteResult};
+use crate::setup::qemu_command;
 use crate::setup::Toolchain;
 use anyhow::{bail, Result};
 use gpu_model::profile::Overrides;

@@ -2,10 +2,10 @@
 
 use super::suite;
 use crate::ctx::Ctx;
-use crate::ktap::Outcome;
-use crate::report::{SuiteResult, TestResult};
+use crate::results::ktap::Outcome;
+use crate::results::report::{SuiteResult, TestResult};
 use crate::setup::Toolchain;
-use crate::{libtest, util};
+use crate::{results::libtest, util};
 use anyhow::{Context, Result};
 use std::process::Command;
 

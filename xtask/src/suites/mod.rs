@@ -11,9 +11,9 @@ mod rust_pci;
 mod series;
 
 use crate::ctx::Ctx;
-use crate::report::{Report, SuiteResult, TestResult};
+use crate::results::report::{Report, SuiteResult, TestResult};
 use crate::setup::{self, Toolchain};
-use crate::{junit, kcidb, util};
+use crate::{results::junit, results::kcidb, util};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -147,7 +147,8 @@ pub fn test(ctx: &Ctx, names: &[String], outputs: &Outputs) -> Result<()> {
                 Some((s.name.to_string(), b))
             })
             .collect();
-        let input = kcidb::collect(ctx, &tc, &report, &started, branches)?;
+        let config = crate::builds::commits_fragments(ctx, &ctx.series()?.topics);
+        let input = kcidb::collect(ctx, &tc, &report, &started, branches, &config)?;
         kcidb::write_validated(&tc.kcidb_python, &kcidb::document(&input), path)?;
         println!(
             "kcidb: {} (valid {})",

@@ -18,15 +18,15 @@
 //! ~0.1 s while every boot adds its fixed cost (the kernel, the doctests: ~1.5-2 s without,
 //! several seconds with them on a kmemleak build) again.
 
+use crate::boot::firmware::{all_gsp_firmware, firmware_name, needs_gsp_firmware, GSP_FILES};
+use crate::boot::gpu;
+use crate::boot::modules::{build_load_order, insmod_line, NOVA_MODULE};
+use crate::boot::qemu::Gpu;
 use crate::boot::{boot_suite, guest_programs, BootPlan, NOVA_INFO};
+use crate::builds::kbuild::Built;
 use crate::builds::topic_images;
 use crate::ctx::Ctx;
-use crate::firmware::{all_gsp_firmware, firmware_name, needs_gsp_firmware, GSP_FILES};
-use crate::gpu;
-use crate::kbuild::Built;
-use crate::modules::{build_load_order, insmod_line, NOVA_MODULE};
-use crate::qemu::Gpu;
-use crate::report::{check, SuiteResult, TestResult};
+use crate::results::report::{check, SuiteResult, TestResult};
 use crate::setup::Toolchain;
 use crate::suites::rust_device::{add_boot_notes, KMEMLEAK_BASELINE, KMEMLEAK_CHECK};
 use anyhow::Result;
@@ -518,7 +518,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ktap::Outcome;
+    use crate::results::ktap::Outcome;
 
     fn p(name: &str) -> &'static Profile {
         gpu::profile(name).unwrap()

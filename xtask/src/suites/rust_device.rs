@@ -4,7 +4,7 @@
 use crate::boot::{boot_suite, console_line, guest_programs, BootPlan};
 use crate::builds::topic_images;
 use crate::ctx::Ctx;
-use crate::report::{SuiteResult, TestResult};
+use crate::results::report::{SuiteResult, TestResult};
 use crate::setup::Toolchain;
 use anyhow::Result;
 use std::path::Path;

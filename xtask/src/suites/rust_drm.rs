@@ -5,13 +5,13 @@
 //! ([`bench_drm_gem`]): GEM create/close through the sample against C's vgem, on the topic's
 //! build without kmemleak.
 
+use crate::boot::modules::{build_load_order, insmod_line};
 use crate::boot::{boot_suite, guest_programs, BootPlan};
+use crate::builds::kbuild::Built;
 use crate::builds::{copy_images, keep_series_topic, topic_images};
 use crate::ctx::Ctx;
-use crate::kbuild::Built;
-use crate::ktap::Outcome;
-use crate::modules::{build_load_order, insmod_line};
-use crate::report::SuiteResult;
+use crate::results::ktap::Outcome;
+use crate::results::report::SuiteResult;
 use crate::setup::Toolchain;
 use crate::suites::rust_device::{add_boot_notes, KMEMLEAK_BASELINE, KMEMLEAK_CHECK};
 use anyhow::{bail, Context, Result};

@@ -7,7 +7,7 @@ use crate::boot::{boot_suite, guest_programs, BootPlan};
 use crate::builds::{topic_images, topic_module, topic_module_key, COMMITS_SLOT};
 use crate::cache::Verdicts;
 use crate::ctx::Ctx;
-use crate::report::{SuiteResult, TestResult};
+use crate::results::report::{SuiteResult, TestResult};
 use crate::setup::Toolchain;
 use crate::suites::rust_device::{add_boot_notes, KMEMLEAK_BASELINE, KMEMLEAK_CHECK};
 use crate::util::run_logged;
@@ -112,7 +112,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     } else {
         let built = topic_module(ctx, tc, BRANCH, &oob_dir)?;
         let verdict = oob_verdict(ctx, COMMITS_SLOT, built.map(drop));
-        if verdict.outcome == crate::ktap::Outcome::Pass {
+        if verdict.outcome == crate::results::ktap::Outcome::Pass {
             verdicts.record_pass(&oob_key)?;
         }
         verdict

@@ -3,12 +3,12 @@
 use super::suite;
 use crate::builds::commit_builds;
 use crate::cache::{self, Verdicts};
-use crate::check;
 use crate::ctx::Ctx;
-use crate::report::{self, SuiteResult, TestResult};
+use crate::results::report::{self, SuiteResult, TestResult};
+use crate::series::check;
+use crate::series::tree::{self, ToolTree};
 use crate::setup::Toolchain;
-use crate::tree::{self, ToolTree};
-use crate::{mbox, util};
+use crate::{series::mbox, util};
 use anyhow::Result;
 
 /// `series`: series check, one result per check.

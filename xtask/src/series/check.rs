@@ -6,12 +6,12 @@
 use crate::cache::{self, Verdicts};
 use crate::ctx::Ctx;
 use crate::git::Git;
+use crate::series::tipview::{self, Problem};
+use crate::series::topics::Topics;
+use crate::series::tree::ToolTree;
 use crate::series::{self, read_topic_dir};
 use crate::setup::Toolchain;
 use crate::setup::BASE_TAG;
-use crate::tipview::{self, Problem};
-use crate::topics::Topics;
-use crate::tree::ToolTree;
 use crate::util::sha256;
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;

@@ -9,11 +9,11 @@
 
 use crate::ctx::Ctx;
 use crate::git::Git;
+use crate::series::tipview;
+use crate::series::topics::{Topic, Topics};
+use crate::series::tree::ToolTree;
 use crate::series::{self, parent_ref, write_topic_dir};
 use crate::setup::BASE_TAG;
-use crate::tipview;
-use crate::topics::{Topic, Topics};
-use crate::tree::ToolTree;
 use crate::util;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,16 +2,16 @@
 //! (one gh100 by default) or a passed-through one, and show what it reported: Nova's probe
 //! lines and `nova-info`'s list, or the output of the guest commands given with `--exec`.
 
+use crate::boot::firmware::all_gsp_firmware;
+use crate::boot::gpu;
+use crate::boot::modules::{build_load_order, has_module, insmod_line, NOVA_MODULE};
+use crate::boot::qemu::Gpu;
 use crate::boot::{all_guest_programs, boot_suite, guest_programs, ms, BootPlan, NOVA_INFO};
 use crate::builds::build_tree;
 use crate::ctx::Ctx;
-use crate::firmware::all_gsp_firmware;
-use crate::gpu;
-use crate::modules::{build_load_order, has_module, insmod_line, NOVA_MODULE};
-use crate::qemu::Gpu;
-use crate::report::Report;
+use crate::results::report::Report;
+use crate::series::topics::slug;
 use crate::setup;
-use crate::topics::slug;
 use anyhow::{bail, Result};
 use gpu_model::profile::{Profile, PROFILES};
 

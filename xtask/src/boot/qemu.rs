@@ -170,21 +170,7 @@ impl Boot {
     }
 }
 
-/// Runs QEMU's binary from the rootfs through the rootfs's own loader (no chroot).
-pub fn qemu_command(rootfs: &Path) -> Command {
-    let mut c = Command::new(rootfs.join("usr/lib64/ld-linux-x86-64.so.2"));
-    c.arg("--library-path")
-        .arg(rootfs.join("usr/lib/x86_64-linux-gnu"))
-        .arg(rootfs.join("usr/bin/qemu-system-x86_64"))
-        .env(
-            "QEMU_MODULE_DIR",
-            rootfs.join("usr/lib/x86_64-linux-gnu/qemu"),
-        );
-    for d in ["usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu"] {
-        c.arg("-L").arg(rootfs.join(d));
-    }
-    c
-}
+use crate::setup::qemu_command;
 
 /// The accelerator boots use, and why: hardware KVM when the host has it, else TCG (this
 /// project's machines have PVM behind /dev/kvm, which cannot run our kernels).

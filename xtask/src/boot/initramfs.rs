@@ -1,7 +1,7 @@
 //! The guest's initramfs: busybox-static, an init script and our guest programs, written as a
 //! `newc` cpio archive by the tool itself (deterministic, no root needed for device nodes).
 
-use crate::firmware::GuestFile;
+use crate::boot::firmware::GuestFile;
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 //! QEMU's `DEVICE_DELETED` and then for the guest's [`GUEST_SAW_UNPLUG`] line of that cycle,
 //! and plugs the GPU back (`device_add`): one cycle at a time, in the order the guest asked.
 
-use crate::qmp::Qmp;
-use crate::report::{check, TestResult};
+use crate::boot::qmp::Qmp;
+use crate::results::report::{check, TestResult};
 use anyhow::Result;
 use serde_json::json;
 use std::path::PathBuf;
@@ -269,7 +269,7 @@ pub fn results(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ktap::Outcome;
+    use crate::results::ktap::Outcome;
     use std::sync::{Arc, Mutex};
 
     /// A plug that records what was done and fails where told.

@@ -3,9 +3,9 @@
 //! A build is skipped entirely when its inputs (source commit, uncommitted changes, fragments,
 //! toolchain) are those of the last successful build; otherwise `make` rebuilds incrementally.
 
+use crate::builds::kconfig;
 use crate::cache;
 use crate::git::Git;
-use crate::kconfig;
 use crate::setup::Toolchain;
 use crate::util::{self, run_logged, sha256, Stamp};
 use anyhow::{bail, Context, Result};

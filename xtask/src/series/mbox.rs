@@ -8,9 +8,9 @@
 //! same series always gives the same mbox.
 
 use crate::git::Git;
+use crate::series::topics::Topic;
+use crate::series::tree::ToolTree;
 use crate::series::{parent_ref, read_topic_dir};
-use crate::topics::Topic;
-use crate::tree::ToolTree;
 use crate::util::{self, sha256};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -172,7 +172,7 @@ fn address_header(name: &str, addrs: &[String]) -> String {
 /// Feeds `mbox` (topic `t`) to `b4 am` and applies what b4 produces with `git am` on the topic's
 /// parents in a work tree of the check tree `check`; returns the problems: b4's complaints, a
 /// failed apply, or a tree that differs from the topic branch's. `work`, the topic's folder
-/// ([`crate::tree::b4_work`]), is emptied first.
+/// ([`crate::series::tree::b4_work`]), is emptied first.
 pub fn b4_round_trip(
     b4: &Path,
     check: &ToolTree,

@@ -6,8 +6,8 @@
 //! and the whole detail as the text, a skip its reason; a test that came from a boot names the
 //! boot's console in its `<system-out>`.
 
-use crate::ktap::Outcome;
-use crate::report::Report;
+use crate::results::ktap::Outcome;
+use crate::results::report::Report;
 use anyhow::Result;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use std::path::Path;
@@ -57,7 +57,7 @@ pub fn write(report: &Report, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{SuiteResult, TestResult};
+    use crate::results::report::{SuiteResult, TestResult};
 
     #[test]
     fn suites_become_testsuites_with_failures_and_skips() {

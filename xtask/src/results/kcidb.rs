@@ -14,23 +14,19 @@
 //!
 //! What it writes is validated with the pinned kcidb-io before the command succeeds.
 
-use crate::builds::commits_fragments;
 use crate::ctx::Ctx;
-use crate::ktap::Outcome;
-use crate::report::{Report, SuiteResult, TestResult};
+use crate::results::ktap::Outcome;
+use crate::results::report::{Report, SuiteResult, TestResult};
 use crate::series::read_topic_dir;
+use crate::series::topics::Topic;
+use crate::series::tree::ToolTree;
 use crate::setup::{Toolchain, BASE_TAG};
-use crate::topics::Topic;
-use crate::tree::ToolTree;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The schema version written (kcidb-io's latest in the pinned release).
-pub const SCHEMA_VERSION: &str = "v5.3";
-/// Prints kcidb-io's latest schema version (checked against [`SCHEMA_VERSION`] by setup).
-pub const SCHEMA_VERSION_SCRIPT: &str = "import kcidb_io; print(kcidb_io.schema.LATEST)";
+pub use crate::setup::KCIDB_SCHEMA as SCHEMA_VERSION;
 /// Validates the JSON file named by its first argument against the latest schema, exactly
 /// (formats included); prints the validator's message and exits 1 when invalid.
 const VALIDATE_SCRIPT: &str = "import json, sys, kcidb_io, jsonschema
@@ -320,13 +316,15 @@ pub fn document(input: &Input) -> Value {
 
 /// What a report of `report` is made of, from the series as the check tree has it (applied
 /// again if needed) and the toolchain; `started`: when the run began (RFC 3339);
-/// `suite_branches`: see [`Input::suite_branches`].
+/// `suite_branches`: see [`Input::suite_branches`]; `config`: the per-commit configuration's
+/// fragments.
 pub fn collect<'a>(
     ctx: &Ctx,
     tc: &Toolchain,
     report: &'a Report,
     started: &str,
     suite_branches: Vec<(String, Option<String>)>,
+    config: &[PathBuf],
 ) -> Result<Input<'a>> {
     let series = ctx.series()?;
     let topics = &series.topics;
@@ -385,7 +383,7 @@ pub fn collect<'a>(
             commits,
         });
     }
-    let stems: Vec<String> = commits_fragments(ctx, topics)
+    let stems: Vec<String> = config
         .iter()
         .map(|f| {
             f.file_stem()

@@ -184,13 +184,13 @@ pub fn override_args(o: &Overrides) -> Vec<String> {
 }
 
 /// A shell word (for a guest run line) that expands to the PCI address of the `index`th GPU:
-/// the one device behind its root port ([`crate::qemu::root_port_bdf`]), whose bus number
+/// the one device behind its root port ([`crate::boot::qemu::root_port_bdf`]), whose bus number
 /// the guest kernel chooses. The pattern matches a PCI address only, not the port's service
 /// devices (`0000:00:01.0:pcie001`, ...) in the same folder.
 pub fn gpu_bdf_word(index: usize) -> String {
     format!(
         "$(basename /sys/bus/pci/devices/{}/0000:??:??.?)",
-        crate::qemu::root_port_bdf(index)
+        crate::boot::qemu::root_port_bdf(index)
     )
 }
 

@@ -8,17 +8,21 @@
 //! boot images, an out-of-tree module built against it) is remembered in the cache by content,
 //! so a later run needs the slot only where something changed.
 
+pub mod author;
+pub mod kbuild;
+pub mod kconfig;
+
 use crate::cache::{self, Slot, Verdicts};
 use crate::ctx::Ctx;
 use crate::git::Git;
-use crate::kbuild::{self, Build, Built};
-use crate::report::{check, TestResult};
+use crate::results::report::{check, TestResult};
+use crate::series::topics::{slug, Topics};
+use crate::series::tree::{self, ToolTree};
 use crate::setup::Toolchain;
-use crate::topics::{slug, Topics};
-use crate::tree::{self, ToolTree};
+use crate::util;
 use crate::util::sha256;
-use crate::{kconfig, util};
 use anyhow::{Context, Result};
+use kbuild::{Build, Built};
 use std::path::{Path, PathBuf};
 
 /// A finished kernel build whose folder stays usable for more `make` targets (rustdoc, external
@@ -384,7 +388,7 @@ pub(crate) fn topic_key(
 }
 
 /// The out-of-tree module in `dir` built against topic `branch`'s tip in the per-commit slot
-/// (kbuild `M=`, through [`crate::author::module`]): its `.ko` files, with its objects (`.o`)
+/// (kbuild `M=`, through [`author::module`]): its `.ko` files, with its objects (`.o`)
 /// beside them, remembered in the cache by [`topic_module_key`], so that a later run needs the
 /// slot only when an input changed. A failed build is not remembered: it is returned (inner
 /// `Err`, the build's message; its log is `module-<dir name>-commits.log`) and tried again
@@ -411,7 +415,7 @@ pub(crate) fn topic_module(
         return Ok(Ok(list(&stored)?));
     }
     let kept = keep_in_commits_slot(ctx, tc, branch)?;
-    let kos = match crate::author::module(ctx, tc, &kept, dir) {
+    let kos = match author::module(ctx, tc, &kept, dir) {
         Ok(kos) => kos,
         Err(e) => return Ok(Err(format!("{e:#}"))),
     };

@@ -2,7 +2,7 @@
 //! branch applied from `series/`.
 //!
 //! Every git tree and work tree the tool makes is named, made and removed here:
-//! - the kernel tree `build/linux` ([`kernel_tree`]): the developer's, where kernel code is
+//! - the kernel tree `build/linux` ([`crate::ctx::kernel_tree`]): the developer's, where kernel code is
 //!   edited; made by [`materialise`], never rewritten without `--force`, never removed;
 //! - the tool's own trees ([`ToolTree`]), which the user never edits: the check tree
 //!   `build/series-check` (`series/` as it is, for checks, mbox, b4 and the builds of series
@@ -20,18 +20,13 @@
 //! `refs/nova-backup/`.
 
 use crate::git::Git;
+use crate::series::topics::{Series, Topic, Topics};
 use crate::series::{self, format_topic, parent_ref, read_topic_dir, PatchFiles};
 use crate::setup::{tool_commit_env, BASE_DATE, BASE_TAG};
-use crate::topics::{Series, Topic, Topics};
 use crate::util::{self, sha256, Stamp};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-/// The developer's kernel tree (`build/linux`), where kernel code is edited.
-pub fn kernel_tree(build: &Path) -> PathBuf {
-    build.join("linux")
-}
 
 /// A kernel tree the tool owns and the user never edits: it is always materialised with
 /// [`OnUnexported::Force`] (its branches replaced, an interrupted `git am` undone).

@@ -26,8 +26,8 @@
 //! `--cold-cache` at the machine's real cache, emptied, leaves that cache warm for CI.
 
 use crate::ctx::Ctx;
-use crate::topics::Series;
-use crate::{tree, util};
+use crate::series::topics::Series;
+use crate::{series::tree, util};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,14 +1,22 @@
 //! One boot of a suite or of `cargo xtask run`: the plan (image, guest programs, modules, what
 //! init runs, the GPU, what must be seen), the boot under QEMU, and its test results.
 
+pub mod firmware;
+pub mod gpu;
+pub mod hotplug;
+pub mod initramfs;
+pub mod modules;
+pub mod qemu;
+pub mod qmp;
+
 use crate::ctx::Ctx;
-use crate::firmware::GuestFile;
-use crate::hotplug::{Hotplug, QmpPlug, GONE_TIMEOUT};
-use crate::qemu::{self, Boot, BootResult, Gpu};
-use crate::report::{check, SuiteResult, TestResult};
+use crate::results::report::{check, SuiteResult, TestResult};
 use crate::setup::Toolchain;
-use crate::{initramfs, util};
+use crate::util;
 use anyhow::{Context, Result};
+use firmware::GuestFile;
+use hotplug::{Hotplug, QmpPlug, GONE_TIMEOUT};
+use qemu::{Boot, BootResult, Gpu};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -103,7 +111,7 @@ pub struct BootPlan<'a> {
     /// Kernel modules packed into the initramfs (`/lib/modules/<name>.ko`).
     pub modules: Vec<PathBuf>,
     /// Other files packed into the initramfs at their absolute guest paths (e.g. the fake GSP
-    /// firmware of [`crate::firmware::all_gsp_firmware`]).
+    /// firmware of [`firmware::all_gsp_firmware`]).
     pub files: Vec<GuestFile>,
     /// Command lines init runs in order.
     pub run_lines: Vec<String>,
@@ -118,7 +126,7 @@ pub struct BootPlan<'a> {
     /// Extra kernel command-line arguments.
     pub append: Vec<String>,
     /// Unplug the first GPU through QMP each time the guest prints this line, then plug it back
-    /// (one cycle per line, see [`crate::hotplug`]).
+    /// (one cycle per line, see [`hotplug`]).
     pub hotplug_on: Option<&'a str>,
     /// With [`Self::hotplug_on`]: how many cycles must be done (test `hotplug.cycles`).
     pub hotplug_cycles: Option<usize>,
@@ -191,6 +199,52 @@ pub fn boot_suite(
         None => {}
     }
     Ok((suite, res))
+}
+
+/// Guest commands that load and unload each module of `kos`, then print the kernel's lines
+/// that name it (as `dmesg: ...`, so that they are shown as program output).
+pub fn load_unload_lines(kos: &[PathBuf]) -> Vec<String> {
+    kos.iter()
+        .map(|ko| {
+            let file = ko.file_name().unwrap_or_default().to_string_lossy();
+            let name = file.trim_end_matches(".ko");
+            format!(
+                "insmod /lib/modules/{file} && rmmod {name} && \
+                 dmesg | grep '{name}: ' | sed 's/^\\[[^]]*\\] /dmesg: /'"
+            )
+        })
+        .collect()
+}
+
+/// Boots `bzimage` with `kos` packed, loads and unloads each, then runs `more` (checks).
+pub fn boot_modules(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    bzimage: &Path,
+    name: &str,
+    kos: &[PathBuf],
+    more: &[String],
+    echo: bool,
+) -> Result<(SuiteResult, BootResult)> {
+    let mut run_lines = load_unload_lines(kos);
+    run_lines.extend(more.iter().cloned());
+    let plan = BootPlan {
+        name,
+        bzimage,
+        programs: Vec::new(),
+        modules: kos.to_vec(),
+        files: Vec::new(),
+        run_lines,
+        gpus: Vec::new(),
+        devices: Vec::new(),
+        // The kernel's doctests run too: the boot's KTAP, and a check of this build.
+        expect_suites: &["rust_doctests_kernel"],
+        echo,
+        append: Vec::new(),
+        hotplug_on: None,
+        hotplug_cycles: None,
+    };
+    boot_suite(ctx, tc, plan)
 }
 
 /// Console lines `cargo xtask run` shows: our drivers and samples, guest programs, suite results,
@@ -281,6 +335,14 @@ pub fn console_line<'a>(console: &'a str, key: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modules_are_loaded_unloaded_and_their_lines_shown() {
+        let lines = load_unload_lines(&["/b/rust_hello.ko".into()]);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].starts_with("insmod /lib/modules/rust_hello.ko && rmmod rust_hello"));
+        assert!(lines[0].contains("grep 'rust_hello: '"), "{}", lines[0]);
+    }
 
     #[test]
     fn run_shows_suite_results_not_every_passing_case() {

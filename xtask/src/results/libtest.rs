@@ -9,8 +9,8 @@
 //! hash removed) or, for doctests, the crate; NAME is libtest's, e.g. `gpu_model::tests::adds`,
 //! `vfio::dma_map`, `gpu_model::src/lib.rs - add (line 3)`.
 
-use crate::ktap::Outcome;
-use crate::report::TestResult;
+use crate::results::ktap::Outcome;
+use crate::results::report::TestResult;
 
 /// Most lines of cargo's own output kept in the detail of a run-level failure.
 const MAX_ERROR_LINES: usize = 60;
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn passing_run() {
-        let r = parse(include_str!("../tests/data/libtest/passing.txt"), true);
+        let r = parse(include_str!("../../tests/data/libtest/passing.txt"), true);
         assert_eq!(
             summary(&r),
             [
@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn failures_carry_their_output() {
-        let r = parse(include_str!("../tests/data/libtest/failing.txt"), false);
+        let r = parse(include_str!("../../tests/data/libtest/failing.txt"), false);
         let failed: Vec<&str> = r
             .iter()
             .filter(|t| t.outcome == Outcome::Fail)
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn compile_error_is_a_failure() {
         let r = parse(
-            include_str!("../tests/data/libtest/compile_error.txt"),
+            include_str!("../../tests/data/libtest/compile_error.txt"),
             false,
         );
         assert_eq!(r.len(), 1);
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn crashed_binary_is_a_failure() {
         let r = parse(
-            include_str!("../tests/data/libtest/crashed_binary.txt"),
+            include_str!("../../tests/data/libtest/crashed_binary.txt"),
             false,
         );
         assert_eq!(r.len(), 5);

@@ -1,12 +1,19 @@
 //! The series as patch files: exporting topic branches to `series/` deterministically.
 
+pub mod absorb;
+pub mod check;
+pub mod mbox;
+pub mod tipview;
+pub mod topics;
+pub mod tree;
+
 use crate::git::Git;
 use crate::setup::BASE_TAG;
-use crate::topics::{Topic, Topics, BASE};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+use topics::{Topic, Topics, BASE};
 
 /// The files of one exported topic: file name → contents.
 pub type PatchFiles = BTreeMap<String, Vec<u8>>;
@@ -258,3 +265,6 @@ pub fn behind_parent(git: &Git, topics: &Topics, t: &Topic) -> Option<String> {
                 .and_then(|pt| behind_parent(git, topics, pt))
         })
 }
+
+#[cfg(test)]
+mod tests;

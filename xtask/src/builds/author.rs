@@ -1,13 +1,11 @@
 //! Tools for driver authors building on the series: rustdoc HTML of the kernel crate
 //! (`cargo xtask doc`), `rust-project.json` for editors (`cargo xtask rust-analyzer`) and
-//! out-of-tree modules built against a branch (`cargo xtask module DIR`).
+//! out-of-tree modules built against a branch (`cargo xtask module DIR`; booted by
+//! [`crate::boot::boot_modules`]).
 
-use crate::boot::{boot_suite, BootPlan};
+use crate::builds::kbuild;
 use crate::builds::{keep_series_topic, keep_tree, Kept};
 use crate::ctx::Ctx;
-use crate::kbuild;
-use crate::qemu::BootResult;
-use crate::report::SuiteResult;
 use crate::setup::Toolchain;
 use crate::util;
 use anyhow::{bail, Context, Result};
@@ -114,52 +112,6 @@ fn copy_sources(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Guest commands that load and unload each module of `kos`, then print the kernel's lines
-/// that name it (as `dmesg: ...`, so that they are shown as program output).
-pub fn load_unload_lines(kos: &[PathBuf]) -> Vec<String> {
-    kos.iter()
-        .map(|ko| {
-            let file = ko.file_name().unwrap_or_default().to_string_lossy();
-            let name = file.trim_end_matches(".ko");
-            format!(
-                "insmod /lib/modules/{file} && rmmod {name} && \
-                 dmesg | grep '{name}: ' | sed 's/^\\[[^]]*\\] /dmesg: /'"
-            )
-        })
-        .collect()
-}
-
-/// Boots `bzimage` with `kos` packed, loads and unloads each, then runs `more` (checks).
-pub fn boot_modules(
-    ctx: &Ctx,
-    tc: &Toolchain,
-    bzimage: &Path,
-    name: &str,
-    kos: &[PathBuf],
-    more: &[String],
-    echo: bool,
-) -> Result<(SuiteResult, BootResult)> {
-    let mut run_lines = load_unload_lines(kos);
-    run_lines.extend(more.iter().cloned());
-    let plan = BootPlan {
-        name,
-        bzimage,
-        programs: Vec::new(),
-        modules: kos.to_vec(),
-        files: Vec::new(),
-        run_lines,
-        gpus: Vec::new(),
-        devices: Vec::new(),
-        // The kernel's doctests run too: the boot's KTAP, and a check of this build.
-        expect_suites: &["rust_doctests_kernel"],
-        echo,
-        append: Vec::new(),
-        hotplug_on: None,
-        hotplug_cycles: None,
-    };
-    boot_suite(ctx, tc, plan)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,13 +123,5 @@ mod tests {
         assert_eq!(kernel_crate_root(json).unwrap(), "/k/rust/kernel/lib.rs");
         assert!(kernel_crate_root(r#"{"crates": []}"#).is_err());
         assert!(kernel_crate_root("{").is_err());
-    }
-
-    #[test]
-    fn modules_are_loaded_unloaded_and_their_lines_shown() {
-        let lines = load_unload_lines(&["/b/rust_hello.ko".into()]);
-        assert_eq!(lines.len(), 1);
-        assert!(lines[0].starts_with("insmod /lib/modules/rust_hello.ko && rmmod rust_hello"));
-        assert!(lines[0].contains("grep 'rust_hello: '"), "{}", lines[0]);
     }
 }

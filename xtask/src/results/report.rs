@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::ktap::{self, Outcome};
+use crate::results::ktap::{self, Outcome};
 
 /// The result of one test.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -444,8 +444,10 @@ mod tests {
 
     #[test]
     fn ktap_all_pass_is_green() {
-        let s =
-            SuiteResult::from_console("boot-base", include_str!("../tests/data/ktap/all_pass.log"));
+        let s = SuiteResult::from_console(
+            "boot-base",
+            include_str!("../../tests/data/ktap/all_pass.log"),
+        );
         assert_eq!(counts(&s), [8, 0, 0]);
         assert_eq!(
             s.tests[0].name,
@@ -459,7 +461,7 @@ mod tests {
 
     #[test]
     fn ktap_parameterised_counts_leaves() {
-        let s = SuiteResult::from_console("boot", include_str!("../tests/data/ktap/params.log"));
+        let s = SuiteResult::from_console("boot", include_str!("../../tests/data/ktap/params.log"));
         assert_eq!(counts(&s), [7, 1, 2]);
         let failed: Vec<&str> = s
             .tests
@@ -479,7 +481,7 @@ mod tests {
 
     #[test]
     fn ktap_crash_is_never_green() {
-        let s = SuiteResult::from_console("boot", include_str!("../tests/data/ktap/crash.log"));
+        let s = SuiteResult::from_console("boot", include_str!("../../tests/data/ktap/crash.log"));
         // 3 passes; 2 unreported tests, 2 parse errors and 5 crash lines fail.
         assert_eq!(counts(&s), [3, 9, 0]);
         let names: Vec<&str> = s.tests[3..].iter().map(|t| t.name.as_str()).collect();
@@ -505,8 +507,10 @@ mod tests {
 
     #[test]
     fn ktap_warning_fails_an_otherwise_green_log() {
-        let s =
-            SuiteResult::from_console("boot", include_str!("../tests/data/ktap/interleaved.log"));
+        let s = SuiteResult::from_console(
+            "boot",
+            include_str!("../../tests/data/ktap/interleaved.log"),
+        );
         assert_eq!(counts(&s), [2, 3, 0]);
         let empty = SuiteResult::from_console("boot", "");
         assert_eq!(counts(&empty), [0, 1, 0]);
@@ -518,8 +522,10 @@ mod tests {
 
     #[test]
     fn ktap_suite_failing_without_failed_cases() {
-        let s =
-            SuiteResult::from_console("guest", include_str!("../tests/data/ktap/missing_plan.log"));
+        let s = SuiteResult::from_console(
+            "guest",
+            include_str!("../../tests/data/ktap/missing_plan.log"),
+        );
         // 3 passes; suite nova_uapi (no plan) fails, plus the two missing-plan errors.
         assert_eq!(counts(&s), [3, 3, 0]);
         assert_eq!(s.tests[2].name, "nova_uapi");

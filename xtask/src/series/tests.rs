@@ -3,10 +3,10 @@
 use crate::cache::Verdicts;
 use crate::ctx::Ctx;
 use crate::git::Git;
+use crate::series::topics::Topics;
 use crate::series::{self, read_topic_dir};
 use crate::setup::{tool_commit_env, Toolchain, BASE_TAG};
-use crate::topics::Topics;
-use crate::{absorb, check, tipview, tree, util};
+use crate::{series::absorb, series::check, series::tipview, series::tree, util};
 use std::fs;
 use std::path::{Path, PathBuf};
 
