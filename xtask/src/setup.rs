@@ -273,12 +273,25 @@ pub fn rustc_version() -> Result<String> {
 }
 
 /// Whether a Debian package is installed.
-fn installed(pkg: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", pkg])
+/// Those of `pkgs` that are not installed, asked of dpkg in one call (one per package cost
+/// ~25 ms each at every command).
+fn not_installed<'a>(pkgs: &[&'a str]) -> Vec<&'a str> {
+    // dpkg-query exits non-zero when it knows none of a name, but still lists the others.
+    let listed = Command::new("dpkg-query")
+        .arg("-W")
+        .arg("-f=${Package} ${Status}\n")
+        .args(pkgs)
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).ends_with("install ok installed"))
-        .unwrap_or(false)
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    pkgs.iter()
+        .copied()
+        .filter(|p| {
+            !listed.lines().any(|l| {
+                l.strip_prefix(p).and_then(|r| r.strip_prefix(' ')) == Some("install ok installed")
+            })
+        })
+        .collect()
 }
 
 /// Turns an apt failure into an error a user can act on.
@@ -298,11 +311,7 @@ fn apt_error(log: &Path, err: anyhow::Error) -> anyhow::Error {
 }
 
 fn host_packages(ctx: &Ctx) -> Result<()> {
-    let missing: Vec<&str> = HOST_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| !installed(p))
-        .collect();
+    let missing = not_installed(HOST_PACKAGES);
     if missing.is_empty() {
         return Ok(());
     }
@@ -813,6 +822,15 @@ fn qemu_revision(madison: &str, upstream: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packages_are_asked_of_dpkg_at_once() {
+        // make is one of the host packages, so it is there wherever these tests run.
+        assert_eq!(
+            not_installed(&["make", "nova-no-such-package", "gcc"]),
+            ["nova-no-such-package"]
+        );
+    }
 
     #[test]
     fn qemu_revision_is_picked_by_upstream_version() {

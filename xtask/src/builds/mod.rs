@@ -80,6 +80,12 @@ pub(crate) fn keep_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<Kept> 
     })
 }
 
+/// The fragments `cargo xtask run` builds `branch` with (the kernel tree's checked-out branch):
+/// the base's, its topic's ancestors' and its own.
+pub(crate) fn run_fragments(ctx: &Ctx, topics: &Topics, branch: &str) -> Vec<PathBuf> {
+    kconfig::fragments(&ctx.repo, &topic_dirs(topics, branch), false)
+}
+
 /// The `kconfig/` fragment names for `branch`: its topic's ancestors, then the topic itself.
 fn topic_dirs(topics: &Topics, branch: &str) -> Vec<String> {
     let mut dirs = Vec::new();

@@ -61,6 +61,182 @@ fn xtask(repo: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// How many times each edit is timed (the median is kept).
+const EDIT_ROUNDS: usize = 3;
+/// The kernel-crate edit's budget, in seconds (the Nova edit's is the case's).
+const KERNEL_CRATE_EDIT_BUDGET: u64 = 10;
+
+/// The median of `v` (not empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Times `EDIT_ROUNDS` rounds of: a new line appended to `file` (each round another, so that
+/// it must be rebuilt), then `cmd`; the file is put back afterwards, whatever happened. Returns
+/// the median.
+fn timed_edits(
+    what: &str,
+    file: &Path,
+    mut cmd: impl FnMut() -> Command,
+    log: &Path,
+) -> Result<f64> {
+    let before = std::fs::read(file).with_context(|| format!("no {}", file.display()))?;
+    let mut times = Vec::new();
+    let mut outcome = Ok(());
+    for round in 0..EDIT_ROUNDS {
+        let mut edited = before.clone();
+        edited.extend_from_slice(format!("// bench: edit {round}\n").as_bytes());
+        std::fs::write(file, &edited)?;
+        match timed(&format!("{what} (edit {round})"), &mut cmd(), log) {
+            Ok(t) => times.push(t),
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    std::fs::write(file, &before)?;
+    outcome?;
+    println!(
+        "    {what}: {}",
+        times
+            .iter()
+            .map(|t| format!("{t:.1} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(median(times))
+}
+
+/// `edit-loop`: in the kernel tree as `cargo xtask run` builds it (nova/stub after
+/// materialising), the median of [`EDIT_ROUNDS`] timed rounds of a line added to Nova
+/// (`drivers/gpu/drm/nova/driver.rs`, a module) then `cargo xtask run`, the same for the kernel
+/// crate (`rust/kernel/lib.rs`), and, side by side on the same tree with the same fragments as
+/// its kunitconfig, the kernel-crate edit through the kernel's own `kunit.py run`. Returns the
+/// Nova edit's time and the others (for bench.json).
+fn edit_loop(ctx: &Ctx, log: &Path) -> Result<(f64, serde_json::Value)> {
+    util::run_logged(
+        "warm-up: cargo xtask run",
+        &mut xtask(&ctx.repo, &["run"]),
+        log,
+    )?;
+    let tree = ctx.tree();
+    let run = || xtask(&ctx.repo, &["run"]);
+    let nova = timed_edits(
+        "cargo xtask run, Nova edited",
+        &tree.join("drivers/gpu/drm/nova/driver.rs"),
+        run,
+        log,
+    )?;
+    let kernel_crate = timed_edits(
+        "cargo xtask run, kernel crate edited",
+        &tree.join("rust/kernel/lib.rs"),
+        run,
+        log,
+    )?;
+    util::run_logged("restore: cargo xtask run", &mut run(), log)?;
+    let tc = crate::setup::existing(ctx)?;
+    let kunit = KunitPy::new(ctx, &tc)?;
+    util::run_logged("warm-up: kunit.py run", &mut kunit.run(), log)?;
+    let kunit_time = timed_edits(
+        "kunit.py run, kernel crate edited",
+        &tree.join("rust/kernel/lib.rs"),
+        || kunit.run(),
+        log,
+    )?;
+    util::run_logged("restore: kunit.py run", &mut kunit.run(), log)?;
+    println!(
+        "    kernel-crate edit: {kernel_crate:.1} s (budget {KERNEL_CRATE_EDIT_BUDGET} s), \
+         kunit.py {kunit_time:.1} s: {:.2}x as fast",
+        kunit_time / kernel_crate
+    );
+    let round = |t: f64| (t * 10.0).round() / 10.0;
+    Ok((
+        nova,
+        serde_json::json!({
+            "nova_edit_seconds": round(nova),
+            "kernel_crate_edit_seconds": round(kernel_crate),
+            "kernel_crate_budget_seconds": KERNEL_CRATE_EDIT_BUDGET,
+            "kunit_py_kernel_crate_edit_seconds": round(kunit_time),
+            "kunit_py_over_ours": (kunit_time / kernel_crate * 100.0).round() / 100.0,
+            "rounds": EDIT_ROUNDS,
+        }),
+    ))
+}
+
+/// The kernel's `kunit.py run` on the kernel tree, set up as our loop builds it: the same
+/// fragments (as its kunitconfig), LLVM and the Rust toolchain of setup, its own build folder,
+/// and the rootfs's QEMU on its PATH.
+struct KunitPy {
+    tree: PathBuf,
+    build_dir: PathBuf,
+    kunitconfig: PathBuf,
+    path: std::ffi::OsString,
+    make_options: Vec<String>,
+}
+
+impl KunitPy {
+    fn new(ctx: &Ctx, tc: &crate::setup::Toolchain) -> Result<Self> {
+        let dir = ctx.build.join("bench/kunit");
+        std::fs::create_dir_all(dir.join("bin"))?;
+        // kunitconfig: the fragments `cargo xtask run` merges for nova/stub.
+        let topics = &ctx.series()?.topics;
+        let frags = crate::builds::run_fragments(ctx, topics, &topics.tip().branch);
+        let mut config = String::new();
+        for f in frags {
+            config.push_str(&std::fs::read_to_string(&f)?);
+            config.push('\n');
+        }
+        let kunitconfig = dir.join("kunitconfig");
+        std::fs::write(&kunitconfig, config)?;
+        // kunit.py starts `qemu-system-x86_64` from PATH: the rootfs's, through its loader.
+        let qemu = crate::setup::qemu_command(&tc.rootfs);
+        let mut script = String::from("#!/bin/sh\nexec");
+        for a in std::iter::once(qemu.get_program()).chain(qemu.get_args()) {
+            script.push_str(&format!(" '{}'", a.to_string_lossy()));
+        }
+        script.push_str(" \"$@\"\n");
+        let wrapper = dir.join("bin/qemu-system-x86_64");
+        std::fs::write(&wrapper, script)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
+        let mut path = dir.join("bin").into_os_string();
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        let make_options = vec![
+            "LLVM=-14".to_string(),
+            format!("RUST_LIB_SRC={}", tc.rust_lib_src.display()),
+            format!("BINDGEN={}", tc.bindgen.display()),
+        ];
+        Ok(Self {
+            tree: ctx.tree(),
+            build_dir: dir.join("build"),
+            kunitconfig,
+            path,
+            make_options,
+        })
+    }
+
+    fn run(&self) -> Command {
+        let mut c = Command::new("python3");
+        c.current_dir(&self.tree)
+            .arg("tools/testing/kunit/kunit.py")
+            .arg("run")
+            .arg("--arch=x86_64")
+            .arg(format!("--build_dir={}", self.build_dir.display()))
+            .arg(format!("--kunitconfig={}", self.kunitconfig.display()))
+            .arg("--timeout=300");
+        for o in &self.make_options {
+            c.arg(format!("--make_options={o}"));
+        }
+        c.env("PATH", &self.path)
+            .env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib")
+            .env("LC_ALL", "C");
+        c
+    }
+}
+
 /// The tip-view file of a middle patch of the first topic with at least three patches, for
 /// `ci-one-patch`.
 fn middle_patch_file(repo: &Path) -> Result<String> {
@@ -163,6 +339,8 @@ pub fn bench(ctx: &Ctx, only: &[String], cold_cache: Option<&Path>) -> Result<()
     for (case, budget) in selected {
         // The clone whose `.ci/run` was timed, for its suites' durations.
         let mut ci_clone = None;
+        // edit-loop's other measurements.
+        let mut loop_extra = None;
         util::announce(&format!("bench {case}"));
         let log = logs.join(format!("{case}.log"));
         let _ = std::fs::remove_file(&log);
@@ -176,30 +354,9 @@ pub fn bench(ctx: &Ctx, only: &[String], cold_cache: Option<&Path>) -> Result<()
                 timed("cargo xtask test", &mut xtask(&ctx.repo, &["test"]), &log)?
             }
             "edit-loop" => {
-                util::run_logged(
-                    "warm-up: cargo xtask run",
-                    &mut xtask(&ctx.repo, &["run"]),
-                    &log,
-                )?;
-                let file = ctx.tree().join("rust/kernel/lib.rs");
-                let before =
-                    std::fs::read(&file).with_context(|| format!("no {}", file.display()))?;
-                let mut edited = before.clone();
-                edited.extend_from_slice(b"// bench: one edited line\n");
-                std::fs::write(&file, &edited)?;
-                let t = timed(
-                    "cargo xtask run (edited)",
-                    &mut xtask(&ctx.repo, &["run"]),
-                    &log,
-                );
-                std::fs::write(&file, &before)?;
-                let t = t?;
-                util::run_logged(
-                    "restore: cargo xtask build",
-                    &mut xtask(&ctx.repo, &["build"]),
-                    &log,
-                )?;
-                t
+                let (nova, extra) = edit_loop(ctx, &log)?;
+                loop_extra = Some(extra);
+                nova
             }
             "ci-warm" => {
                 let clone = tree::bench_clone(&ctx.repo, &ctx.build, case)?;
@@ -254,6 +411,11 @@ pub fn bench(ctx: &Ctx, only: &[String], cold_cache: Option<&Path>) -> Result<()
         });
         if let Some(clone) = &ci_clone {
             entry["suite_seconds"] = suite_durations(clone);
+        }
+        if let Some(serde_json::Value::Object(extra)) = loop_extra {
+            for (k, v) in extra {
+                entry[k] = v;
+            }
         }
         results.insert(case.to_string(), entry);
     }
