@@ -254,7 +254,7 @@ fn run(command: Command) -> Result<()> {
             if run {
                 let name = format!("module-{}", topics::slug(&k.branch));
                 let (suite, _) =
-                    crate::boot::boot_modules(&ctx, &tc, &k.built.bzimage, &name, &kos, &[], true)?;
+                    crate::boot::boot_modules(&ctx, &tc, &k.built.kernel, &name, &kos, &[], true)?;
                 let report = report::Report {
                     suites: vec![suite],
                 };
@@ -269,7 +269,7 @@ fn run(command: Command) -> Result<()> {
         Command::Build { debug } => {
             let tc = setup::setup(&ctx)?;
             let (branch, built) = builds::build_tree(&ctx, &tc, debug)?;
-            println!("{branch}: {}", built.bzimage.display());
+            println!("{branch}: {}", built.kernel.display());
             Ok(())
         }
         Command::Run {

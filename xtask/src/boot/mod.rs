@@ -105,7 +105,7 @@ pub struct BootPlan<'a> {
     /// Name of the run folder and of the suite.
     pub name: &'a str,
     /// The kernel image.
-    pub bzimage: &'a Path,
+    pub kernel: &'a Path,
     /// Guest programs packed into the initramfs ([`NOVA_INFO`] is added to every boot).
     pub programs: Vec<PathBuf>,
     /// Kernel modules packed into the initramfs (`/lib/modules/<name>.ko`).
@@ -151,7 +151,7 @@ pub fn boot_suite(
         &initrd,
     )?;
     let boot = Boot {
-        bzimage: plan.bzimage.to_path_buf(),
+        kernel: plan.kernel.to_path_buf(),
         initramfs: initrd,
         run_dir,
         append: plan.append.clone(),
@@ -216,11 +216,11 @@ pub fn load_unload_lines(kos: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
-/// Boots `bzimage` with `kos` packed, loads and unloads each, then runs `more` (checks).
+/// Boots `kernel` with `kos` packed, loads and unloads each, then runs `more` (checks).
 pub fn boot_modules(
     ctx: &Ctx,
     tc: &Toolchain,
-    bzimage: &Path,
+    kernel: &Path,
     name: &str,
     kos: &[PathBuf],
     more: &[String],
@@ -230,7 +230,7 @@ pub fn boot_modules(
     run_lines.extend(more.iter().cloned());
     let plan = BootPlan {
         name,
-        bzimage,
+        kernel,
         programs: Vec::new(),
         modules: kos.to_vec(),
         files: Vec::new(),

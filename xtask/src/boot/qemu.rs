@@ -45,7 +45,7 @@ pub fn opt_value(value: &str) -> String {
 /// One boot.
 pub struct Boot {
     /// The kernel image.
-    pub bzimage: PathBuf,
+    pub kernel: PathBuf,
     /// The initramfs.
     pub initramfs: PathBuf,
     /// Folder for the console log and the QMP socket.
@@ -114,7 +114,7 @@ impl Boot {
             "-bios".into(),
             "qboot.rom".into(),
             "-kernel".into(),
-            self.bzimage.display().to_string(),
+            self.kernel.display().to_string(),
             "-initrd".into(),
             self.initramfs.display().to_string(),
             "-chardev".into(),
@@ -351,7 +351,7 @@ mod tests {
 
     fn boot(gpus: Vec<Gpu>) -> Boot {
         Boot {
-            bzimage: "/k/bzImage".into(),
+            kernel: "/k/bzImage".into(),
             initramfs: "/k/initramfs.cpio".into(),
             run_dir: "/r".into(),
             append: vec!["quiet".into()],

@@ -28,6 +28,9 @@ pub struct Build {
     pub strict_config: bool,
     /// Whether Rust code is compiled through clippy (`CLIPPY=1`), so its lints are warnings too.
     pub clippy: bool,
+    /// Whether the image is `vmlinux`, booted through its PVH entry, rather than `bzImage`: the
+    /// developer's loop skips compressing and wrapping the kernel at every link.
+    pub vmlinux: bool,
     /// Whether the build folder is a cache slot that other runs reuse: one whose last build was
     /// interrupted is not trusted and is built again from nothing.
     pub shared: bool,
@@ -43,8 +46,9 @@ pub struct Build {
 
 /// What a build produced.
 pub struct Built {
-    /// The bootable image.
-    pub bzimage: PathBuf,
+    /// The image QEMU boots: `bzImage`, or `vmlinux` (through its PVH entry) for a build
+    /// with [`Build::vmlinux`].
+    pub kernel: PathBuf,
     /// Whether `make` ran (false when the inputs were unchanged).
     pub rebuilt: bool,
     /// The loadable modules (`.ko` files) of the build, when the config enables modules.
@@ -198,29 +202,48 @@ pub fn rust_warnings(log: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The untracked paths of `git status --porcelain=v1 -z` output (a rename or copy entry is
+/// followed by its source path, which is skipped).
+fn untracked(status: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut entries = status.split('\0');
+    while let Some(e) = entries.next() {
+        if let Some(path) = e.strip_prefix("?? ") {
+            out.push(path);
+        } else if e.starts_with(['R', 'C']) {
+            entries.next();
+        }
+    }
+    out
+}
+
 /// A digest of everything the build's result depends on.
 fn input_key(tc: &Toolchain, b: &Build) -> Result<String> {
     let git = Git::new(&b.src);
-    let mut parts = vec![
-        git.run(&["rev-parse", "HEAD"])?,
-        git.run(&["status", "--porcelain=v1", "--untracked-files=all"])?,
-    ];
+    let status = git.run(&["status", "--porcelain=v1", "-z", "--untracked-files=all"])?;
+    let mut parts = vec![git.run(&["rev-parse", "HEAD"])?, status.clone()];
     let diff = git.cmd(&["diff", "--binary", "HEAD"]).output()?;
     parts.push(sha256(&diff.stdout));
-    for line in git.run(&["ls-files", "-o", "--exclude-standard"])?.lines() {
-        parts.push(sha256(&fs::read(b.src.join(line)).unwrap_or_default()));
+    // The untracked files (git status's `??` entries, the same as `ls-files -o
+    // --exclude-standard`), by content.
+    for path in untracked(&status) {
+        parts.push(sha256(&fs::read(b.src.join(path)).unwrap_or_default()));
     }
     for f in &b.fragments {
         parts.push(sha256(&fs::read(f)?));
     }
-    parts.push(format!("clippy={}", b.clippy));
+    parts.push(format!("clippy={} vmlinux={}", b.clippy, b.vmlinux));
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     Ok(cache::key(tc, "kernel build", &parts))
 }
 
 /// Configures (when the fragments changed) and builds `b`.
 pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
-    let bzimage = b.out.join("arch/x86/boot/bzImage");
+    let (target, kernel) = if b.vmlinux {
+        ("vmlinux", b.out.join("vmlinux"))
+    } else {
+        ("bzImage", b.out.join("arch/x86/boot/bzImage"))
+    };
     let key = input_key(tc, b)?;
     let stamp = Stamp::new(b.out.join(".nova-built"));
     // Present while make runs: left behind only when the tool (and with it make) was killed.
@@ -232,9 +255,9 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
         );
         util::remove_dir(&b.out)?;
     }
-    if stamp.is_done(&key) && bzimage.exists() {
+    if stamp.is_done(&key) && kernel.exists() {
         return Ok(Built {
-            bzimage,
+            kernel,
             rebuilt: false,
             modules: modules(&b.out)?,
         });
@@ -300,7 +323,7 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
     util::step(&format!("build {} ({})", b.name, b.out.display()), || {
         let label = format!("make {}", b.name);
         let mut make = make(tc, b);
-        make.arg("bzImage");
+        make.arg(target);
         if modules_enabled(&b.out) {
             make.arg("modules");
         }
@@ -316,9 +339,9 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
             .unwrap_or(0);
         util::write_atomic(lines_file, n.to_string().as_bytes())?;
     }
-    if !bzimage.exists() {
+    if !kernel.exists() {
         bail!(
-            "the build of {} made no bzImage (log: {})",
+            "the build of {} made no {target} (log: {})",
             b.name,
             log.display()
         );
@@ -326,8 +349,20 @@ pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
     // Recompute: the build must not have changed its own inputs.
     stamp.mark(&input_key(tc, b)?)?;
     Ok(Built {
-        bzimage,
+        kernel,
         rebuilt: true,
         modules: modules(&b.out)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untracked_paths_are_read_from_status() {
+        let status = "?? a b.rs\0 M c.rs\0R  new.rs\0?? old.rs\0?? d/e.rs\0";
+        // `?? old.rs` here is the rename's source path, not an untracked file.
+        assert_eq!(untracked(status), ["a b.rs", "d/e.rs"]);
+    }
 }

@@ -66,6 +66,7 @@ pub(crate) fn keep_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<Kept> 
         fragments: kconfig::fragments(&ctx.repo, &dirs, debug),
         strict_config: true,
         clippy: false,
+        vmlinux: true,
         shared: false,
         lines_file: ctx.cache.join(format!("build-lines/{name}")),
         name,
@@ -105,8 +106,8 @@ pub(crate) fn copy_images(ctx: &Ctx, name: &str, built: &Built) -> Result<Built>
     let images = ctx.build.join("images").join(name);
     util::remove_dir(&images)?;
     std::fs::create_dir_all(images.join("modules"))?;
-    let bzimage = images.join("bzImage");
-    std::fs::copy(&built.bzimage, &bzimage)?;
+    let kernel = images.join("bzImage");
+    std::fs::copy(&built.kernel, &kernel)?;
     let mut modules = Vec::new();
     for m in &built.modules {
         let to = images
@@ -116,7 +117,7 @@ pub(crate) fn copy_images(ctx: &Ctx, name: &str, built: &Built) -> Result<Built>
         modules.push(to);
     }
     Ok(Built {
-        bzimage,
+        kernel,
         rebuilt: built.rebuilt,
         modules,
     })
@@ -137,6 +138,7 @@ fn slot_build(
         fragments,
         strict_config,
         clippy,
+        vmlinux: false,
         shared: true,
         lines_file: ctx.cache.join(format!("build-lines/{}", slot.name)),
         lock_fd: Some(slot.lock_fd()),
@@ -286,7 +288,7 @@ fn store_images(ctx: &Ctx, key: &str, built: &Built) -> Result<()> {
     let tmp = dir.with_extension("partial");
     util::remove_dir(&tmp)?;
     std::fs::create_dir_all(tmp.join("modules"))?;
-    std::fs::copy(&built.bzimage, tmp.join("bzImage"))?;
+    std::fs::copy(&built.kernel, tmp.join("bzImage"))?;
     for m in &built.modules {
         std::fs::copy(
             m,
@@ -310,7 +312,7 @@ fn cached_images(ctx: &Ctx, key: &str) -> Result<Option<Built>> {
         .collect::<std::io::Result<_>>()?;
     modules.sort();
     Ok(Some(Built {
-        bzimage: dir.join("bzImage"),
+        kernel: dir.join("bzImage"),
         rebuilt: false,
         modules,
     }))

@@ -171,7 +171,7 @@ pub fn run(
     };
     let plan = BootPlan {
         name: &name,
-        bzimage: &built.bzimage,
+        kernel: &built.kernel,
         programs,
         modules: built.modules.clone(),
         files: all_gsp_firmware(),

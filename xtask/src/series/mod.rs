@@ -9,6 +9,7 @@ pub mod tree;
 
 use crate::git::Git;
 use crate::setup::BASE_TAG;
+use crate::util;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fs;
@@ -108,6 +109,52 @@ pub fn format_topic(git: &Git, t: &Topic) -> Result<PatchFiles> {
         cover_name.to_string(),
         fill_cover(&raw, t, from, date, count)?.into_bytes(),
     );
+    Ok(files)
+}
+
+/// [`format_topic`], remembered in the tree's git folder (`nova-export-memo/<topic dir>`) for
+/// as long as everything it depends on is the same: the revisions of the topic's range and of
+/// the base, the topic's description, and this tool's binary (its size and time, so that a
+/// changed export format is never taken from an older one). `cargo xtask run` compares every
+/// topic's export with `series/` before each build; this saves a `git format-patch` per topic.
+pub fn format_topic_remembered(git: &Git, t: &Topic) -> Result<PatchFiles> {
+    let mut parts = vec![format!("{t:?}")];
+    let range = topic_range(t);
+    for r in range.iter().chain(std::iter::once(&parent_ref(BASE))) {
+        let r = r.trim_start_matches('^');
+        parts.push(format!("{r}={}", git.rev(r).unwrap_or_default()));
+    }
+    let exe = std::env::current_exe()
+        .and_then(fs::metadata)
+        .map(|m| format!("{} {:?}", m.len(), m.modified().ok()))
+        .unwrap_or_default();
+    parts.push(exe);
+    let key = util::sha256(parts.join("\n").as_bytes());
+    let git_dir = if git.dir.join(".git").is_dir() {
+        git.dir.join(".git")
+    } else {
+        git.dir.clone()
+    };
+    let memo = git_dir.join("nova-export-memo").join(&t.dir);
+    if fs::read_to_string(memo.join("key")).ok().as_deref() == Some(key.as_str()) {
+        let mut files = PatchFiles::new();
+        for e in fs::read_dir(memo.join("files"))? {
+            let e = e?;
+            files.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path())?,
+            );
+        }
+        return Ok(files);
+    }
+    let files = format_topic(git, t)?;
+    util::remove_dir(&memo)?;
+    fs::create_dir_all(memo.join("files"))?;
+    for (name, data) in &files {
+        fs::write(memo.join("files").join(name), data)?;
+    }
+    // Written last: a memo without its key is never read.
+    util::write_atomic(&memo.join("key"), key.as_bytes())?;
     Ok(files)
 }
 

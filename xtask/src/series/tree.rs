@@ -213,7 +213,7 @@ pub fn state(git: &Git, topics: &Topics, series_dir: &Path, t: &Topic) -> Result
             "not on the base {BASE_TAG}"
         )]));
     }
-    let now = format_topic(git, t)?;
+    let now = series::format_topic_remembered(git, t)?;
     let in_series = read_topic_dir(series_dir, t)?;
     if now == in_series {
         // Its own patches are exported; it is in sync only if it also stands on its parents'

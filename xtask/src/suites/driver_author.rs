@@ -76,7 +76,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             verdicts.record_pass(&verdict)?;
         }
     }
-    module_checks(ctx, tc, &images.bzimage, &mut suite)?;
+    module_checks(ctx, tc, &images.kernel, &mut suite)?;
     Ok(suite)
 }
 
@@ -120,13 +120,13 @@ fn doc_checks(
 }
 
 /// The example module builds, loads and unloads, saying what it must.
-fn module_checks(ctx: &Ctx, tc: &Toolchain, bzimage: &Path, suite: &mut SuiteResult) -> Result<()> {
+fn module_checks(ctx: &Ctx, tc: &Toolchain, kernel: &Path, suite: &mut SuiteResult) -> Result<()> {
     match topic_module(ctx, tc, BRANCH, &ctx.repo.join(EXAMPLE))? {
         Err(e) => suite.tests.push(TestResult::fail("module.builds", e)),
         Ok(kos) => {
             suite.tests.push(TestResult::pass("module.builds"));
             let (boot, res) =
-                crate::boot::boot_modules(ctx, tc, bzimage, "driver-author", &kos, &[], false)?;
+                crate::boot::boot_modules(ctx, tc, kernel, "driver-author", &kos, &[], false)?;
             for (what, line) in EXAMPLE_SAYS {
                 let seen = res.console.lines().any(|l| l.trim_end() == *line);
                 let problems = if seen {

@@ -74,7 +74,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         let done: Vec<Result<SuiteResult>> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|r| scope.spawn(|| one_run(ctx, tc, &bin, &programs, &built.bzimage, r)))
+                .map(|r| scope.spawn(|| one_run(ctx, tc, &bin, &programs, &built.kernel, r)))
                 .collect();
             handles
                 .into_iter()
@@ -129,7 +129,7 @@ fn one_run(
     tc: &Toolchain,
     bin: &Path,
     programs: &[PathBuf],
-    bzimage: &Path,
+    kernel: &Path,
     r: &Run,
 ) -> Result<SuiteResult> {
     let mut all = SuiteResult::new("gpu-model");
@@ -173,7 +173,7 @@ fn one_run(
     let suites: Vec<&str> = suites.iter().map(String::as_str).collect();
     let plan = BootPlan {
         name: run,
-        bzimage,
+        kernel,
         programs: programs.to_vec(),
         modules: Vec::new(),
         files: Vec::new(),

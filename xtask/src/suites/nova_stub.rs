@@ -374,7 +374,7 @@ fn boot(
     let name = format!("nova-stub-{}", b.name);
     let plan = BootPlan {
         name: &name,
-        bzimage: &built.bzimage,
+        kernel: &built.kernel,
         programs: programs.to_vec(),
         modules: built.modules.clone(),
         files: if b.firmware {

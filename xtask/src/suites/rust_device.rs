@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let built = topic_images(ctx, tc, "staging/rust-device")?;
     let plan = BootPlan {
         name: "rust-device",
-        bzimage: &built.bzimage,
+        kernel: &built.kernel,
         programs: guest_programs(ctx, &["module_ktap", "rust_device_cycles"])?,
         modules: built.modules.clone(),
         files: Vec::new(),

@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     }
     let plan = BootPlan {
         name: "rust-drm",
-        bzimage: &built.bzimage,
+        kernel: &built.kernel,
         programs: guest_programs(ctx, &["rust_drm_test"])?,
         modules: built.modules.clone(),
         files: Vec::new(),
@@ -174,7 +174,7 @@ pub(crate) fn bench_drm_gem(ctx: &Ctx, tc: &Toolchain) -> Result<(DrmGem, PathBu
     )?;
     let plan = BootPlan {
         name: "bench-drm-gem",
-        bzimage: &built.bzimage,
+        kernel: &built.kernel,
         programs: guest_programs(ctx, &["drm_gem_bench"])?,
         modules: built.modules.clone(),
         files: Vec::new(),

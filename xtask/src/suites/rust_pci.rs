@@ -120,7 +120,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let built = topic_images(ctx, tc, BRANCH)?;
     let plan = BootPlan {
         name: "rust-pci",
-        bzimage: &built.bzimage,
+        kernel: &built.kernel,
         programs: guest_programs(ctx, &["rust_pci_cycles"])?,
         modules: built.modules.clone(),
         files: Vec::new(),

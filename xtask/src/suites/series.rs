@@ -14,7 +14,14 @@ use anyhow::Result;
 /// `series`: series check, one result per check.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     util::announce("series: series check");
+    let mut notes = Vec::new();
+    let mut t = std::time::Instant::now();
+    let mut took = |notes: &mut Vec<String>, what: &str| {
+        notes.push(format!("{what}: {:.1} s", t.elapsed().as_secs_f64()));
+        t = std::time::Instant::now();
+    };
     let results = check::run(ctx, tc, &Verdicts::new(ctx))?;
+    took(&mut notes, "series check (apply, checkpatch, tip view)");
     let applies = results
         .iter()
         .any(|r| r.name == "applies" && r.problems.is_empty());
@@ -25,10 +32,12 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     if applies {
         util::announce("series: each topic through b4 am");
         tests.extend(b4_round_trips(ctx, tc)?);
+        took(&mut notes, "b4 am round trips");
         util::announce("series: every commit builds");
         tests.extend(commit_builds(ctx, tc)?);
+        took(&mut notes, "every commit built and documented");
     }
-    Ok(suite("series", tests, vec![]))
+    Ok(suite("series", tests, notes))
 }
 
 /// Each topic with patches, as the threaded mail of `series mbox`, through `b4 am` and `git am`
