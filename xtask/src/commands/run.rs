@@ -134,7 +134,7 @@ pub fn run(
                 // What the model presents, the knobs applied (its ready line up to the socket).
                 let ready = m.ready.trim_start_matches("gpu-model: ready: ");
                 println!(
-                    "    gpu-model {} (gpu{i}) ready in {:.1} ms ({})",
+                    "    gpu{i}: gpu-model {} ready in {:.1} ms ({})",
                     ready.split(" on ").next().unwrap_or(ready),
                     ms(m.start_time),
                     m.log.display()
