@@ -301,12 +301,18 @@ fn cold(ctx: &Ctx, cache: &Path, log: &Path) -> Result<(f64, PathBuf)> {
         );
     }
     let clone = tree::bench_clone(&ctx.repo, &ctx.build, "cold")?;
+    Ok((ci_run(&clone, Some(cache), log)?, clone))
+}
+
+/// Times `.ci/run` in `clone`; with `cache`, in that cache folder, cargo's output in it too.
+fn ci_run(clone: &Path, cache: Option<&Path>, log: &Path) -> Result<f64> {
     let mut c = Command::new(clone.join(".ci/run"));
-    c.current_dir(&clone)
-        .env("NOVA_CACHE", cache)
+    c.current_dir(clone);
+    if let Some(cache) = cache {
         // `.ci/run` puts cargo's output in the cache.
-        .env_remove("CARGO_TARGET_DIR");
-    Ok((timed(".ci/run (cold)", &mut c, log)?, clone))
+        c.env("NOVA_CACHE", cache).env_remove("CARGO_TARGET_DIR");
+    }
+    timed(".ci/run", &mut c, log)
 }
 
 /// Runs the selected cases (all but [`ON_REQUEST`]'s when `only` is empty).
@@ -360,11 +366,7 @@ pub fn bench(ctx: &Ctx, only: &[String], cold_cache: Option<&Path>) -> Result<()
             }
             "ci-warm" => {
                 let clone = tree::bench_clone(&ctx.repo, &ctx.build, case)?;
-                let t = timed(
-                    ".ci/run",
-                    Command::new(clone.join(".ci/run")).current_dir(&clone),
-                    &log,
-                )?;
+                let t = ci_run(&clone, None, &log)?;
                 ci_clone = Some(clone);
                 t
             }
@@ -389,11 +391,7 @@ pub fn bench(ctx: &Ctx, only: &[String], cold_cache: Option<&Path>) -> Result<()
                     &mut xtask(&clone, &["series", "absorb"]),
                     &log,
                 )?;
-                let t = timed(
-                    ".ci/run",
-                    Command::new(clone.join(".ci/run")).current_dir(&clone),
-                    &log,
-                )?;
+                let t = ci_run(&clone, None, &log)?;
                 ci_clone = Some(clone);
                 t
             }
