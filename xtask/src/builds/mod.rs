@@ -279,7 +279,8 @@ fn images_dir(ctx: &Ctx, key: &str) -> PathBuf {
     ctx.cache.join("images").join(key)
 }
 
-/// Remembers the images of `built` under `key` (nothing to do when they are there).
+/// Remembers the images of `built` under `key` (nothing to do when they are there). Called with
+/// the per-commit slot locked (its build is what is copied), so two runs never write one folder.
 fn store_images(ctx: &Ctx, key: &str, built: &Built) -> Result<()> {
     let dir = images_dir(ctx, key);
     if dir.join("complete").is_file() {
