@@ -28,9 +28,12 @@ pub struct Build {
     pub strict_config: bool,
     /// Whether Rust code is compiled through clippy (`CLIPPY=1`), so its lints are warnings too.
     pub clippy: bool,
-    /// Whether the image is `vmlinux`, booted through its PVH entry, rather than `bzImage`: the
-    /// developer's loop skips compressing and wrapping the kernel at every link.
-    pub vmlinux: bool,
+    /// Whether this is the developer's loop build (`cargo xtask run`): the image is `vmlinux`,
+    /// booted through its PVH entry, rather than `bzImage` (no compressing and wrapping at every
+    /// link), and rustc compiles incrementally, its state in `<out>/rustc-incremental`
+    /// (through `KRUSTFLAGS`, the kernel's hook for a user's Rust flags): a kernel-crate edit
+    /// rebuilt in ~4.5 s instead of ~6.4 s here. The suites' builds have neither.
+    pub dev_loop: bool,
     /// Whether the build folder is a cache slot that other runs reuse: one whose last build was
     /// interrupted is not trusted and is built again from nothing.
     pub shared: bool,
@@ -47,7 +50,7 @@ pub struct Build {
 /// What a build produced.
 pub struct Built {
     /// The image QEMU boots: `bzImage`, or `vmlinux` (through its PVH entry) for a build
-    /// with [`Build::vmlinux`].
+    /// with [`Build::dev_loop`].
     pub kernel: PathBuf,
     /// Whether `make` ran (false when the inputs were unchanged).
     pub rebuilt: bool,
@@ -100,6 +103,12 @@ fn make(tc: &Toolchain, b: &Build) -> Command {
         .env("LC_ALL", "C");
     if b.clippy {
         c.arg("CLIPPY=1");
+    }
+    if b.dev_loop {
+        c.arg(format!(
+            "KRUSTFLAGS=-Cincremental={}",
+            b.out.join("rustc-incremental").display()
+        ));
     }
     if let Some(fd) = b.lock_fd {
         crate::util::inherit_fd(&mut c, fd);
@@ -232,14 +241,14 @@ fn input_key(tc: &Toolchain, b: &Build) -> Result<String> {
     for f in &b.fragments {
         parts.push(sha256(&fs::read(f)?));
     }
-    parts.push(format!("clippy={} vmlinux={}", b.clippy, b.vmlinux));
+    parts.push(format!("clippy={} dev_loop={}", b.clippy, b.dev_loop));
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     Ok(cache::key(tc, "kernel build", &parts))
 }
 
 /// Configures (when the fragments changed) and builds `b`.
 pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
-    let (target, kernel) = if b.vmlinux {
+    let (target, kernel) = if b.dev_loop {
         ("vmlinux", b.out.join("vmlinux"))
     } else {
         ("bzImage", b.out.join("arch/x86/boot/bzImage"))

@@ -6,7 +6,9 @@ use crate::boot::firmware::all_gsp_firmware;
 use crate::boot::gpu;
 use crate::boot::modules::{build_load_order, has_module, insmod_line, NOVA_MODULE};
 use crate::boot::qemu::Gpu;
-use crate::boot::{all_guest_programs, boot_suite, guest_programs, ms, BootPlan, NOVA_INFO};
+use crate::boot::{
+    all_guest_programs, boot_suite, guest_programs, ms, nova_info, BootPlan, NOVA_INFO,
+};
 use crate::builds::build_tree;
 use crate::ctx::Ctx;
 use crate::results::report::Report;
@@ -14,6 +16,7 @@ use crate::series::topics::slug;
 use crate::setup;
 use anyhow::{bail, Result};
 use gpu_model::profile::{Profile, PROFILES};
+use std::path::PathBuf;
 
 /// The profile `cargo xtask run` attaches when it is given neither GPUs nor commands.
 pub const DEFAULT_CHIP: &str = "gh100";
@@ -114,7 +117,24 @@ pub fn run(
     let profiles: Vec<Profile> = chips.iter().map(gpu::Chip::effective).collect();
     let profiles: Vec<&Profile> = profiles.iter().collect();
     let tc = setup::setup(ctx)?;
-    let (branch, built) = build_tree(ctx, &tc, debug)?;
+    // The userspace the boot needs (the model, nova-info) is built while the kernel builds: even
+    // with nothing to do, the two cargo runs take ~0.5 s here.
+    let want_model = matches!(gpu, GpuChoice::Models(_));
+    let (kernel, userspace) = std::thread::scope(|s| {
+        let userspace = s.spawn(|| -> Result<(Option<PathBuf>, PathBuf)> {
+            let model = if want_model {
+                Some(gpu::build_model(&ctx.repo, &ctx.logs())?)
+            } else {
+                None
+            };
+            Ok((model, nova_info(ctx)?))
+        });
+        let kernel = build_tree(ctx, &tc, debug);
+        (kernel, userspace.join())
+    });
+    let (branch, built) = kernel?;
+    let (model_bin, nova_info) =
+        userspace.map_err(|_| anyhow::anyhow!("building the model and nova-info panicked"))??;
     println!(
         "    built {branch}{}",
         if built.rebuilt { "" } else { " (up to date)" }
@@ -125,7 +145,7 @@ pub fn run(
         GpuChoice::None => Vec::new(),
         GpuChoice::Passthrough(p) => vec![Gpu::Passthrough(p)],
         GpuChoice::Models(_) => {
-            let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
+            let bin = model_bin.expect("built for models");
             let run_dir = ctx.build.join("run").join(&name);
             for (i, c) in chips.iter().enumerate() {
                 let dir = run_dir.join(format!("gpu{i}"));
@@ -147,7 +167,7 @@ pub fn run(
                 .collect()
         }
     };
-    let (run_lines, programs) = if !exec.is_empty() {
+    let (run_lines, mut programs) = if !exec.is_empty() {
         (
             exec.to_vec(),
             guest_programs(ctx, &all_guest_programs(ctx)?)?,
@@ -169,6 +189,7 @@ pub fn run(
         let (lines, names) = default_guest(nova_order.as_deref(), &profiles);
         (lines, guest_programs(ctx, &names)?)
     };
+    programs.push(nova_info);
     let plan = BootPlan {
         name: &name,
         kernel: &built.kernel,
