@@ -286,19 +286,31 @@ fn store_images(ctx: &Ctx, key: &str, built: &Built) -> Result<()> {
     if dir.join("complete").is_file() {
         return Ok(());
     }
+    let mut files = vec![(built.kernel.clone(), PathBuf::from("bzImage"))];
+    for m in &built.modules {
+        files.push((
+            m.clone(),
+            Path::new("modules").join(m.file_name().unwrap_or_default()),
+        ));
+    }
+    store_complete(&dir, &files)
+}
+
+/// Makes `dir` hold copies of `files` (source, path in `dir`) and a `complete` marker, built
+/// beside it and renamed into place, so that a folder with the marker is always whole.
+fn store_complete(dir: &Path, files: &[(PathBuf, PathBuf)]) -> Result<()> {
     let tmp = dir.with_extension("partial");
     util::remove_dir(&tmp)?;
-    std::fs::create_dir_all(tmp.join("modules"))?;
-    std::fs::copy(&built.kernel, tmp.join("bzImage"))?;
-    for m in &built.modules {
-        std::fs::copy(
-            m,
-            tmp.join("modules").join(m.file_name().unwrap_or_default()),
-        )?;
+    for (from, to) in files {
+        let to = tmp.join(to);
+        std::fs::create_dir_all(to.parent().context("a file in no folder")?)?;
+        std::fs::copy(from, &to)
+            .with_context(|| format!("cannot copy {} into the cache", from.display()))?;
     }
+    std::fs::create_dir_all(&tmp)?;
     std::fs::write(tmp.join("complete"), b"")?;
-    util::remove_dir(&dir)?;
-    std::fs::rename(&tmp, &dir)?;
+    util::remove_dir(dir)?;
+    std::fs::rename(&tmp, dir)?;
     Ok(())
 }
 
@@ -428,19 +440,16 @@ pub(crate) fn topic_module(
         Ok(kos) => kos,
         Err(e) => return Ok(Err(format!("{e:#}"))),
     };
-    let tmp = stored.with_extension("partial");
-    util::remove_dir(&tmp)?;
-    std::fs::create_dir_all(&tmp)?;
-    let built_in = kos.first().and_then(|k| k.parent()).map(Path::to_path_buf);
-    for f in std::fs::read_dir(built_in.context("no .ko")?)? {
+    let built_in = kos.first().and_then(|k| k.parent()).context("no .ko")?;
+    let mut files = Vec::new();
+    for f in std::fs::read_dir(built_in)? {
         let f = f?.path();
         if f.extension().is_some_and(|x| x == "ko" || x == "o") {
-            std::fs::copy(&f, tmp.join(f.file_name().unwrap_or_default()))?;
+            let name = PathBuf::from(f.file_name().unwrap_or_default());
+            files.push((f, name));
         }
     }
-    std::fs::write(tmp.join("complete"), b"")?;
-    util::remove_dir(&stored)?;
-    std::fs::rename(&tmp, &stored)?;
+    store_complete(&stored, &files)?;
     Ok(Ok(list(&stored)?))
 }
 
@@ -595,4 +604,33 @@ fn doc_checks(tc: &Toolchain, b: &Build, logs: &Path, kernel_crate_only: bool) -
         None => report("rustdoc", kbuild::make_target(tc, b, "rustdoc", logs)),
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_folder_is_whole_and_replaces_the_old_one() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("bzImage");
+        std::fs::write(&src, b"kernel").unwrap();
+        let dir = t.path().join("images/key");
+        // A folder left by a run that died, without its marker, is replaced.
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("stale"), b"").unwrap();
+        let files = [
+            (src.clone(), PathBuf::from("bzImage")),
+            (src, PathBuf::from("modules/a.ko")),
+        ];
+        store_complete(&dir, &files).unwrap();
+        assert_eq!(std::fs::read(dir.join("modules/a.ko")).unwrap(), b"kernel");
+        assert!(dir.join("complete").is_file());
+        assert!(!dir.join("stale").exists());
+        assert!(!dir.with_extension("partial").exists());
+        let missing = [(t.path().join("none"), PathBuf::from("x"))];
+        let e = store_complete(&t.path().join("images/other"), &missing).unwrap_err();
+        assert!(format!("{e:#}").contains("cannot copy"), "{e:#}");
+        assert!(!t.path().join("images/other").exists());
+    }
 }
