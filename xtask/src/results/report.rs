@@ -1,4 +1,4 @@
-//! Results of the tool's test suites (`host`, `series`, `boot-base`, ...): the summary table, the
+//! Results of the tool's test suites (`host`, `series`, `rust-pci`, ...): the summary table, the
 //! closing `N passed, N failed[, N skipped]` line and `summary.json`.
 
 use std::collections::HashSet;
@@ -55,7 +55,7 @@ pub fn check(name: impl Into<String>, problems: Vec<String>) -> TestResult {
     }
 }
 
-/// The results of one suite of the tool (`host`, `series`, `boot-base`, ...).
+/// The results of one suite of the tool (`host`, `series`, `rust-pci`, ...).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SuiteResult {
     /// The suite's name; the key in `summary.json`.
