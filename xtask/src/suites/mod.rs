@@ -1,6 +1,7 @@
 //! The suites of `cargo xtask test`, one file each; [`SUITES`] lists them in the order they run.
 //! Adding a suite is a file here and a line in [`SUITES`].
 
+mod compile_fail;
 mod driver_author;
 mod gpu_model;
 mod host;

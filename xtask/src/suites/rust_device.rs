@@ -64,6 +64,9 @@ const COMPILE_ONLY: &str = "/// Compile-only";
 /// and 20 load/unload cycles, each asserted, the sample gets each device's ID information, and
 /// kmemleak finds no new leak afterwards.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
+    // What the topic's types must refuse (xtask/compile-fail/rust-device).
+    let compile_fail =
+        super::compile_fail::run(ctx, tc, "rust-device", "rust-device", "staging/rust-device")?;
     let built = topic_images(ctx, tc, "staging/rust-device")?;
     let plan = BootPlan {
         name: "rust-device",
@@ -99,6 +102,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             TestResult::fail(name, format!("no `{line}` on the console"))
         });
     }
+    suite.tests.extend(compile_fail);
     add_boot_notes(ctx, &mut suite, &res.console)?;
     Ok(suite)
 }

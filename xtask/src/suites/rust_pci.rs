@@ -4,8 +4,7 @@
 //! with C's.
 
 use crate::boot::{boot_suite, guest_programs, BootPlan};
-use crate::builds::{topic_images, topic_module, topic_module_key, COMMITS_SLOT};
-use crate::cache::Verdicts;
+use crate::builds::{topic_images, topic_module};
 use crate::ctx::Ctx;
 use crate::results::report::{SuiteResult, TestResult};
 use crate::setup::Toolchain;
@@ -17,8 +16,6 @@ use std::process::Command;
 
 /// The branch under test.
 const BRANCH: &str = "staging/rust-pci";
-/// The test that a read past an `Io<SIZE>`'s size does not build.
-const OOB_TEST: &str = "rust-pci.codegen.offset_past_size_fails_to_build";
 
 /// The QEMU devices the sample drives.
 const DEVICES: [&str; 2] = ["pci-testdev", "edu"];
@@ -42,8 +39,6 @@ const EDU_LINES: [&str; 3] = [
 
 /// The out-of-tree module folder with the same register access in C and Rust.
 const CODEGEN_DIR: &str = "xtask/codegen/io";
-/// The out-of-tree module with an access past its `Io<SIZE>`'s size, which must not build.
-const OOB_DIR: &str = "xtask/codegen/io-oob";
 
 /// A device that no ID of the sample matches (q35's host bridge, which has no driver here)
 /// bound to the sample through `driver_override`: the PCI core hands over its wildcard ID, and
@@ -104,19 +99,8 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let codegen = topic_module(ctx, tc, BRANCH, &ctx.repo.join(CODEGEN_DIR))?
         .map_err(|e| anyhow::anyhow!(e))
         .and_then(|kos| codegen_check(ctx, &kos));
-    let oob_dir = ctx.repo.join(OOB_DIR);
-    let oob_key = topic_module_key(ctx, tc, BRANCH, &oob_dir)?;
-    let verdicts = Verdicts::new(ctx);
-    let oob = if verdicts.passed(&oob_key) {
-        TestResult::pass(OOB_TEST)
-    } else {
-        let built = topic_module(ctx, tc, BRANCH, &oob_dir)?;
-        let verdict = oob_verdict(ctx, COMMITS_SLOT, built.map(drop));
-        if verdict.outcome == crate::results::ktap::Outcome::Pass {
-            verdicts.record_pass(&oob_key)?;
-        }
-        verdict
-    };
+    // What the topic's types must refuse (xtask/compile-fail/rust-pci).
+    let compile_fail = super::compile_fail::run(ctx, tc, "rust-pci", "rust-pci", BRANCH)?;
     let built = topic_images(ctx, tc, BRANCH)?;
     let plan = BootPlan {
         name: "rust-pci",
@@ -150,7 +134,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             format!("{e:#}"),
         )),
     }
-    suite.tests.push(oob);
+    suite.tests.extend(compile_fail);
     for (name, lines) in [
         (
             "rust-pci.driver_override_without_a_match_is_refused",
@@ -180,30 +164,6 @@ fn console_lines_test(name: &str, lines: &[&str], console: &str) -> TestResult {
         TestResult::pass(name)
     } else {
         TestResult::fail(name, missing.join("; "))
-    }
-}
-
-/// The test that an offset past an `Io<SIZE>`'s size does not build: `built` is the result of
-/// building [`OOB_DIR`] against slot `slot`, whose log must show `build_assert!`'s failure
-/// (a reference to the symbol `rust_build_error`, which modpost refuses).
-fn oob_verdict(ctx: &Ctx, slot: &str, built: std::result::Result<(), String>) -> TestResult {
-    let name = OOB_TEST;
-    let log = ctx.logs().join(format!("module-io-oob-{slot}.log"));
-    match built {
-        Ok(()) => TestResult::fail(
-            name,
-            format!("{OOB_DIR} built: a read past the compile-time size was not refused"),
-        ),
-        Err(e) => match std::fs::read_to_string(&log) {
-            Ok(text) if text.contains("rust_build_error") => TestResult::pass(name),
-            _ => TestResult::fail(
-                name,
-                format!(
-                    "{OOB_DIR} failed to build, but not on rust_build_error ({}): {e}",
-                    log.display()
-                ),
-            ),
-        },
     }
 }
 
