@@ -4,7 +4,10 @@
 //! the bus adapter, in `CoreInternal` (rust-device v1 review, S4). A driver replacing the data
 //! the adapter stored must not build.
 
-use kernel::{device::{Core, Device}, prelude::*};
+use kernel::{
+    device::{Core, Device},
+    prelude::*,
+};
 
 /// Would replace the driver data behind the bus adapter's back.
 pub fn replace(dev: &Device<Core>) -> Result {

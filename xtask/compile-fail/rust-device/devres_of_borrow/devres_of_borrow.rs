@@ -4,7 +4,11 @@
 //! after anything it borrows is gone (rust-device v1 review, S2). A `Devres` of a reference to a
 //! local must not build.
 
-use kernel::{device::{Bound, Device}, devres::Devres, prelude::*};
+use kernel::{
+    device::{Bound, Device},
+    devres::Devres,
+    prelude::*,
+};
 
 /// Would register a reference to a local as device-managed data.
 pub fn keep(dev: &Device<Bound>) -> Result {

@@ -3,7 +3,11 @@
 //! `Devres<T>` needs `T: Send`: its data is dropped by whichever thread unbinds the device
 //! (rust-device v1 review, S2). A `T` holding a raw pointer is not `Send`, so this must not build.
 
-use kernel::{device::{Bound, Device}, devres::Devres, prelude::*};
+use kernel::{
+    device::{Bound, Device},
+    devres::Devres,
+    prelude::*,
+};
 
 /// Not `Send`: a raw pointer.
 pub struct NotSend(*mut u8);
