@@ -259,6 +259,16 @@ pub fn rfc3339(secs: u64) -> String {
     )
 }
 
+/// The entries of folder `dir`, sorted by path.
+pub fn sorted_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries = fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    entries.sort();
+    Ok(entries)
+}
+
 /// A "done" marker: a step's output is valid only when its stamp exists and records the same key.
 ///
 /// Stamps are written last, after the output is complete, so an interrupted step is redone.

@@ -320,14 +320,10 @@ fn cached_images(ctx: &Ctx, key: &str) -> Result<Option<Built>> {
     if !dir.join("complete").is_file() {
         return Ok(None);
     }
-    let mut modules: Vec<PathBuf> = std::fs::read_dir(dir.join("modules"))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
-    modules.sort();
     Ok(Some(Built {
         kernel: dir.join("bzImage"),
         rebuilt: false,
-        modules,
+        modules: util::sorted_dir(&dir.join("modules"))?,
     }))
 }
 
@@ -354,11 +350,7 @@ pub(crate) fn topic_images(ctx: &Ctx, tc: &Toolchain, branch: &str) -> Result<Bu
 /// A digest of the files under `dir` (paths and contents), build output aside.
 fn sources_key(dir: &Path) -> Result<String> {
     fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) -> Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<std::io::Result<_>>()?;
-        entries.sort();
-        for p in entries {
+        for p in util::sorted_dir(dir)? {
             if p.is_dir() {
                 walk(&p, root, out)?;
             } else if p.is_file() {
@@ -423,13 +415,8 @@ pub(crate) fn topic_module(
     let key = topic_module_key(ctx, tc, branch, dir)?;
     let stored = ctx.cache.join("modules").join(&key);
     let list = |d: &Path| -> Result<Vec<PathBuf>> {
-        let mut kos: Vec<PathBuf> = std::fs::read_dir(d)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<std::io::Result<Vec<_>>>()?
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "ko"))
-            .collect();
-        kos.sort();
+        let mut kos = util::sorted_dir(d)?;
+        kos.retain(|p| p.extension().is_some_and(|x| x == "ko"));
         Ok(kos)
     };
     if stored.join("complete").is_file() {

@@ -409,6 +409,11 @@ pub fn bench(ctx: &Ctx, only: &[String], cold_cache: Option<&Path>) -> Result<()
         });
         if let Some(clone) = &ci_clone {
             entry["suite_seconds"] = suite_durations(clone);
+            // ci-one-patch's clone holds its made-up edit of a patch: nothing to keep, and
+            // nothing that should look like unexported work afterwards.
+            if *case == "ci-one-patch" {
+                util::remove_dir(clone)?;
+            }
         }
         if let Some(serde_json::Value::Object(extra)) = loop_extra {
             for (k, v) in extra {

@@ -26,13 +26,8 @@ fn case_dirs(repo: &Path, topic: &str) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<Vec<_>>>()?
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect();
-    cases.sort();
+    let mut cases = crate::util::sorted_dir(&dir)?;
+    cases.retain(|p| p.is_dir());
     Ok(cases)
 }
 
