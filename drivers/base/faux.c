@@ -103,6 +103,8 @@ struct faux_device *faux_device_create(const char *name, struct device *parent,
 	dev->release = faux_device_release;
 	dev->parent = parent ?: &faux_bus_root;
 	dev->bus = &faux_bus_type;
+	/* Nothing to suspend or resume: keep it out of the PM core's lists. */
+	device_set_pm_not_required(dev);
 
 	ret = dev_set_name(dev, "%s", name);
 	if (ret)

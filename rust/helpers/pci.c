@@ -2,6 +2,9 @@
 
 #include <linux/pci.h>
 
+/* The Rust PCI abstractions exist only with CONFIG_PCI. */
+#ifdef CONFIG_PCI
+
 resource_size_t rust_helper_pci_resource_start(struct pci_dev *pdev, int bar)
 {
 	return pci_resource_start(pdev, bar);
@@ -22,6 +25,11 @@ bool rust_helper_pci_dev_msi_enabled(struct pci_dev *pdev)
 	return pci_dev_msi_enabled(pdev);
 }
 
+bool rust_helper_pci_is_enabled(struct pci_dev *pdev)
+{
+	return pci_is_enabled(pdev);
+}
+
 #ifndef CONFIG_PCI_MSI
 int rust_helper_pci_alloc_irq_vectors(struct pci_dev *dev,
 				      unsigned int min_vecs,
@@ -40,4 +48,6 @@ int rust_helper_pci_irq_vector(struct pci_dev *pdev, unsigned int vec)
 {
 	return pci_irq_vector(pdev, vec);
 }
-#endif
+#endif /* !CONFIG_PCI_MSI */
+
+#endif /* CONFIG_PCI */

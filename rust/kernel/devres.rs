@@ -44,6 +44,11 @@ type Callback = unsafe extern "C" fn(*mut c_void);
 /// hence `T: Send + 'static` (a `T` that borrows could outlive what it borrows if the `Devres`
 /// were leaked).
 ///
+/// Dropping a `Devres` may sleep, whatever `T`'s `drop` does: when the unbind is revoking the
+/// resource at the same time, the drop waits until the unbind has dropped it. So the last owner
+/// of a `Devres` must not drop it in atomic context (under a spinlock, in an RCU read-side
+/// critical section or an interrupt handler).
+///
 /// # Invariants
 ///
 /// - `inner` was registered as the data of a devres action of `dev` with `callback` (holding one
@@ -82,6 +87,15 @@ pub struct Devres<T: Send + 'static> {
     /// own copy of `devres_callback::<T>`).
     callback: Callback,
 }
+
+// SAFETY: A `Devres<T>` gives out `&T` only (through `access()` and `try_access()`), and moving
+// it to another thread moves nothing but the right to drop `T`, which the devres action may do on
+// any thread anyway: `T: Send` is enough for `Devres<T>: Send`.
+unsafe impl<T: Send + 'static> Send for Devres<T> {}
+
+// SAFETY: A shared `Devres<T>` lets every thread that has it reach `&T`, so `T` must be `Sync`;
+// dropping `T` from any thread needs `T: Send` (required by the type).
+unsafe impl<T: Send + Sync + 'static> Sync for Devres<T> {}
 
 /// The devres action of a [`Devres`]: revokes the resource when the device's managed resources
 /// are released.

@@ -158,7 +158,10 @@ macro_rules! module_driver {
         impl $crate::Module for DriverModule {
             fn init(module: &'static $crate::ThisModule) -> $crate::error::Result<Self> {
                 Ok(Self {
-                    _driver: $crate::alloc::KBox::pin_init(
+                    // Through the trait, so that the caller needs no prelude import.
+                    _driver: <$crate::alloc::KBox<DriverRegistration> as $crate::init::InPlaceInit<
+                        DriverRegistration,
+                    >>::pin_init(
                         $crate::driver::Registration::new($crate::c_str!($name), module),
                         $crate::alloc::flags::GFP_KERNEL,
                     )?,

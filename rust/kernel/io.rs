@@ -14,35 +14,43 @@ use crate::{build_assert, error::Result, prelude::*};
 pub mod mem;
 pub mod resource;
 
-/// The accessors themselves, by C's names, taking the address of the register.
+/// The accessors themselves, by C's names, taking the address of the register, on x86-64: the
+/// instruction forms of C's `arch/x86/include/asm/io.h`, inlined into the caller.
 ///
-/// On x86 they are written here: an x86 MMIO access is a plain `mov` (uncached memory is
-/// strongly ordered), and C's `readl()` family is that `mov` in an `asm volatile` with a
-/// `memory` clobber. A volatile access between two compiler fences is the same, and inlines
-/// into the caller, where a call of a C helper could not be inlined: so a Rust access costs
-/// what C's costs. The `_relaxed` forms have no clobber in C and no fences here. Elsewhere they
-/// are the C helpers.
+/// Each access is one `mov` to or from memory in an `asm!` block, as in C, and never another
+/// instruction: TDX and SEV guests emulate MMIO by decoding the instruction that faulted, and
+/// their decoder (`insn_decode_mmio()`) knows only `mov` and its kin, so the access must not be
+/// a volatile load or store that the compiler may fold into a `cmp`, `test` or `or`. The ordered
+/// forms have no `nomem` option: like C's `"memory"` clobber, that orders them with every other
+/// memory access of the caller (a descriptor written before a doorbell register is written
+/// first). The `_relaxed` forms are `nomem`, as C's have no clobber. Unlike C's `"m"` operand,
+/// an `asm!` operand is a register, so an access at an offset computes its address first.
 ///
 /// # Safety
 ///
 /// Each function must be called with the address of a register of the function's size in a
 /// valid I/O memory mapping, aligned to that size.
-#[cfg(CONFIG_X86)]
+#[cfg(CONFIG_X86_64)]
 mod mmio {
-    use core::ptr::{read_volatile, write_volatile};
-    use core::sync::atomic::{compiler_fence, Ordering};
+    use core::arch::asm;
 
     macro_rules! define_mmio {
-        ($read:ident, $read_relaxed:ident, $write:ident, $write_relaxed:ident, $t:ty) => {
+        (
+            $read:ident, $read_relaxed:ident, $write:ident, $write_relaxed:ident, $t:ty,
+            $class:ident, $load:literal, $store:literal
+        ) => {
             /// # Safety
             ///
             /// `addr` is a register of this size in a valid I/O mapping, aligned (see the module).
             #[inline(always)]
             pub(super) unsafe fn $read(addr: usize) -> $t {
-                compiler_fence(Ordering::SeqCst);
-                // SAFETY: By the safety requirements of the module.
-                let value = unsafe { read_volatile(addr as *const $t) };
-                compiler_fence(Ordering::SeqCst);
+                let value: $t;
+                // SAFETY: By the safety requirements of the module, `addr` may be read with one
+                // access of this size; the asm touches nothing else.
+                unsafe {
+                    asm!($load, a = in(reg) addr, v = lateout($class) value,
+                         options(nostack, preserves_flags))
+                };
                 value
             }
 
@@ -51,8 +59,13 @@ mod mmio {
             /// `addr` is a register of this size in a valid I/O mapping, aligned (see the module).
             #[inline(always)]
             pub(super) unsafe fn $read_relaxed(addr: usize) -> $t {
-                // SAFETY: By the safety requirements of the module.
-                unsafe { read_volatile(addr as *const $t) }
+                let value: $t;
+                // SAFETY: As for the ordered form; `nomem`, as the access is to I/O memory only.
+                unsafe {
+                    asm!($load, a = in(reg) addr, v = lateout($class) value,
+                         options(nomem, nostack, preserves_flags))
+                };
+                value
             }
 
             /// # Safety
@@ -60,10 +73,12 @@ mod mmio {
             /// `addr` is a register of this size in a valid I/O mapping, aligned (see the module).
             #[inline(always)]
             pub(super) unsafe fn $write(value: $t, addr: usize) {
-                compiler_fence(Ordering::SeqCst);
-                // SAFETY: By the safety requirements of the module.
-                unsafe { write_volatile(addr as *mut $t, value) };
-                compiler_fence(Ordering::SeqCst);
+                // SAFETY: By the safety requirements of the module, `addr` may be written with one
+                // access of this size; the asm touches nothing else.
+                unsafe {
+                    asm!($store, a = in(reg) addr, v = in($class) value,
+                         options(nostack, preserves_flags))
+                };
             }
 
             /// # Safety
@@ -71,21 +86,41 @@ mod mmio {
             /// `addr` is a register of this size in a valid I/O mapping, aligned (see the module).
             #[inline(always)]
             pub(super) unsafe fn $write_relaxed(value: $t, addr: usize) {
-                // SAFETY: By the safety requirements of the module.
-                unsafe { write_volatile(addr as *mut $t, value) };
+                // SAFETY: As for the ordered form; `nomem`, as the access is to I/O memory only.
+                unsafe {
+                    asm!($store, a = in(reg) addr, v = in($class) value,
+                         options(nomem, nostack, preserves_flags))
+                };
             }
         };
     }
 
-    define_mmio!(readb, readb_relaxed, writeb, writeb_relaxed, u8);
-    define_mmio!(readw, readw_relaxed, writew, writew_relaxed, u16);
-    define_mmio!(readl, readl_relaxed, writel, writel_relaxed, u32);
-    #[cfg(CONFIG_64BIT)]
-    define_mmio!(readq, readq_relaxed, writeq, writeq_relaxed, u64);
+    define_mmio!(
+        readb, readb_relaxed, writeb, writeb_relaxed, u8, reg_byte,
+        "mov {v}, byte ptr [{a}]", "mov byte ptr [{a}], {v}"
+    );
+    define_mmio!(
+        readw, readw_relaxed, writew, writew_relaxed, u16, reg,
+        "mov {v:x}, word ptr [{a}]", "mov word ptr [{a}], {v:x}"
+    );
+    define_mmio!(
+        readl, readl_relaxed, writel, writel_relaxed, u32, reg,
+        "mov {v:e}, dword ptr [{a}]", "mov dword ptr [{a}], {v:e}"
+    );
+    define_mmio!(
+        readq, readq_relaxed, writeq, writeq_relaxed, u64, reg,
+        "mov {v:r}, qword ptr [{a}]", "mov qword ptr [{a}], {v:r}"
+    );
 }
 
-/// The C helpers, on architectures whose accessors are not written in Rust (see above).
-#[cfg(not(CONFIG_X86))]
+/// The C helpers of the `readl()` family, on the other architectures: each keeps its own
+/// instruction forms and barriers (a call per access, as v6.12 cannot inline C into Rust).
+///
+/// # Safety
+///
+/// Each function must be called with the address of a register of the function's size in a
+/// valid I/O memory mapping, aligned to that size.
+#[cfg(not(CONFIG_X86_64))]
 mod mmio {
     use crate::{bindings, ffi::c_void};
 
@@ -168,8 +203,8 @@ impl<const SIZE: usize> IoRaw<SIZE> {
 /// The view of an I/O memory mapping that drivers read and write registers through.
 ///
 /// `SIZE` is the size the driver requires the mapping to have at least: accessors at a constant
-/// offset are checked against it at compile time (a failed check is a build error), and cost
-/// what C's accessors cost. Offsets known only at run time go through the `try_` accessors,
+/// offset are checked against it at compile time (a failed check is a build error) and compile to
+/// the bare accessor. Offsets known only at run time go through the `try_` accessors,
 /// which check against the mapping's real size and fail with `EINVAL`.
 ///
 /// # Invariants
@@ -179,7 +214,7 @@ impl<const SIZE: usize> IoRaw<SIZE> {
 ///
 /// # Examples
 ///
-/// On x86, where the accessors are plain loads and stores, ordinary memory stands in for a
+/// On x86, where an MMIO access is a plain load or store, ordinary memory stands in for a
 /// device's registers here so that the example runs at boot; a driver gets its `Io` from a
 /// mapping of its device, such as a PCI BAR.
 ///
@@ -190,7 +225,7 @@ impl<const SIZE: usize> IoRaw<SIZE> {
 /// let regs = KBox::new([0u64; 2], GFP_KERNEL)?;
 /// let raw: IoRaw<16> = IoRaw::new(regs.as_ptr() as usize, 16)?;
 /// // SAFETY: `regs` is 16 bytes of memory that outlives `io`, and on x86 the accessors are
-/// // plain loads and stores.
+/// // plain loads and stores (`mov`).
 /// let io = unsafe { Io::from_raw(&raw) };
 ///
 /// // Constant offsets are checked at compile time: `io.read32(16)` would not build.
@@ -217,7 +252,7 @@ macro_rules! define_read {
         #[doc = concat!("Reads the `", stringify!($type_name), "` at `offset` (C's `",
                         stringify!($c_fn), "()`), checked at compile time.")]
         $(#[$attr])*
-        #[inline]
+        #[inline(always)]
         pub fn $name(&self, offset: usize) -> $type_name {
             let addr = self.io_addr_assert::<$type_name>(offset);
             // SAFETY: By the type invariant `addr` is in a valid I/O mapping, and the check in
@@ -246,7 +281,7 @@ macro_rules! define_write {
         #[doc = concat!("Writes the `", stringify!($type_name), "` `value` at `offset` (C's `",
                         stringify!($c_fn), "()`), checked at compile time.")]
         $(#[$attr])*
-        #[inline]
+        #[inline(always)]
         pub fn $name(&self, value: $type_name, offset: usize) {
             let addr = self.io_addr_assert::<$type_name>(offset);
             // SAFETY: By the type invariant `addr` is in a valid I/O mapping, and the check in

@@ -233,6 +233,7 @@ fn probe_edu(pdev: &pci::Device<Core>) -> Result<SampleDriver> {
     dev_info!(pdev.as_ref(), "edu MSI interrupt handled (count {count})\n");
     // A device has vectors of one kind at a time: free the MSI ones (and their handler) first.
     drop(msi);
+    intx_line_outlives_msi(pdev, &bar)?;
     // The INTx line may be shared with other devices.
     let intx = request_irq(pdev, &bar, IrqTypes::INTX, irq::Flags::SHARED)?;
     let count = raise_irq(pdev, &bar, &intx)?;
@@ -245,6 +246,40 @@ fn probe_edu(pdev: &pci::Device<Core>) -> Result<SampleDriver> {
         _bar: bar,
         _irq: intx,
     })
+}
+
+/// INTx vectors keep the line they were allocated with: MSI vectors allocated (and freed) while
+/// they exist do not move a handler requested through them onto an MSI vector.
+fn intx_line_outlives_msi(
+    pdev: &pci::Device<Core>,
+    bar: &Arc<Devres<Bar<{ edu::SIZE }>>>,
+) -> Result {
+    let intx = pdev.alloc_irq_vectors(1, 1, IrqTypes::INTX)?;
+    let line = intx.access(pdev.as_ref())?.irq(0)?;
+    // INTx vectors leave MSI off, so this allocation is allowed.
+    let msi = pdev.alloc_irq_vectors(1, 1, IrqTypes::MSI)?;
+    let handler = try_pin_init!(EduIrq {
+        bar: bar.clone(),
+        done <- Completion::new(),
+        count: AtomicU32::new(0),
+    }? Error);
+    let reg = pdev.request_irq(&intx, 0, irq::Flags::SHARED, NAME, handler)?;
+    let requested = reg.access(pdev.as_ref())?.irq();
+    // Frees the MSI vector; the handler is not on it.
+    drop(msi);
+    drop(reg);
+    if requested != line {
+        dev_err!(
+            pdev.as_ref(),
+            "INTx handler requested on IRQ {requested}, not the INTx line {line}\n"
+        );
+        return Err(EIO);
+    }
+    dev_info!(
+        pdev.as_ref(),
+        "edu INTx vectors keep their line with MSI vectors allocated\n"
+    );
+    Ok(())
 }
 
 /// Allocates one vector of `types` and requests it for `edu`'s handler.

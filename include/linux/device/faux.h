@@ -5,10 +5,12 @@
  * A faux device has no hardware behind it and no firmware description; the
  * code that creates it is also its driver. Creating one binds it to the bus's
  * single driver at once (calling the creator's optional probe), destroying it
- * unbinds it (calling remove), and it cannot be unbound or re-bound in
- * between, so that it can carry device-managed resources for as long as it
- * exists. Use it instead of registering a platform device for something that
- * is not a platform device.
+ * unbinds it (calling remove), and userspace cannot unbind or re-bind it in
+ * between (the driver has no bind attributes), so that it can carry
+ * device-managed resources for as long as it exists. The driver core itself
+ * still unbinds a consumer whose supplier unbinds: do not make a faux device
+ * the consumer of a device link. Use it instead of registering a platform
+ * device for something that is not a platform device.
  */
 #ifndef _DEVICE_FAUX_H_
 #define _DEVICE_FAUX_H_

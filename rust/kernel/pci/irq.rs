@@ -62,20 +62,26 @@ pub enum IrqType {
 /// are freed when the driver unbinds at the latest, and never while a handler is requested on
 /// one of them, as each [`IrqRegistration`] holds a reference.
 ///
+/// The IRQ numbers are recorded at allocation: C's `pci_irq_vector()` answers for the vectors
+/// the device has *now*, so INTx vectors asked after MSI vectors were allocated would give an
+/// MSI number, which these INTx vectors do not keep allocated.
+///
 /// # Invariants
 ///
-/// `count` vectors of kind `kind` are allocated for `pdev` until this is dropped, and no other
-/// MSI or MSI-X vectors are.
+/// `irqs` are the IRQ numbers of the vectors of kind `kind` allocated for `pdev`: MSI or MSI-X
+/// ones stay allocated until this is dropped (and no other MSI or MSI-X vectors are), the INTx
+/// one is the device's pin interrupt, which stays set up while the device is enabled.
 pub struct IrqVectors {
     pdev: ARef<Device>,
-    count: u32,
+    irqs: KVec<u32>,
     kind: IrqType,
 }
 
 impl IrqVectors {
     /// The number of vectors.
     pub fn count(&self) -> u32 {
-        self.count
+        // At most the `max` of the allocation, a `u32`.
+        self.irqs.len() as u32
     }
 
     /// Their kind.
@@ -83,15 +89,13 @@ impl IrqVectors {
         self.kind
     }
 
-    /// The IRQ number of vector `index` (C's `pci_irq_vector()`).
-    fn irq(&self, index: u32) -> Result<u32> {
-        if index >= self.count {
-            return Err(EINVAL);
-        }
-        // SAFETY: The device is valid and has `count` vectors allocated (type invariant).
-        let irq = unsafe { bindings::pci_irq_vector(self.pdev.as_raw(), index) };
-        to_result(irq)?;
-        u32::try_from(irq).map_err(|_| EINVAL)
+    /// The IRQ number of vector `index` (C's `pci_irq_vector()` at allocation).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if `index` is not one of the vectors.
+    pub fn irq(&self, index: u32) -> Result<u32> {
+        self.irqs.get(index as usize).copied().ok_or(EINVAL)
     }
 }
 
@@ -135,8 +139,9 @@ impl Device<device::Bound> {
     ///
     /// # Errors
     ///
-    /// `EBUSY` if the device has MSI or MSI-X vectors allocated already; `EINVAL` for `min`
-    /// of 0 or above `max`; otherwise the error of the last kind tried (e.g. `ENOSPC`: INTx
+    /// `EINVAL` if the device is not enabled (enable it first, so that it is disabled only after
+    /// the vectors are freed at unbind), or for `min` of 0 or above `max`; `EBUSY` if the device
+    /// has MSI or MSI-X vectors allocated already; otherwise the error of the last kind tried (e.g. `ENOSPC`: INTx
     /// with no line, or fewer vectors than `min`).
     ///
     /// # Examples
@@ -162,8 +167,9 @@ impl Device<device::Bound> {
     ///     let name = c_str!("my_driver");
     ///     let handler = Counter(AtomicU32::new(0));
     ///     let reg = pdev.request_irq(&vectors, 0, irq::Flags::SHARED, name, handler)?;
-    ///     // ... make the device interrupt, then:
-    ///     reg.try_access_with(|reg| reg.synchronize());
+    ///     // ... make the device interrupt, then wait for its handler (this sleeps: not under
+    ///     // `try_access_with()`, whose RCU read-side section must not sleep).
+    ///     reg.access(pdev.as_ref())?.synchronize();
     ///     Ok(())
     /// }
     /// ```
@@ -173,7 +179,8 @@ impl Device<device::Bound> {
         max: u32,
         types: IrqTypes,
     ) -> Result<Arc<Devres<IrqVectors>>> {
-        if min == 0 || min > max {
+        // SAFETY: The device is valid.
+        if min == 0 || min > max || !unsafe { bindings::pci_is_enabled(self.as_raw()) } {
             return Err(EINVAL);
         }
         // SAFETY: The device is valid.
@@ -198,10 +205,26 @@ impl Device<device::Bound> {
             }
         }
         let (kind, count) = result?;
-        // INVARIANT: `count` vectors of `kind` were allocated above, the only MSI(-X) ones.
+        let mut irqs = KVec::new();
+        let recorded = (0..count as u32).try_for_each(|index| {
+            // SAFETY: The device is valid and has `count` vectors allocated.
+            let irq = unsafe { bindings::pci_irq_vector(self.as_raw(), index) };
+            to_result(irq)?;
+            irqs.push(u32::try_from(irq).map_err(|_| EINVAL)?, GFP_KERNEL)?;
+            Ok::<(), Error>(())
+        });
+        if let Err(e) = recorded {
+            if kind != IrqType::Intx {
+                // SAFETY: The device is valid and these are its MSI(-X) vectors, just allocated.
+                unsafe { bindings::pci_free_irq_vectors(self.as_raw()) };
+            }
+            return Err(e);
+        }
+        // INVARIANT: `irqs` are the numbers of the `count` vectors of `kind` allocated above, the
+        // only MSI(-X) ones; the device is enabled.
         let vectors = IrqVectors {
             pdev: self.into(),
-            count: count as u32,
+            irqs,
             kind,
         };
         Ok(Arc::new(Devres::new(self.as_ref(), vectors)?, GFP_KERNEL)?)
@@ -227,8 +250,8 @@ impl Device<device::Bound> {
         handler: impl PinInit<T, Error>,
     ) -> Result<Devres<IrqRegistration<T>>> {
         let irq = vectors.access(self.as_ref())?.irq(index)?;
-        // SAFETY: The registration holds a reference to `vectors`, which keeps them allocated
-        // until it is dropped: `IrqVectors` is dropped only when the last reference goes, or by
+        // SAFETY: `irq` was recorded when `vectors` were allocated, and the registration holds a
+        // reference to `vectors`, which keeps that number allocated until it is dropped: `IrqVectors` is dropped only when the last reference goes, or by
         // its `Devres` action at unbind, which runs after the action of the `Devres` below
         // (added later) has dropped the registration.
         let registration = unsafe { irq::Registration::new(irq, flags, name, handler) };

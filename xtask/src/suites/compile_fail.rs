@@ -6,8 +6,10 @@
 //! `Kbuild` and the module's source) with a file `expect`: the fragments (one per line, an
 //! error code such as `E0277` or a piece of the message) that the build's log must all show. It
 //! is built with kbuild `M=` against the topic's tip in the per-commit slot; a case that builds,
-//! or fails without every fragment, fails its test. A passed verdict is remembered by the tip's
-//! tree, the configuration, the toolchain and the case's files.
+//! or fails without every fragment, fails its test. A case whose `expect` is the one line
+//! [`MUST_BUILD`] is the other way round: a promise that some code builds (without warnings).
+//! A passed verdict is remembered by the tip's tree, the configuration, the toolchain and the
+//! case's files.
 
 use crate::builds::{topic_module, topic_module_key, COMMITS_SLOT};
 use crate::cache::Verdicts;
@@ -19,6 +21,9 @@ use std::path::{Path, PathBuf};
 
 /// Where the cases live, one folder per topic.
 const CASES_DIR: &str = "xtask/compile-fail";
+
+/// The `expect` of a case that must build.
+const MUST_BUILD: &str = "builds";
 
 /// The case folders of topic folder `topic` (sorted), none when it has no folder.
 fn case_dirs(repo: &Path, topic: &str) -> Result<Vec<PathBuf>> {
@@ -56,6 +61,12 @@ fn verdict(
     built: std::result::Result<(), String>,
     log: &str,
 ) -> TestResult {
+    if expect == [MUST_BUILD] {
+        return match built {
+            Ok(()) => TestResult::pass(name),
+            Err(e) => TestResult::fail(name, format!("it must build, but: {e}")),
+        };
+    }
     match built {
         Ok(()) => TestResult::fail(name, "it builds, but must not"),
         // `author::module` refuses a module that compiles with warnings: it still compiled.
@@ -160,6 +171,16 @@ mod tests {
             other.detail
         );
         assert!(other.detail.contains("error[E0433]"), "{}", other.detail);
+        let must_build = vec![MUST_BUILD.to_string()];
+        let mb = |built| verdict("c".into(), &must_build, built, "");
+        assert_eq!(mb(Ok(())).outcome, Outcome::Pass);
+        let failed = mb(Err("make failed".into()));
+        assert_eq!(failed.outcome, Outcome::Fail);
+        assert!(
+            failed.detail.starts_with("it must build"),
+            "{}",
+            failed.detail
+        );
         let warned = v(
             Err("the module c builds with warnings:\nwarning: x".into()),
             "",

@@ -5,6 +5,7 @@ mod compile_fail;
 mod driver_author;
 mod gpu_model;
 mod host;
+mod mmio_codegen;
 mod nova_stub;
 mod rust_device;
 pub(crate) mod rust_drm;

@@ -16,8 +16,6 @@ mod gpu;
 mod regs;
 mod uapi;
 
-use kernel::prelude::*;
-
 kernel::module_pci_driver! {
     type: driver::NovaDriver,
     name: "nova",
