@@ -12,6 +12,7 @@
 use crate::{build_assert, error::Result, prelude::*};
 
 pub mod mem;
+pub mod poll;
 pub mod resource;
 
 /// The accessors themselves, by C's names, taking the address of the register, on x86-64: the

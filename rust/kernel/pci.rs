@@ -32,7 +32,7 @@ mod config;
 mod irq;
 
 pub use bar::Bar;
-pub use irq::{IrqRegistration, IrqType, IrqTypes, IrqVectors};
+pub use irq::{IrqType, IrqTypes, IrqVector, IrqVectors};
 
 /// C's `PCI_ANY_ID`: an ID field that matches any value.
 const PCI_ANY_ID: u32 = !0;

@@ -8,18 +8,19 @@
 //!   `Bar`, and shows what the BAR API refuses (an index past the last BAR, an I/O-port BAR, an
 //!   unimplemented BAR, a BAR claimed already, an access past the end);
 //! - `edu` (1234:11e8): checks the ID and liveness registers, computes a factorial, and raises
-//!   and acknowledges an interrupt through MSI and then through INTx.
+//!   an interrupt through MSI, which a threaded handler acknowledges in its hard-interrupt half
+//!   and completes in its thread.
 //!
 //! Start QEMU with `-device pci-testdev -device edu`.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     c_str,
-    device::Core,
+    device::{Bound, Core, Device},
     devres::Devres,
-    io::mem::IoMem,
+    io::{mem::IoMem, poll::read_poll_timeout},
     irq, pci,
-    pci::{Bar, IrqRegistration, IrqTypes},
+    pci::{Bar, IrqTypes, IrqVectors},
     prelude::*,
     str::CStr,
     sync::{Arc, Completion},
@@ -92,8 +93,8 @@ enum SampleDriver {
         bar: Devres<Bar<{ testdev::SIZE }>>,
     },
     Edu {
-        _bar: Arc<Devres<Bar<{ edu::SIZE }>>>,
-        _irq: Devres<IrqRegistration<EduIrq>>,
+        // The interrupt is freed when this is dropped, or at unbind if that comes first.
+        _irq: Pin<KBox<irq::ThreadedRegistration<EduIrq>>>,
     },
 }
 
@@ -110,8 +111,8 @@ impl pci::Driver for SampleDriver {
             pdev.device_id(),
             pdev.revision_id()
         );
+        // First, so that the device is disabled at unbind only after what needs it enabled.
         pdev.enable_device_mem()?;
-        pdev.set_master();
         match info {
             Info::TestDev => probe_testdev(pdev),
             Info::Edu => probe_edu(pdev),
@@ -214,61 +215,68 @@ fn probe_edu(pdev: &pci::Device<Core>) -> Result<SampleDriver> {
         return Err(EIO);
     }
     regs.write32(10, edu::FACTORIAL);
-    let mut polls = 0;
-    while regs.read32(edu::STATUS) & edu::STATUS_BUSY != 0 {
-        polls += 1;
-        if polls == 1_000_000 {
-            dev_err!(pdev.as_ref(), "factorial still busy\n");
-            return Err(EIO);
-        }
-    }
+    // Poll every 10 us, for 100 ms at most (ETIMEDOUT).
+    read_poll_timeout(
+        || Ok(regs.read32(edu::STATUS)),
+        |status| status & edu::STATUS_BUSY == 0,
+        10,
+        100_000,
+    )?;
     let factorial = regs.read32(edu::FACTORIAL);
     dev_info!(
         pdev.as_ref(),
         "edu ID {id:#010x}, liveness ok, 10! = {factorial}\n"
     );
 
-    let msi = request_irq(pdev, &bar, IrqTypes::MSI, irq::Flags::NONE)?;
-    let count = raise_irq(pdev, &bar, &msi)?;
-    dev_info!(pdev.as_ref(), "edu MSI interrupt handled (count {count})\n");
-    // A device has vectors of one kind at a time: free the MSI ones (and their handler) first.
-    drop(msi);
-    intx_line_outlives_msi(pdev, &bar)?;
-    // The INTx line may be shared with other devices.
-    let intx = request_irq(pdev, &bar, IrqTypes::INTX, irq::Flags::SHARED)?;
-    let count = raise_irq(pdev, &bar, &intx)?;
+    let vectors = intx_line_outlives_msi(pdev)?;
+    // An MSI is a memory write by the device: it needs bus mastering.
+    pdev.set_master();
+
+    // The handler keeps the BAR mapped for as long as it exists (and unbind revokes it).
+    let handler_bar = bar.clone();
+    let handler = try_pin_init!(EduIrq {
+        bar: handler_bar,
+        acked: AtomicU32::new(0),
+        threaded: AtomicU32::new(0),
+        done <- Completion::new(),
+    }? Error);
+    let irq = KBox::pin_init(
+        pdev.request_threaded_irq(vectors.vector(0)?, irq::Flags::NONE, NAME, handler)?,
+        GFP_KERNEL,
+    )?;
+    regs.write32(0x1, edu::IRQ_RAISE);
+    let handler = irq.handler();
+    if !handler
+        .done
+        .wait_for_completion_timeout(msecs_to_jiffies(1000))
+    {
+        dev_err!(pdev.as_ref(), "no interrupt within 1 s\n");
+        return Err(EIO);
+    }
     dev_info!(
         pdev.as_ref(),
-        "edu INTx interrupt handled (count {count})\n"
+        "edu MSI interrupt: status {:#x} acknowledged by the handler, handled in its thread (count {})\n",
+        handler.acked.load(Ordering::Relaxed),
+        handler.threaded.load(Ordering::Relaxed)
     );
-    // The INTx handler stays until the driver unbinds.
-    Ok(SampleDriver::Edu {
-        _bar: bar,
-        _irq: intx,
-    })
+    Ok(SampleDriver::Edu { _irq: irq })
 }
 
-/// INTx vectors keep the line they were allocated with: MSI vectors allocated (and freed) while
-/// they exist do not move a handler requested through them onto an MSI vector.
-fn intx_line_outlives_msi(
-    pdev: &pci::Device<Core>,
-    bar: &Arc<Devres<Bar<{ edu::SIZE }>>>,
-) -> Result {
+/// Review P2 of v1, as a check: INTx vectors keep the line they were allocated with, so a
+/// handler requested through them after MSI vectors were allocated is not on an MSI vector.
+/// Returns the MSI vectors, which stay the device's until unbind.
+fn intx_line_outlives_msi(pdev: &pci::Device<Core>) -> Result<IrqVectors<'_>> {
     let intx = pdev.alloc_irq_vectors(1, 1, IrqTypes::INTX)?;
-    let line = intx.access(pdev.as_ref())?.irq(0)?;
+    let line = intx.vector(0)?.irq();
     // INTx vectors leave MSI off, so this allocation is allowed.
     let msi = pdev.alloc_irq_vectors(1, 1, IrqTypes::MSI)?;
-    let handler = try_pin_init!(EduIrq {
-        bar: bar.clone(),
-        done <- Completion::new(),
-        count: AtomicU32::new(0),
-    }? Error);
-    let reg = pdev.request_irq(&intx, 0, irq::Flags::SHARED, NAME, handler)?;
-    let requested = reg.access(pdev.as_ref())?.irq();
-    // Frees the MSI vector; the handler is not on it.
-    drop(msi);
+    let reg = KBox::pin_init(
+        pdev.request_irq(intx.vector(0)?, irq::Flags::SHARED, NAME, NotOurs)?,
+        GFP_KERNEL,
+    )?;
+    let requested = reg.irq();
     drop(reg);
-    if requested != line {
+    if requested != line || msi.vector(0)?.irq() == line {
         dev_err!(
             pdev.as_ref(),
             "INTx handler requested on IRQ {requested}, not the INTx line {line}\n"
@@ -279,72 +287,51 @@ fn intx_line_outlives_msi(
         pdev.as_ref(),
         "edu INTx vectors keep their line with MSI vectors allocated\n"
     );
-    Ok(())
+    Ok(msi)
 }
 
-/// Allocates one vector of `types` and requests it for `edu`'s handler.
-fn request_irq(
-    pdev: &pci::Device<Core>,
-    bar: &Arc<Devres<Bar<{ edu::SIZE }>>>,
-    types: IrqTypes,
-    flags: irq::Flags,
-) -> Result<Devres<IrqRegistration<EduIrq>>> {
-    let vectors = pdev.alloc_irq_vectors(1, 1, types)?;
-    let handler = try_pin_init!(EduIrq {
-        bar: bar.clone(),
-        done <- Completion::new(),
-        count: AtomicU32::new(0),
-    }? Error);
-    // The registration keeps the vectors allocated.
-    pdev.request_irq(&vectors, 0, flags, NAME, handler)
-}
+/// A handler for a shared line on which the device does not interrupt.
+struct NotOurs;
 
-/// Makes `edu` raise an interrupt and waits for the handler of `registration`; returns how many
-/// interrupts the handler acknowledged.
-fn raise_irq(
-    pdev: &pci::Device<Core>,
-    bar: &Devres<Bar<{ edu::SIZE }>>,
-    registration: &Devres<IrqRegistration<EduIrq>>,
-) -> Result<u32> {
-    let handler = registration.access(pdev.as_ref())?.handler();
-    bar.access(pdev.as_ref())?.write32(0x1, edu::IRQ_RAISE);
-    if !handler
-        .done
-        .wait_for_completion_timeout(msecs_to_jiffies(1000))
-    {
-        dev_err!(pdev.as_ref(), "no interrupt within 1 s\n");
-        return Err(EIO);
+impl irq::Handler for NotOurs {
+    fn handle(&self, _dev: &Device<Bound>) -> irq::IrqReturn {
+        irq::IrqReturn::None
     }
-    Ok(handler.count.load(Ordering::Relaxed))
 }
 
-/// `edu`'s interrupt handler: acknowledges what the device raised and signals the waiter.
+/// `edu`'s interrupt handler: the hard-interrupt half acknowledges what the device raised, the
+/// thread signals the waiter.
 #[pin_data]
 struct EduIrq {
     bar: Arc<Devres<Bar<{ edu::SIZE }>>>,
+    /// The status bits the hard-interrupt half acknowledged.
+    acked: AtomicU32,
+    /// How many times the thread ran.
+    threaded: AtomicU32,
     #[pin]
     done: Completion,
-    count: AtomicU32,
 }
 
-impl irq::Handler for EduIrq {
-    fn handle(&self) -> irq::IrqReturn {
-        let status = self.bar.try_access_with(|regs| {
-            let status = regs.read32(edu::IRQ_STATUS);
-            if status != 0 {
-                // Even with MSI, `edu` keeps the status until it is acknowledged.
-                regs.write32(status, edu::IRQ_ACK);
-            }
-            status
-        });
-        match status {
-            Some(0) | None => irq::IrqReturn::None,
-            Some(_) => {
-                self.count.fetch_add(1, Ordering::Relaxed);
-                self.done.complete_all();
-                irq::IrqReturn::Handled
-            }
+impl irq::ThreadedHandler for EduIrq {
+    fn handle(&self, dev: &Device<Bound>) -> irq::ThreadedIrqReturn {
+        // The line is freed before the BAR is unmapped at unbind: the BAR is there.
+        let Ok(regs) = self.bar.access(dev) else {
+            return irq::ThreadedIrqReturn::None;
+        };
+        let status = regs.read32(edu::IRQ_STATUS);
+        if status == 0 {
+            return irq::ThreadedIrqReturn::None;
         }
+        // Even with MSI, `edu` keeps the status until it is acknowledged.
+        regs.write32(status, edu::IRQ_ACK);
+        self.acked.fetch_or(status, Ordering::Relaxed);
+        irq::ThreadedIrqReturn::WakeThread
+    }
+
+    fn handle_threaded(&self, _dev: &Device<Bound>) -> irq::IrqReturn {
+        self.threaded.fetch_add(1, Ordering::Relaxed);
+        self.done.complete_all();
+        irq::IrqReturn::Handled
     }
 }
 

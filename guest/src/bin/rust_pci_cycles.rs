@@ -15,8 +15,8 @@
 //! bound. Each removal must print `unbind` exactly once.
 //!
 //! While the device is bound, `/proc/iomem` must show its BAR 0 claimed under the driver's
-//! name; after each unbind, that claim and the IRQ must be gone: a second driver could claim
-//! them.
+//! name and sysfs `enable` must read 1; after each unbind, that claim and the IRQ must be gone
+//! (a second driver could claim them) and `enable` must read 0: the driver disabled the device.
 //!
 //! KTAP tests (suite `rust_pci_cycles`): `initial_binding` (each device is bound at the start,
 //! after loading the module), `unbind_bind_cycles.<BDF>` for each device, and
@@ -212,10 +212,24 @@ fn irq_requested(bdf: &str, driver: &str) -> Result<bool, String> {
         .any(|l| l.trim_start().starts_with(&prefix) && l.contains(driver)))
 }
 
-/// Checks that `dev`'s BAR 0 (and IRQ, if it has one under test) are claimed by `driver`
-/// exactly when `bound`.
+/// Whether sysfs `enable` of `bdf` reads 1 (the device is enabled, `pci_is_enabled()`).
+fn enabled(bdf: &str) -> Result<bool, String> {
+    let path = format!("/sys/bus/pci/devices/{bdf}/enable");
+    let v = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    Ok(v.trim() != "0")
+}
+
+/// Checks that `dev`'s BAR 0 (and IRQ, if it has one under test) are claimed by `driver`, and
+/// that the device is enabled, exactly when `bound`.
 fn check_claims(dev: &Device, driver: &str, bound: bool) -> Result<(), String> {
     let state = if bound { "bound" } else { "unbound" };
+    if enabled(&dev.bdf)? != bound {
+        return Err(format!(
+            "{}: sysfs enable reads {} while {state}",
+            dev.bdf,
+            if bound { 0 } else { 1 }
+        ));
+    }
     if bar0_claimed(&dev.bdf, driver)? != bound {
         return Err(format!(
             "{}: /proc/iomem {} BAR 0 claimed by {driver} while {state}",

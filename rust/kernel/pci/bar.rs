@@ -115,8 +115,9 @@ impl Device<device::Bound> {
     ///
     /// # Errors
     ///
-    /// - `EINVAL` if `bar` is not a BAR (6 or more), is an I/O-port BAR, or is smaller than
-    ///   `SIZE`;
+    /// - `EINVAL` if the device is not enabled (enable it first, so that it is disabled only after
+    ///   the BAR is unmapped at unbind), or if `bar` is not a BAR (6 or more), is an I/O-port BAR,
+    ///   or is smaller than `SIZE`;
     /// - `ENOMEM` if the BAR is not implemented (its length is 0) or cannot be mapped;
     /// - `EBUSY` if it is claimed already (by this driver or another);
     /// - `ENOMEM` if the `Devres` cannot be allocated.
@@ -146,6 +147,10 @@ impl Device<device::Bound> {
         bar: u32,
         name: &'static CStr,
     ) -> Result<Devres<Bar<SIZE>>> {
+        // SAFETY: The device is valid.
+        if !unsafe { bindings::pci_is_enabled(self.as_raw()) } {
+            return Err(EINVAL);
+        }
         Devres::new(self.as_ref(), Bar::<SIZE>::new(self, bar, name)?)
     }
 

@@ -1,21 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! PCI interrupts: INTx, MSI and MSI-X vectors, and handlers requested on them.
+//! PCI interrupts: INTx, MSI and MSI-X vectors of a bound device, and handlers requested on them.
 //!
 //! C header: [`include/linux/pci.h`](srctree/include/linux/pci.h)
 
 use crate::{
     bindings, device,
-    devres::Devres,
+    device::Bound,
+    devres,
     error::{to_result, Result},
-    irq::{self, Handler},
+    irq::{self, IrqRequest},
     pci::Device,
     prelude::*,
     str::CStr,
-    sync::Arc,
     types::ARef,
 };
-use core::ops::{BitOr, Deref};
+use core::ops::BitOr;
 
 /// The kinds of interrupt a driver accepts (C's `PCI_IRQ_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,29 +55,43 @@ pub enum IrqType {
     MsiX,
 }
 
-/// IRQ vectors allocated for a PCI device (C's `pci_alloc_irq_vectors()`), of one kind; MSI and
-/// MSI-X vectors are freed (`pci_free_irq_vectors()`) when dropped.
+/// The device's MSI or MSI-X vectors, freed (`pci_free_irq_vectors()`) when the driver unbinds;
+/// handed to the device's managed resources by [`Device::alloc_irq_vectors`].
+struct AllocatedVectors {
+    pdev: ARef<Device>,
+}
+
+impl Drop for AllocatedVectors {
+    fn drop(&mut self) {
+        // SAFETY: The device is valid and has MSI or MSI-X vectors, allocated for this binding.
+        // This runs at unbind, after every action added later: the registrations of the handlers
+        // requested on the vectors have freed their lines.
+        unsafe { bindings::pci_free_irq_vectors(self.pdev.as_raw()) };
+    }
+}
+
+/// IRQ vectors allocated for a bound PCI device (C's `pci_alloc_irq_vectors()`), of one kind.
 ///
-/// Drivers get them as an `Arc<Devres<IrqVectors>>` from [`Device::alloc_irq_vectors`]: they
-/// are freed when the driver unbinds at the latest, and never while a handler is requested on
-/// one of them, as each [`IrqRegistration`] holds a reference.
-///
-/// The IRQ numbers are recorded at allocation: C's `pci_irq_vector()` answers for the vectors
-/// the device has *now*, so INTx vectors asked after MSI vectors were allocated would give an
-/// MSI number, which these INTx vectors do not keep allocated.
+/// MSI and MSI-X vectors are freed when the driver unbinds, not before: a handler requested on
+/// one of them ([`IrqVector::request`]) is freed at unbind at the latest, before them. The IRQ
+/// numbers are recorded at allocation, as C's `pci_irq_vector()` answers for the vectors the
+/// device has when it is called: INTx vectors asked after MSI vectors were allocated would name
+/// an MSI vector.
 ///
 /// # Invariants
 ///
-/// `irqs` are the IRQ numbers of the vectors of kind `kind` allocated for `pdev`: MSI or MSI-X
-/// ones stay allocated until this is dropped (and no other MSI or MSI-X vectors are), the INTx
-/// one is the device's pin interrupt, which stays set up while the device is enabled.
-pub struct IrqVectors {
-    pdev: ARef<Device>,
+/// `irqs` are the IRQ numbers of the vectors of kind `kind` allocated for `dev` during its
+/// current binding; they stay allocated until the binding ends (MSI and MSI-X vectors are freed
+/// by a managed resource added before any request of them, the INTx line is the device's pin
+/// interrupt, set up while the device is enabled, and the device is disabled at unbind by a
+/// managed resource added before too).
+pub struct IrqVectors<'a> {
+    dev: &'a Device<Bound>,
     irqs: KVec<u32>,
     kind: IrqType,
 }
 
-impl IrqVectors {
+impl<'a> IrqVectors<'a> {
     /// The number of vectors.
     pub fn count(&self) -> u32 {
         // At most the `max` of the allocation, a `u32`.
@@ -89,96 +103,99 @@ impl IrqVectors {
         self.kind
     }
 
-    /// The IRQ number of vector `index` (C's `pci_irq_vector()` at allocation).
+    /// Vector `index`.
     ///
     /// # Errors
     ///
     /// `EINVAL` if `index` is not one of the vectors.
-    pub fn irq(&self, index: u32) -> Result<u32> {
-        self.irqs.get(index as usize).copied().ok_or(EINVAL)
+    pub fn vector(&self, index: u32) -> Result<IrqVector<'a>> {
+        let irq = *self.irqs.get(index as usize).ok_or(EINVAL)?;
+        // INVARIANT: `irq` is the number of a vector of `dev` (type invariant of `self`).
+        Ok(IrqVector {
+            dev: self.dev,
+            index,
+            irq,
+        })
     }
 }
 
-impl Drop for IrqVectors {
-    fn drop(&mut self) {
-        // INTx needs no freeing; MSI and MSI-X are ours alone (type invariant), and no handler
-        // is requested on them any more: each registration holds a reference to the `Devres`
-        // that owns `self`, and the `Devres` action that may drop `self` at unbind runs after
-        // the actions of the registrations, which were added later.
-        if self.kind != IrqType::Intx {
-            // SAFETY: The device is valid and these are its allocated MSI(-X) vectors.
-            unsafe { bindings::pci_free_irq_vectors(self.pdev.as_raw()) };
-        }
+/// One IRQ vector of a bound PCI device, from [`IrqVectors::vector`].
+///
+/// # Invariants
+///
+/// `irq` is the IRQ number of vector `index` of `dev`, allocated until the binding ends (see
+/// [`IrqVectors`]).
+#[derive(Clone, Copy)]
+pub struct IrqVector<'a> {
+    dev: &'a Device<Bound>,
+    index: u32,
+    irq: u32,
+}
+
+impl<'a> IrqVector<'a> {
+    /// Its index among the device's vectors.
+    pub fn index(&self) -> u32 {
+        self.index
     }
-}
 
-/// A handler requested on a PCI IRQ vector: an [`irq::Registration`] that keeps its vectors
-/// allocated. It derefs to the [`irq::Registration`].
-#[pin_data]
-pub struct IrqRegistration<T: Handler> {
-    // Declared first: dropped (the line freed) before the reference to the vectors.
-    #[pin]
-    registration: irq::Registration<T>,
-    vectors: Arc<Devres<IrqVectors>>,
-}
+    /// Its IRQ number (C's `pci_irq_vector()` at allocation).
+    pub fn irq(&self) -> u32 {
+        self.irq
+    }
 
-impl<T: Handler> Deref for IrqRegistration<T> {
-    type Target = irq::Registration<T>;
-
-    fn deref(&self) -> &irq::Registration<T> {
-        &self.registration
+    /// The request for this vector's line, to register a handler with
+    /// ([`irq::Registration::new`], [`irq::ThreadedRegistration::new`]).
+    pub fn request(self) -> IrqRequest<'a> {
+        // SAFETY: `irq` is an IRQ of the device that stays allocated until the binding ends,
+        // after every managed resource added from now on is released (type invariant).
+        unsafe { IrqRequest::new(self.dev.as_ref(), self.irq) }
     }
 }
 
 impl Device<device::Bound> {
     /// Allocates between `min` and `max` IRQ vectors of one of the kinds `types` allows,
-    /// preferring MSI-X, then MSI, then INTx (C's `pci_alloc_irq_vectors()`).
-    ///
-    /// The vectors are freed when the last reference goes, and when the driver unbinds at the
-    /// latest.
+    /// preferring MSI-X, then MSI, then INTx (C's `pci_alloc_irq_vectors()`); MSI and MSI-X
+    /// vectors are freed when the driver unbinds.
     ///
     /// # Errors
     ///
     /// `EINVAL` if the device is not enabled (enable it first, so that it is disabled only after
     /// the vectors are freed at unbind), or for `min` of 0 or above `max`; `EBUSY` if the device
-    /// has MSI or MSI-X vectors allocated already; otherwise the error of the last kind tried (e.g. `ENOSPC`: INTx
-    /// with no line, or fewer vectors than `min`).
+    /// has MSI or MSI-X vectors already; otherwise the error of the last kind tried (e.g.
+    /// `ENOSPC`: INTx with no line, or fewer vectors than `min`).
     ///
     /// # Examples
     ///
-    /// Compile-only: it needs a bound PCI device with MSI.
+    /// Compile-only: it needs a bound PCI device.
     ///
     /// ```
     /// use core::sync::atomic::{AtomicU32, Ordering};
-    /// use kernel::{c_str, device::Core, irq, pci};
+    /// use kernel::{c_str, device::{Bound, Core, Device}, irq, pci};
     /// use kernel::pci::IrqTypes;
     ///
     /// struct Counter(AtomicU32);
     ///
     /// impl irq::Handler for Counter {
-    ///     fn handle(&self) -> irq::IrqReturn {
+    ///     fn handle(&self, _dev: &Device<Bound>) -> irq::IrqReturn {
     ///         self.0.fetch_add(1, Ordering::Relaxed);
     ///         irq::IrqReturn::Handled
     ///     }
     /// }
     ///
-    /// fn setup_irq(pdev: &pci::Device<Core>) -> Result {
+    /// fn setup_irq(pdev: &pci::Device<Core>) -> Result<Pin<KBox<irq::Registration<Counter>>>> {
+    ///     pdev.enable_device_mem()?;
     ///     let vectors = pdev.alloc_irq_vectors(1, 1, IrqTypes::MSI | IrqTypes::INTX)?;
-    ///     let name = c_str!("my_driver");
     ///     let handler = Counter(AtomicU32::new(0));
-    ///     let reg = pdev.request_irq(&vectors, 0, irq::Flags::SHARED, name, handler)?;
-    ///     // ... make the device interrupt, then wait for its handler (this sleeps: not under
-    ///     // `try_access_with()`, whose RCU read-side section must not sleep).
-    ///     reg.access(pdev.as_ref())?.synchronize();
-    ///     Ok(())
+    ///     let name = c_str!("my_driver");
+    ///     let init = pdev.request_irq(vectors.vector(0)?, irq::Flags::SHARED, name, handler)?;
+    ///     let reg = KBox::pin_init(init, GFP_KERNEL)?;
+    ///     // ... make the device interrupt, then wait for its handler (this sleeps: it takes the
+    ///     // bound device, not an RCU read-side section).
+    ///     reg.synchronize(pdev.as_ref())?;
+    ///     Ok(reg)
     /// }
     /// ```
-    pub fn alloc_irq_vectors(
-        &self,
-        min: u32,
-        max: u32,
-        types: IrqTypes,
-    ) -> Result<Arc<Devres<IrqVectors>>> {
+    pub fn alloc_irq_vectors(&self, min: u32, max: u32, types: IrqTypes) -> Result<IrqVectors<'_>> {
         // SAFETY: The device is valid.
         if min == 0 || min > max || !unsafe { bindings::pci_is_enabled(self.as_raw()) } {
             return Err(EINVAL);
@@ -197,68 +214,83 @@ impl Device<device::Bound> {
                 continue;
             }
             // SAFETY: The device is valid and bound; it has no MSI or MSI-X vectors (checked
-            // above), so these are the only ones.
+            // above).
             let ret = unsafe { bindings::pci_alloc_irq_vectors(self.as_raw(), min, max, bits.0) };
-            result = to_result(ret).map(|()| (kind, ret));
+            result = to_result(ret).map(|()| (kind, ret as u32));
             if result.is_ok() {
                 break;
             }
         }
         let (kind, count) = result?;
-        let mut irqs = KVec::new();
-        let recorded = (0..count as u32).try_for_each(|index| {
+        if kind != IrqType::Intx {
+            // Freed at unbind, after the lines requested on them (their actions come later); on
+            // failure `register` drops it, which frees them now.
+            devres::register(
+                self.as_ref(),
+                AllocatedVectors { pdev: self.into() },
+                GFP_KERNEL,
+            )?;
+        }
+        let mut irqs = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+        for index in 0..count {
             // SAFETY: The device is valid and has `count` vectors allocated.
             let irq = unsafe { bindings::pci_irq_vector(self.as_raw(), index) };
             to_result(irq)?;
             irqs.push(u32::try_from(irq).map_err(|_| EINVAL)?, GFP_KERNEL)?;
-            Ok::<(), Error>(())
-        });
-        if let Err(e) = recorded {
-            if kind != IrqType::Intx {
-                // SAFETY: The device is valid and these are its MSI(-X) vectors, just allocated.
-                unsafe { bindings::pci_free_irq_vectors(self.as_raw()) };
-            }
-            return Err(e);
         }
-        // INVARIANT: `irqs` are the numbers of the `count` vectors of `kind` allocated above, the
-        // only MSI(-X) ones; the device is enabled.
-        let vectors = IrqVectors {
-            pdev: self.into(),
+        // INVARIANT: `irqs` are the numbers of the `count` vectors of `kind` allocated above for
+        // this binding; the MSI(-X) ones are freed at unbind by the action just added, the device
+        // is enabled.
+        Ok(IrqVectors {
+            dev: self,
             irqs,
             kind,
-        };
-        Ok(Arc::new(Devres::new(self.as_ref(), vectors)?, GFP_KERNEL)?)
+        })
     }
 
-    /// Requests vector `index` of `vectors` with `flags` and `name` for the handler `handler`
-    /// initialises, until the registration is dropped, or the driver unbinds at the latest.
+    /// An initialiser of a registration of `handler` on `vector` with `flags` and `name`, freed
+    /// when dropped or when the driver unbinds at the latest (see [`irq::Registration`]).
     ///
-    /// An INTx line may be shared with other devices: request it with [`irq::Flags::SHARED`]
-    /// and return [`irq::IrqReturn::None`] for interrupts the device did not raise.
+    /// An INTx line may be shared with other devices: request it with [`irq::Flags::SHARED`] and
+    /// return [`irq::IrqReturn::None`] for interrupts the device did not raise.
     ///
     /// # Errors
     ///
-    /// `EINVAL` if `vectors` are another device's or `index` is not one of them, `ENXIO` if
-    /// they were freed (the driver unbound), or the error of `request_irq()` or of the
-    /// allocation.
-    pub fn request_irq<T: Handler>(
-        &self,
-        vectors: &Arc<Devres<IrqVectors>>,
-        index: u32,
+    /// `EINVAL` if `vector` is another device's; the initialiser fails with `request_irq()`'s
+    /// errors.
+    pub fn request_irq<'a, T: irq::Handler + 'static>(
+        &'a self,
+        vector: IrqVector<'a>,
         flags: irq::Flags,
         name: &'static CStr,
-        handler: impl PinInit<T, Error>,
-    ) -> Result<Devres<IrqRegistration<T>>> {
-        let irq = vectors.access(self.as_ref())?.irq(index)?;
-        // SAFETY: `irq` was recorded when `vectors` were allocated, and the registration holds a
-        // reference to `vectors`, which keeps that number allocated until it is dropped: `IrqVectors` is dropped only when the last reference goes, or by
-        // its `Devres` action at unbind, which runs after the action of the `Devres` below
-        // (added later) has dropped the registration.
-        let registration = unsafe { irq::Registration::new(irq, flags, name, handler) };
-        let init = try_pin_init!(IrqRegistration {
-            registration <- registration,
-            vectors: vectors.clone(),
-        }? Error);
-        Devres::new(self.as_ref(), init)
+        handler: impl PinInit<T, Error> + 'a,
+    ) -> Result<impl PinInit<irq::Registration<T>, Error> + 'a> {
+        let request = self.own_request(vector)?;
+        Ok(irq::Registration::new(request, flags, name, handler))
+    }
+
+    /// As [`Device::request_irq`], for a handler with a threaded half
+    /// ([`irq::ThreadedRegistration`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::request_irq`].
+    pub fn request_threaded_irq<'a, T: irq::ThreadedHandler + 'static>(
+        &'a self,
+        vector: IrqVector<'a>,
+        flags: irq::Flags,
+        name: &'static CStr,
+        handler: impl PinInit<T, Error> + 'a,
+    ) -> Result<impl PinInit<irq::ThreadedRegistration<T>, Error> + 'a> {
+        let request = self.own_request(vector)?;
+        Ok(irq::ThreadedRegistration::new(request, flags, name, handler))
+    }
+
+    /// The request of `vector`, if it is one of this device's.
+    fn own_request<'a>(&self, vector: IrqVector<'a>) -> Result<IrqRequest<'a>> {
+        if vector.dev.as_raw() != self.as_raw() {
+            return Err(EINVAL);
+        }
+        Ok(vector.request())
     }
 }
