@@ -11,3 +11,8 @@ void rust_helper_dev_set_drvdata(struct device *dev, void *data)
 {
 	dev_set_drvdata(dev, data);
 }
+
+bool rust_helper_device_has_driver_override(struct device *dev)
+{
+	return device_has_driver_override(dev);
+}

@@ -5,6 +5,11 @@
 /* The Rust PCI abstractions exist only with CONFIG_PCI. */
 #ifdef CONFIG_PCI
 
+unsigned long rust_helper_pci_resource_flags(struct pci_dev *pdev, int bar)
+{
+	return pci_resource_flags(pdev, bar);
+}
+
 resource_size_t rust_helper_pci_resource_start(struct pci_dev *pdev, int bar)
 {
 	return pci_resource_start(pdev, bar);

@@ -97,20 +97,44 @@ mod mmio {
     }
 
     define_mmio!(
-        readb, readb_relaxed, writeb, writeb_relaxed, u8, reg_byte,
-        "mov {v}, byte ptr [{a}]", "mov byte ptr [{a}], {v}"
+        readb,
+        readb_relaxed,
+        writeb,
+        writeb_relaxed,
+        u8,
+        reg_byte,
+        "mov {v}, byte ptr [{a}]",
+        "mov byte ptr [{a}], {v}"
     );
     define_mmio!(
-        readw, readw_relaxed, writew, writew_relaxed, u16, reg,
-        "mov {v:x}, word ptr [{a}]", "mov word ptr [{a}], {v:x}"
+        readw,
+        readw_relaxed,
+        writew,
+        writew_relaxed,
+        u16,
+        reg,
+        "mov {v:x}, word ptr [{a}]",
+        "mov word ptr [{a}], {v:x}"
     );
     define_mmio!(
-        readl, readl_relaxed, writel, writel_relaxed, u32, reg,
-        "mov {v:e}, dword ptr [{a}]", "mov dword ptr [{a}], {v:e}"
+        readl,
+        readl_relaxed,
+        writel,
+        writel_relaxed,
+        u32,
+        reg,
+        "mov {v:e}, dword ptr [{a}]",
+        "mov dword ptr [{a}], {v:e}"
     );
     define_mmio!(
-        readq, readq_relaxed, writeq, writeq_relaxed, u64, reg,
-        "mov {v:r}, qword ptr [{a}]", "mov qword ptr [{a}], {v:r}"
+        readq,
+        readq_relaxed,
+        writeq,
+        writeq_relaxed,
+        u64,
+        reg,
+        "mov {v:r}, qword ptr [{a}]",
+        "mov qword ptr [{a}], {v:r}"
     );
 }
 

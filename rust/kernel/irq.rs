@@ -91,9 +91,8 @@ impl Flags {
     /// The caller expects sharing mismatches (`IRQF_PROBE_SHARED`).
     pub const PROBE_SHARED: Flags = Flags::new(bindings::IRQF_PROBE_SHARED);
     /// A timer interrupt (`IRQF_TIMER`).
-    pub const TIMER: Flags = Flags::new(
-        bindings::__IRQF_TIMER | bindings::IRQF_NO_SUSPEND | bindings::IRQF_NO_THREAD,
-    );
+    pub const TIMER: Flags =
+        Flags::new(bindings::__IRQF_TIMER | bindings::IRQF_NO_SUSPEND | bindings::IRQF_NO_THREAD);
     /// A per-CPU interrupt (`IRQF_PERCPU`).
     pub const PERCPU: Flags = Flags::new(bindings::IRQF_PERCPU);
     /// Exclude the line from IRQ balancing (`IRQF_NOBALANCING`).

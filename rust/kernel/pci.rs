@@ -292,7 +292,9 @@ impl<T: Driver> Adapter<T> {
     /// `id` is an entry of `T`'s table or a dynamic ID, and either way its driver data is the
     /// index of an ID of the table. The exception: a device bound through `driver_override`
     /// that no ID matches gets the PCI core's wildcard ID (every field any, driver data 0);
-    /// since there is no matched entry to give, the probe fails with `ENODEV` then.
+    /// since there is no matched entry to give, the probe fails with `ENODEV` then. A dynamic ID
+    /// that looks the same (`new_id` of `ffffffff ffffffff`) is told apart by the device having
+    /// no `driver_override`: its driver data names entry 0.
     fn id_info(
         pdev: &Device<device::CoreInternal>,
         id: &bindings::pci_device_id,
@@ -301,8 +303,13 @@ impl<T: Driver> Adapter<T> {
         let wildcard = [id.vendor, id.device, id.subvendor, id.subdevice] == [PCI_ANY_ID; 4]
             && id.class_mask == 0
             && id.driver_data == 0;
+        // SAFETY: `pdev` is a valid device.
+        let overridden = unsafe { bindings::device_has_driver_override(pdev.as_ref().as_raw()) };
         // SAFETY: The table is a valid zero-terminated array of IDs and `pdev` a valid device.
-        if wildcard && unsafe { bindings::pci_match_id(table.as_ptr(), pdev.as_raw()) }.is_null() {
+        if wildcard
+            && overridden
+            && unsafe { bindings::pci_match_id(table.as_ptr(), pdev.as_raw()) }.is_null()
+        {
             dev_err!(
                 pdev.as_ref(),
                 "bound through driver_override, but no ID of the driver's table matches\n"
@@ -439,9 +446,10 @@ impl<Ctx: device::DeviceContext> Device<Ctx> {
     /// `EINVAL` if there is no resource `bar`.
     pub fn resource_flags(&self, bar: u32) -> Result<Flags> {
         Self::check_resource(bar)?;
-        // SAFETY: The device is valid and `bar` in bounds (checked above); only the flags are
-        // read.
-        let flags = unsafe { (*self.as_raw()).resource[bar as usize].flags };
+        // SAFETY: The device is valid and `bar` in bounds (checked above). The C helper reads the
+        // field, as C drivers do: the PCI core changes it only when it reassigns an unbound
+        // device's resources.
+        let flags = unsafe { bindings::pci_resource_flags(self.as_raw(), bar as c_int) };
         Ok(Flags::from_raw(flags))
     }
 }
@@ -456,8 +464,10 @@ impl Device<device::Bound> {
     pub fn resource(&self, bar: u32) -> Result<&Resource> {
         Self::check_resource(bar)?;
         // SAFETY: `bar` is in bounds of the device's resources, which live as long as the device.
-        // While a driver is bound (`Bound`, for the lifetime of `self`), the PCI core does not
-        // reassign them.
+        // That they do not change while a driver is bound (`Bound`, for the lifetime of `self`)
+        // is an assumption about the PCI core's policy, not enforced here: the core reassigns
+        // only unbound devices' resources; a resizable BAR or a rescan of unassigned BARs,
+        // which change a bound device's resources, are not used by this series.
         Ok(unsafe {
             Resource::from_raw(ptr::addr_of_mut!((*self.as_raw()).resource[bar as usize]))
         })

@@ -15,7 +15,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
-    c_str,
+    bindings, c_str,
     device::{Bound, Core, Device},
     devres::Devres,
     io::{mem::IoMem, poll::read_poll_timeout},
@@ -172,7 +172,7 @@ fn probe_testdev(pdev: &pci::Device<Core>) -> Result<SampleDriver> {
         ),
         (
             "bar 0 as IoMem",
-            IoMem::<0>::new(pdev.resource(0)?, NAME).map(drop),
+            IoMem::<0>::new(pdev.as_ref(), pdev.resource(0)?, NAME).map(drop),
             EBUSY,
             "EBUSY",
         ),
@@ -208,6 +208,24 @@ fn probe_edu(pdev: &pci::Device<Core>) -> Result<SampleDriver> {
         dev_err!(pdev.as_ref(), "not an edu device: ID register {id:#010x}\n");
         return Err(ENODEV);
     }
+    // The configuration space agrees with the IDs the PCI core read at enumeration, and lists
+    // the MSI capability the interrupt below needs.
+    let vendor = pdev.read_config_u16(bindings::PCI_VENDOR_ID as u16)?;
+    let msi_cap = pdev
+        .find_capability(bindings::PCI_CAP_ID_MSI as u8)
+        .ok_or(ENODEV)?;
+    let cap_id = pdev.read_config_u8(msi_cap.into())?;
+    if vendor != pdev.vendor_id() || u32::from(cap_id) != bindings::PCI_CAP_ID_MSI {
+        dev_err!(
+            pdev.as_ref(),
+            "config space: vendor {vendor:#06x}, capability {cap_id:#x} at {msi_cap:#x}\n"
+        );
+        return Err(EIO);
+    }
+    dev_info!(
+        pdev.as_ref(),
+        "edu config space: vendor {vendor:#06x}, MSI capability at {msi_cap:#x}\n"
+    );
     regs.write32(0x1234_5678, edu::LIVENESS);
     let liveness = regs.read32(edu::LIVENESS);
     if liveness != !0x1234_5678 {
@@ -268,8 +286,19 @@ fn probe_edu(pdev: &pci::Device<Core>) -> Result<SampleDriver> {
 fn intx_line_outlives_msi(pdev: &pci::Device<Core>) -> Result<IrqVectors<'_>> {
     let intx = pdev.alloc_irq_vectors(1, 1, IrqTypes::INTX)?;
     let line = intx.vector(0)?.irq();
-    // INTx vectors leave MSI off, so this allocation is allowed.
+    // INTx vectors leave MSI off, so this allocation is allowed; a second one is not.
     let msi = pdev.alloc_irq_vectors(1, 1, IrqTypes::MSI)?;
+    match pdev.alloc_irq_vectors(1, 1, IrqTypes::MSI) {
+        Err(e) if e == EBUSY => {}
+        other => {
+            dev_err!(
+                pdev.as_ref(),
+                "second MSI allocation: got {:?}, expected EBUSY\n",
+                other.map(|v| v.count())
+            );
+            return Err(EIO);
+        }
+    }
     let reg = KBox::pin_init(
         pdev.request_irq(intx.vector(0)?, irq::Flags::SHARED, NAME, NotOurs)?,
         GFP_KERNEL,
@@ -285,7 +314,7 @@ fn intx_line_outlives_msi(pdev: &pci::Device<Core>) -> Result<IrqVectors<'_>> {
     }
     dev_info!(
         pdev.as_ref(),
-        "edu INTx vectors keep their line with MSI vectors allocated\n"
+        "edu INTx vectors keep their line with MSI vectors allocated; a second MSI allocation is EBUSY\n"
     );
     Ok(msi)
 }

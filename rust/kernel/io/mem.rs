@@ -6,6 +6,8 @@
 
 use crate::{
     bindings,
+    device::{Bound, Device},
+    devres::Devres,
     error::Result,
     ffi::c_void,
     io::{
@@ -20,9 +22,10 @@ use core::ops::Deref;
 /// A memory resource, claimed (`request_mem_region()`) and mapped (`ioremap()`), with at least
 /// `SIZE` bytes; unmapped and released when dropped.
 ///
-/// It derefs to [`Io`], whose accessors reach the registers. It is not tied to a driver's
-/// binding: a driver keeps it in a [`Devres`](crate::devres::Devres), so that the mapping goes
-/// when the driver unbinds.
+/// It derefs to [`Io`], whose accessors reach the registers. A driver gets it only from a bound
+/// device and only inside a [`Devres`], so that the mapping and the claim go when the driver
+/// unbinds at the latest, even if the `Devres` is leaked (the claim's name, in the driver's
+/// module, must not outlive the binding).
 ///
 /// # Invariants
 ///
@@ -42,7 +45,7 @@ use core::ops::Deref;
 /// };
 ///
 /// fn map_registers(dev: &Device<Bound>, res: &Resource) -> Result<Devres<IoMem<0x100>>> {
-///     let regs = Devres::new(dev, IoMem::<0x100>::new(res, c_str!("my_driver"))?)?;
+///     let regs = IoMem::<0x100>::new(dev, res, c_str!("my_driver"))?;
 ///     let id = regs.access(dev)?.read32(0x0);
 ///     dev_info!(dev, "ID register: {id:#x}\n");
 ///     Ok(regs)
@@ -55,15 +58,20 @@ pub struct IoMem<const SIZE: usize = 0> {
 }
 
 impl<const SIZE: usize> IoMem<SIZE> {
-    /// Claims the memory resource `res` for `name` and maps all of it.
+    /// Claims the memory resource `res` for `name` and maps all of it, for `dev`'s binding.
     ///
     /// # Errors
     ///
     /// - `EINVAL` if `res` is not a memory resource, is empty, is smaller than `SIZE` or does
     ///   not start aligned to [`IO_ALIGN`](crate::io::IO_ALIGN);
     /// - `EBUSY` if the range, or part of it, is claimed already;
-    /// - `ENOMEM` if it cannot be mapped.
-    pub fn new(res: &Resource, name: &'static CStr) -> Result<Self> {
+    /// - `ENOMEM` if it cannot be mapped, or the `Devres` cannot be allocated.
+    pub fn new(dev: &Device<Bound>, res: &Resource, name: &'static CStr) -> Result<Devres<Self>> {
+        Devres::new(dev, Self::map(res, name)?)
+    }
+
+    /// Claims and maps `res` (see [`IoMem::new`]).
+    fn map(res: &Resource, name: &'static CStr) -> Result<Self> {
         let (start, size) = (res.start(), res.size());
         let len = usize::try_from(size).map_err(|_| EINVAL)?;
         if !res.flags().contains(Flags::IORESOURCE_MEM) || len == 0 || len < SIZE {

@@ -47,9 +47,8 @@ pub fn read_poll_timeout<T>(
     timeout_us: u64,
 ) -> Result<T> {
     // SAFETY: `ktime_get()` may be called in any context once timekeeping is up.
-    let deadline = unsafe { bindings::ktime_get() }.saturating_add(
-        i64::try_from(timeout_us.saturating_mul(1000)).unwrap_or(i64::MAX),
-    );
+    let deadline = unsafe { bindings::ktime_get() }
+        .saturating_add(i64::try_from(timeout_us.saturating_mul(1000)).unwrap_or(i64::MAX));
     loop {
         let value = op()?;
         if cond(&value) {

@@ -111,6 +111,11 @@ impl<Ctx: device::DeviceContext> Device<Ctx> {
 }
 
 /// Writes change the device's state, so they need the driver to be bound to it.
+///
+/// They reach the whole configuration space, as C's do: the BARs, `PCI_COMMAND` and the MSI and
+/// MSI-X control registers included, which the PCI core keeps its own state about. A driver
+/// writes its device's own registers only, and leaves those to the core's functions
+/// (`enable_device_mem()`, `alloc_irq_vectors()`).
 impl Device<device::Bound> {
     define_config_write!(write_config_u8, pci_write_config_byte <- u8);
     define_config_write!(write_config_u16, pci_write_config_word <- u16);

@@ -283,7 +283,9 @@ impl Device<device::Bound> {
         handler: impl PinInit<T, Error> + 'a,
     ) -> Result<impl PinInit<irq::ThreadedRegistration<T>, Error> + 'a> {
         let request = self.own_request(vector)?;
-        Ok(irq::ThreadedRegistration::new(request, flags, name, handler))
+        Ok(irq::ThreadedRegistration::new(
+            request, flags, name, handler,
+        ))
     }
 
     /// The request of `vector`, if it is one of this device's.

@@ -195,6 +195,57 @@ fn keep_topic_in_slot(
     })
 }
 
+/// Topic `branch`'s tip as `series/` has it, built with its fragments and then fragment
+/// `variant` of `kconfig/` (a configuration the suites do not boot, such as `pci-off`), in a
+/// cache slot of its own (a kernel from nothing the first time, incremental afterwards): the
+/// test `name` passes when it builds without Rust warnings and its `.config` has every option
+/// `variant` asks. A pass is remembered by the tip's tree, the fragments and the toolchain.
+pub(crate) fn variant_build(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    branch: &str,
+    variant: &str,
+    name: &str,
+) -> Result<TestResult> {
+    let variant_fragment = ctx.repo.join("kconfig").join(format!("{variant}.config"));
+    if !variant_fragment.is_file() {
+        anyhow::bail!("no fragment {}", variant_fragment.display());
+    }
+    let series = ctx.series()?;
+    ToolTree::check(&ctx.build).apply(series, &tc.base_repo)?;
+    let mut dirs = topic_dirs(&series.topics, branch);
+    dirs.push(variant.to_string());
+    let fragments = kconfig::fragments(&ctx.repo, &dirs, false);
+    let tree = tip_tree(ctx, branch)?;
+    let key = cache::key(
+        tc,
+        "configuration variant",
+        &[&tree, &fragments_key(&fragments)?],
+    );
+    let verdicts = Verdicts::new(ctx);
+    if verdicts.passed(&key) {
+        return Ok(TestResult::pass(name));
+    }
+    let slot = format!("series-{}+{variant}", slug(branch));
+    // The variant contradicts the topic's fragments (that is its point): only its own options
+    // are checked, below.
+    let kept = keep_topic_in_slot(ctx, tc, branch, &slot, |_| (fragments, false, false));
+    let kept = match kept {
+        Ok(k) => k,
+        Err(e) => return Ok(TestResult::fail(name, format!("{e:#}"))),
+    };
+    let config = std::fs::read_to_string(kept.build.out.join(".config"))?;
+    let mut problems = kconfig::verify(&[variant_fragment], &config)?;
+    problems.extend(kbuild::rust_warnings(
+        &ctx.logs().join(format!("build-{slot}.log")),
+    )?);
+    if !problems.is_empty() {
+        return Ok(TestResult::fail(name, problems.join("\n")));
+    }
+    verdicts.record_pass(&key)?;
+    Ok(TestResult::pass(name))
+}
+
 /// The cache slot of the per-commit builds.
 pub(crate) const COMMITS_SLOT: &str = "commits";
 

@@ -1,10 +1,10 @@
 //! Suite `rust-pci`: staging/rust-pci as series/ has it, booted with QEMU's `pci-testdev` and
 //! `edu`: its doctests, the PCI sample's results on both devices, unbind/bind and module
-//! cycles with their BARs and IRQs released, kmemleak, and the MMIO accessors' code compared
-//! with C's (see [`super::mmio_codegen`]).
+//! cycles with their BARs and IRQs released, kmemleak, the MMIO accessors' code compared with
+//! C's (see [`super::mmio_codegen`]), and builds without PCI and without MSI.
 
 use crate::boot::{boot_suite, guest_programs, BootPlan};
-use crate::builds::{topic_images, topic_module};
+use crate::builds::{topic_images, topic_module, variant_build};
 use crate::ctx::Ctx;
 use crate::results::report::{SuiteResult, TestResult};
 use crate::setup::Toolchain;
@@ -28,10 +28,12 @@ const TESTDEV_LINES: [&str; 7] = [
     "refused read past the end: EINVAL",
 ];
 /// What each probe of edu must print.
-const EDU_LINES: [&str; 3] = [
+const EDU_LINES: [&str; 4] = [
+    // Review P10 of v1: the configuration space read at run time.
+    "edu config space: vendor 0x1234, MSI capability at 0x40",
     "edu ID 0x010000ed, liveness ok, 10! = 3628800",
     // Review P2 of v1: INTx, then MSI, then a request through the INTx vectors.
-    "edu INTx vectors keep their line with MSI vectors allocated",
+    "edu INTx vectors keep their line with MSI vectors allocated; a second MSI allocation is EBUSY",
     // Both halves of the threaded handler ran.
     "edu MSI interrupt: status 0x1 acknowledged by the handler, handled in its thread (count 1)",
 ];
@@ -75,6 +77,45 @@ const DYNAMIC_ID_LINES: [&str; 3] = [
     "bound to rust_driver_pci",
 ];
 
+/// A wildcard dynamic ID (`new_id` of `ffffffff ffffffff`, driver data 0) makes the PCI core
+/// probe every device without a driver with entry 0's information (pci-testdev's): the adapter
+/// must not take that for a `driver_override` binding (review P11 of v1). q35's host bridge has
+/// no BAR 0, so its probe as a pci-testdev fails before touching it. The markers go through
+/// the kernel log, so that they are in order with the probes' lines on the console.
+const WILDCARD_ID_RUN: &str = "insmod /lib/modules/rust_driver_pci.ko && \
+     b=/sys/bus/pci/drivers/rust_driver_pci && echo 'wildcard new_id: start' > /dev/kmsg && \
+     echo 'ffffffff ffffffff' > $b/new_id; echo 'ffffffff ffffffff' > $b/remove_id; \
+     echo 'wildcard new_id: end' > /dev/kmsg; rmmod rust_driver_pci";
+/// What the console between [`WILDCARD_ID_RUN`]'s markers must show (the host bridge probed
+/// with entry 0's information) and must not (the `driver_override` refusal).
+const WILDCARD_ID_SHOWS: &str = "0000:00:00.0: probe: TestDev (8086:29c0";
+const WILDCARD_ID_HIDES: &str = "bound through driver_override";
+
+/// Test `name`: between the lines `start` and `end` of `console`, `shows` appears and `hides`
+/// does not.
+fn console_between_test(
+    name: &str,
+    console: &str,
+    (start, end): (&str, &str),
+    shows: &str,
+    hides: &str,
+) -> TestResult {
+    let Some(section) = console
+        .split_once(start)
+        .and_then(|(_, rest)| rest.split_once(end))
+        .map(|(section, _)| section)
+    else {
+        return TestResult::fail(name, format!("no `{start}` ... `{end}` on the console"));
+    };
+    if !section.contains(shows) {
+        TestResult::fail(name, format!("no `{shows}` between `{start}` and `{end}`"))
+    } else if section.contains(hides) {
+        TestResult::fail(name, format!("`{hides}` between `{start}` and `{end}`"))
+    } else {
+        TestResult::pass(name)
+    }
+}
+
 /// The guest command: 100 unbind/bind cycles of each device and 20 module cycles.
 fn cycles_command() -> String {
     let mut cmd = String::from(
@@ -100,6 +141,11 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         .and_then(|kos| super::mmio_codegen::check(ctx, &kos));
     // What the topic's types must refuse (xtask/compile-fail/rust-pci).
     let compile_fail = super::compile_fail::run(ctx, tc, "rust-pci", "rust-pci", BRANCH)?;
+    // Configurations built but not booted (each in a slot of its own; review P3 of v1).
+    let variants = [
+        variant_build(ctx, tc, BRANCH, "pci-off", "rust-pci.build.pci_off")?,
+        variant_build(ctx, tc, BRANCH, "pci-msi-off", "rust-pci.build.pci_msi_off")?,
+    ];
     let built = topic_images(ctx, tc, BRANCH)?;
     let plan = BootPlan {
         name: "rust-pci",
@@ -112,6 +158,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             cycles_command(),
             OVERRIDE_RUN.to_string(),
             DYNAMIC_ID_RUN.to_string(),
+            WILDCARD_ID_RUN.to_string(),
             KMEMLEAK_CHECK.to_string(),
         ],
         gpus: Vec::new(),
@@ -133,6 +180,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             .push(TestResult::fail("rust-pci.codegen", format!("{e:#}"))),
     }
     suite.tests.extend(compile_fail);
+    suite.tests.extend(variants);
     for (name, lines) in [
         (
             "rust-pci.driver_override_without_a_match_is_refused",
@@ -147,6 +195,13 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             .tests
             .push(console_lines_test(name, lines, &res.console));
     }
+    suite.tests.push(console_between_test(
+        "rust-pci.wildcard_new_id_is_not_driver_override",
+        &res.console,
+        ("wildcard new_id: start", "wildcard new_id: end"),
+        WILDCARD_ID_SHOWS,
+        WILDCARD_ID_HIDES,
+    ));
     add_boot_notes(ctx, &mut suite, &res.console)?;
     Ok(suite)
 }
@@ -168,6 +223,16 @@ fn console_lines_test(name: &str, lines: &[&str], console: &str) -> TestResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_section_must_show_one_text_and_hide_another() {
+        let t = |console| console_between_test("t", console, ("<", ">"), "yes", "no").outcome;
+        use crate::results::ktap::Outcome;
+        assert_eq!(t("a < yes > no"), Outcome::Pass);
+        assert_eq!(t("a < yes no >"), Outcome::Fail);
+        assert_eq!(t("yes < >"), Outcome::Fail);
+        assert_eq!(t("< yes"), Outcome::Fail);
+    }
 
     #[test]
     fn the_cycles_command_names_both_devices_and_their_lines() {
