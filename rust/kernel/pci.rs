@@ -306,10 +306,8 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: `pdev` is a valid device.
         let overridden = unsafe { bindings::device_has_driver_override(pdev.as_ref().as_raw()) };
         // SAFETY: The table is a valid zero-terminated array of IDs and `pdev` a valid device.
-        if wildcard
-            && overridden
-            && unsafe { bindings::pci_match_id(table.as_ptr(), pdev.as_raw()) }.is_null()
-        {
+        let in_table = !unsafe { bindings::pci_match_id(table.as_ptr(), pdev.as_raw()) }.is_null();
+        if wildcard && overridden && !in_table {
             dev_err!(
                 pdev.as_ref(),
                 "bound through driver_override, but no ID of the driver's table matches\n"

@@ -314,7 +314,7 @@ fn intx_line_outlives_msi(pdev: &pci::Device<Core>) -> Result<IrqVectors<'_>> {
     }
     dev_info!(
         pdev.as_ref(),
-        "edu INTx vectors keep their line with MSI vectors allocated; a second MSI allocation is EBUSY\n"
+        "edu INTx keeps its line with MSI allocated; a second MSI allocation is EBUSY\n"
     );
     Ok(msi)
 }
