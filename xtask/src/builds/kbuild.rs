@@ -40,6 +40,9 @@ pub struct Build {
     /// Where the log length of the last full build is kept (for a progress percentage); in the
     /// cache, so that a fresh checkout shows progress too.
     pub lines_file: PathBuf,
+    /// The architecture to build for (`ARCH=`, with the same LLVM), when not the host's x86-64:
+    /// such a build is checked, not booted, and its image is `vmlinux`.
+    pub arch: Option<&'static str>,
     /// The descriptor of the cache slot's lock, for a build in a slot: make and everything it
     /// starts inherit it, so that the slot stays locked until the last of them has exited, even
     /// when the tool dies first (the kernel's rules finish the command they run before they
@@ -96,6 +99,7 @@ fn make(tc: &Toolchain, b: &Build) -> Command {
         .arg(format!("O={}", b.out.display()))
         .arg(format!("-j{jobs}"))
         .arg("LLVM=-14")
+        .args(b.arch.map(|a| format!("ARCH={a}")))
         .arg(format!("RUST_LIB_SRC={}", tc.rust_lib_src.display()))
         .arg(format!("BINDGEN={}", tc.bindgen.display()))
         .env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib")
@@ -242,13 +246,16 @@ fn input_key(tc: &Toolchain, b: &Build) -> Result<String> {
         parts.push(sha256(&fs::read(f)?));
     }
     parts.push(format!("clippy={} dev_loop={}", b.clippy, b.dev_loop));
+    if let Some(a) = b.arch {
+        parts.push(format!("arch={a}"));
+    }
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     Ok(cache::key(tc, "kernel build", &parts))
 }
 
 /// Configures (when the fragments changed) and builds `b`.
 pub fn build(tc: &Toolchain, b: &Build, logs: &Path) -> Result<Built> {
-    let (target, kernel) = if b.dev_loop {
+    let (target, kernel) = if b.dev_loop || b.arch.is_some() {
         ("vmlinux", b.out.join("vmlinux"))
     } else {
         ("bzImage", b.out.join("arch/x86/boot/bzImage"))

@@ -67,6 +67,7 @@ pub(crate) fn keep_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<Kept> 
         strict_config: true,
         clippy: false,
         dev_loop: true,
+        arch: None,
         shared: false,
         lines_file: ctx.cache.join(format!("build-lines/{name}")),
         name,
@@ -130,6 +131,7 @@ fn slot_build(
     fragments: Vec<PathBuf>,
     strict_config: bool,
     clippy: bool,
+    arch: Option<&'static str>,
 ) -> Build {
     Build {
         name: slot.name.clone(),
@@ -139,6 +141,7 @@ fn slot_build(
         strict_config,
         clippy,
         dev_loop: false,
+        arch,
         shared: true,
         lines_file: ctx.cache.join(format!("build-lines/{}", slot.name)),
         lock_fd: Some(slot.lock_fd()),
@@ -160,7 +163,7 @@ pub(crate) fn keep_series_topic(
         name.push('+');
         name.push_str(e);
     }
-    keep_topic_in_slot(ctx, tc, branch, &name, |topics| {
+    keep_topic_in_slot(ctx, tc, branch, &name, None, |topics| {
         let mut dirs = topic_dirs(topics, branch);
         dirs.extend(extra.iter().map(|e| e.to_string()));
         (kconfig::fragments(&ctx.repo, &dirs, false), true, false)
@@ -174,6 +177,7 @@ fn keep_topic_in_slot(
     tc: &Toolchain,
     branch: &str,
     name: &str,
+    arch: Option<&'static str>,
     config: impl FnOnce(&Topics) -> (Vec<PathBuf>, bool, bool),
 ) -> Result<Kept> {
     let series = ctx.series()?;
@@ -185,7 +189,7 @@ fn keep_topic_in_slot(
     let slot = Slot::open(ctx, tc, name)?;
     slot.checkout(&check_tree.dir, &format!("refs/heads/{branch}"))?;
     let (fragments, strict, clippy) = config(&series.topics);
-    let b = slot_build(ctx, &slot, fragments, strict, clippy);
+    let b = slot_build(ctx, &slot, fragments, strict, clippy, arch);
     let built = kbuild::build(tc, &b, &ctx.logs())?;
     Ok(Kept {
         branch: branch.to_string(),
@@ -195,47 +199,75 @@ fn keep_topic_in_slot(
     })
 }
 
-/// Topic `branch`'s tip as `series/` has it, built with its fragments and then fragment
-/// `variant` of `kconfig/` (a configuration the suites do not boot, such as `pci-off`), in a
-/// cache slot of its own (a kernel from nothing the first time, incremental afterwards): the
-/// test `name` passes when it builds without Rust warnings and its `.config` has every option
-/// `variant` asks. A pass is remembered by the tip's tree, the fragments and the toolchain.
+/// A build the suites check but do not boot.
+pub(crate) enum Variant {
+    /// The topic's fragments and then this fragment of `kconfig/` (such as `pci-off`), which
+    /// turns options off; in a cache slot per topic and fragment.
+    Config(&'static str),
+    /// The per-commit configuration (every topic's fragments; options a topic lacks are left
+    /// out) for another architecture (`ARCH=`, such as `arm64`), with the same LLVM; in one
+    /// cache slot per architecture that moves from topic to topic.
+    Arch(&'static str),
+}
+
+/// Topic `branch`'s tip as `series/` has it, built as `variant` says (a kernel from nothing the
+/// first time in its slot, incremental afterwards): the test `name` passes when it builds without
+/// Rust warnings and, for a fragment, its `.config` has every option the fragment asks. A pass is
+/// remembered by the tip's tree, the fragments, the architecture and the toolchain.
 pub(crate) fn variant_build(
     ctx: &Ctx,
     tc: &Toolchain,
     branch: &str,
-    variant: &str,
+    variant: Variant,
     name: &str,
 ) -> Result<TestResult> {
-    let variant_fragment = ctx.repo.join("kconfig").join(format!("{variant}.config"));
-    if !variant_fragment.is_file() {
-        anyhow::bail!("no fragment {}", variant_fragment.display());
-    }
     let series = ctx.series()?;
     ToolTree::check(&ctx.build).apply(series, &tc.base_repo)?;
-    let mut dirs = topic_dirs(&series.topics, branch);
-    dirs.push(variant.to_string());
-    let fragments = kconfig::fragments(&ctx.repo, &dirs, false);
+    let (fragments, checked, slot, arch) = match variant {
+        Variant::Config(fragment) => {
+            let file = ctx.repo.join("kconfig").join(format!("{fragment}.config"));
+            if !file.is_file() {
+                anyhow::bail!("no fragment {}", file.display());
+            }
+            let mut dirs = topic_dirs(&series.topics, branch);
+            dirs.push(fragment.to_string());
+            let fragments = kconfig::fragments(&ctx.repo, &dirs, false);
+            let slot = format!("series-{}+{fragment}", slug(branch));
+            (fragments, Some(file), slot, None)
+        }
+        Variant::Arch(arch) => (
+            commits_fragments(ctx, &series.topics),
+            None,
+            format!("arch-{arch}"),
+            Some(arch),
+        ),
+    };
     let tree = tip_tree(ctx, branch)?;
     let key = cache::key(
         tc,
         "configuration variant",
-        &[&tree, &fragments_key(&fragments)?],
+        &[&tree, &fragments_key(&fragments)?, arch.unwrap_or("")],
     );
     let verdicts = Verdicts::new(ctx);
     if verdicts.passed(&key) {
         return Ok(TestResult::pass(name));
     }
-    let slot = format!("series-{}+{variant}", slug(branch));
-    // The variant contradicts the topic's fragments (that is its point): only its own options
-    // are checked, below.
-    let kept = keep_topic_in_slot(ctx, tc, branch, &slot, |_| (fragments, false, false));
+    // A fragment contradicts the topic's ones (that is its point), and another architecture
+    // lacks some options: only the fragment's own options are checked, below.
+    let kept = keep_topic_in_slot(ctx, tc, branch, &slot, arch, |_| (fragments, false, false));
     let kept = match kept {
         Ok(k) => k,
         Err(e) => return Ok(TestResult::fail(name, format!("{e:#}"))),
     };
     let config = std::fs::read_to_string(kept.build.out.join(".config"))?;
-    let mut problems = kconfig::verify(&[variant_fragment], &config)?;
+    let mut problems = Vec::new();
+    if let Some(file) = checked {
+        problems.extend(kconfig::verify(&[file], &config)?);
+    }
+    // A build without Rust would prove nothing of the series.
+    if !config.lines().any(|l| l == "CONFIG_RUST=y") {
+        problems.push("CONFIG_RUST is not set in the .config".to_string());
+    }
     problems.extend(kbuild::rust_warnings(
         &ctx.logs().join(format!("build-{slot}.log")),
     )?);
@@ -299,7 +331,7 @@ fn check_topic_config(ctx: &Ctx, topics: &Topics, branch: &str, b: &Build) -> Re
 /// honoured by the configuration (checked), and its boot images are remembered (see
 /// [`topic_images`]).
 pub(crate) fn keep_in_commits_slot(ctx: &Ctx, tc: &Toolchain, branch: &str) -> Result<Kept> {
-    let kept = keep_topic_in_slot(ctx, tc, branch, COMMITS_SLOT, |topics| {
+    let kept = keep_topic_in_slot(ctx, tc, branch, COMMITS_SLOT, None, |topics| {
         (commits_fragments(ctx, topics), false, true)
     })?;
     let topics = &ctx.series()?.topics;
@@ -525,7 +557,7 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
         }
         let s = slot.as_ref().expect("opened above");
         s.checkout(&check_tree.dir, rev)?;
-        Ok(slot_build(ctx, s, fragments.clone(), false, true))
+        Ok(slot_build(ctx, s, fragments.clone(), false, true, None))
     };
     // `make rustfmtcheck` and `make rustdoc` of a commit that built, remembered like its build.
     // A topic's last commit gets the whole `make rustdoc`, and so does a commit that changes

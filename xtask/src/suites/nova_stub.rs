@@ -24,7 +24,7 @@ use crate::boot::modules::{build_load_order, insmod_line, NOVA_MODULE};
 use crate::boot::qemu::Gpu;
 use crate::boot::{boot_suite, guest_programs, BootPlan, NOVA_INFO};
 use crate::builds::kbuild::Built;
-use crate::builds::topic_images;
+use crate::builds::{topic_images, variant_build, Variant};
 use crate::ctx::Ctx;
 use crate::results::report::{check, SuiteResult, TestResult};
 use crate::setup::Toolchain;
@@ -512,6 +512,14 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
                 .map(|n| format!("{}: {n}", b.name)),
         );
     }
+    // Built, not booted: the tip for arm64 (the series' C-helper MMIO accessors among others).
+    all.tests.push(variant_build(
+        ctx,
+        tc,
+        BRANCH,
+        Variant::Arch("arm64"),
+        "nova-stub.build.arm64",
+    )?);
     Ok(all)
 }
 

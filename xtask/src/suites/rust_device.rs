@@ -2,7 +2,7 @@
 //! test modules, the platform sample's ID information, and kmemleak afterwards.
 
 use crate::boot::{boot_suite, console_line, guest_programs, BootPlan};
-use crate::builds::topic_images;
+use crate::builds::{topic_images, variant_build, Variant};
 use crate::ctx::Ctx;
 use crate::results::report::{SuiteResult, TestResult};
 use crate::setup::Toolchain;
@@ -103,6 +103,14 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         });
     }
     suite.tests.extend(compile_fail);
+    // Built, not booted: the tip for arm64.
+    suite.tests.push(variant_build(
+        ctx,
+        tc,
+        "staging/rust-device",
+        Variant::Arch("arm64"),
+        "rust-device.build.arm64",
+    )?);
     add_boot_notes(ctx, &mut suite, &res.console)?;
     Ok(suite)
 }

@@ -8,7 +8,7 @@
 use crate::boot::modules::{build_load_order, insmod_line};
 use crate::boot::{boot_suite, guest_programs, BootPlan};
 use crate::builds::kbuild::Built;
-use crate::builds::{copy_images, keep_series_topic, topic_images};
+use crate::builds::{copy_images, keep_series_topic, topic_images, variant_build, Variant};
 use crate::ctx::Ctx;
 use crate::results::ktap::Outcome;
 use crate::results::report::SuiteResult;
@@ -83,6 +83,14 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         hotplug_cycles: None,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
+    // Built, not booted: the tip for arm64.
+    suite.tests.push(variant_build(
+        ctx,
+        tc,
+        BRANCH,
+        Variant::Arch("arm64"),
+        "rust-drm.build.arm64",
+    )?);
     add_boot_notes(ctx, &mut suite, &res.console)?;
     Ok(suite)
 }

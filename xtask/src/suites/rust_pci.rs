@@ -1,10 +1,10 @@
 //! Suite `rust-pci`: staging/rust-pci as series/ has it, booted with QEMU's `pci-testdev` and
 //! `edu`: its doctests, the PCI sample's results on both devices, unbind/bind and module
 //! cycles with their BARs and IRQs released, kmemleak, the MMIO accessors' code compared with
-//! C's (see [`super::mmio_codegen`]), and builds without PCI and without MSI.
+//! C's (see [`super::mmio_codegen`]), and builds without PCI, without MSI and for arm64.
 
 use crate::boot::{boot_suite, guest_programs, BootPlan};
-use crate::builds::{topic_images, topic_module, variant_build};
+use crate::builds::{topic_images, topic_module, variant_build, Variant};
 use crate::ctx::Ctx;
 use crate::results::report::{SuiteResult, TestResult};
 use crate::setup::Toolchain;
@@ -143,8 +143,27 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let compile_fail = super::compile_fail::run(ctx, tc, "rust-pci", "rust-pci", BRANCH)?;
     // Configurations built but not booted (each in a slot of its own; review P3 of v1).
     let variants = [
-        variant_build(ctx, tc, BRANCH, "pci-off", "rust-pci.build.pci_off")?,
-        variant_build(ctx, tc, BRANCH, "pci-msi-off", "rust-pci.build.pci_msi_off")?,
+        variant_build(
+            ctx,
+            tc,
+            BRANCH,
+            Variant::Config("pci-off"),
+            "rust-pci.build.pci_off",
+        )?,
+        variant_build(
+            ctx,
+            tc,
+            BRANCH,
+            Variant::Config("pci-msi-off"),
+            "rust-pci.build.pci_msi_off",
+        )?,
+        variant_build(
+            ctx,
+            tc,
+            BRANCH,
+            Variant::Arch("arm64"),
+            "rust-pci.build.arm64",
+        )?,
     ];
     let built = topic_images(ctx, tc, BRANCH)?;
     let plan = BootPlan {
