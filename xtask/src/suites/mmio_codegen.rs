@@ -183,23 +183,14 @@ pub fn compare(case: &str, c: &[Insn], rust: &[Insn]) -> Option<String> {
             rust[a.index]
         ));
     }
-    let shape = |a: &[Access]| -> Vec<(bool, bool)> {
-        a.iter()
-            .filter(|a| a.mmio)
-            .map(|a| (a.store, a.mmio))
-            .collect()
-    };
-    if shape(&ca) != shape(&ra) {
+    // The MMIO accesses as their directions (true: a store), in order.
+    let stores =
+        |a: &[Access]| -> Vec<bool> { a.iter().filter(|a| a.mmio).map(|a| a.store).collect() };
+    if stores(&ca) != stores(&ra) {
         why.push(format!(
             "MMIO accesses (store?) C {:?}, Rust {:?}",
-            ca.iter()
-                .filter(|a| a.mmio)
-                .map(|a| a.store)
-                .collect::<Vec<_>>(),
-            ra.iter()
-                .filter(|a| a.mmio)
-                .map(|a| a.store)
-                .collect::<Vec<_>>()
+            stores(&ca),
+            stores(&ra)
         ));
     }
     if case.starts_with("doorbell") && !case.ends_with("_relaxed") {
@@ -255,6 +246,15 @@ pub fn parse_listing(objdump: &str, symbol: &str) -> Vec<Insn> {
         .collect()
 }
 
+/// `insns` on one line, for the notes and failure details.
+fn listing(insns: &[Insn]) -> String {
+    insns
+        .iter()
+        .map(Insn::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The Intel-syntax listing of object `obj`, from llvm-objdump-14.
 pub fn disassemble(ctx: &Ctx, obj: &Path) -> Result<String> {
     let name = obj.file_stem().unwrap_or_default().to_string_lossy();
@@ -298,21 +298,16 @@ pub fn check(ctx: &Ctx, kos: &[std::path::PathBuf]) -> Result<(Vec<String>, Vec<
         }
         counts.push(format!("{case} {}/{}", c.len(), rust.len()));
         if case == "is_zero32" || case == "doorbell32" {
-            let join = |v: &[Insn]| v.iter().map(Insn::to_string).collect::<Vec<_>>().join("; ");
-            notes.push(format!("codegen {case} C:    {}", join(&c)));
-            notes.push(format!("codegen {case} Rust: {}", join(&rust)));
+            notes.push(format!("codegen {case} C:    {}", listing(&c)));
+            notes.push(format!("codegen {case} Rust: {}", listing(&rust)));
         }
         let name = format!("rust-pci.codegen.{case}");
         tests.push(match compare(&case, &c, &rust) {
             None => TestResult::pass(name),
-            Some(why) => {
-                let join =
-                    |v: &[Insn]| v.iter().map(Insn::to_string).collect::<Vec<_>>().join("; ");
-                TestResult::fail(
-                    name,
-                    format!("{why}\nC:    {}\nRust: {}", join(&c), join(&rust)),
-                )
-            }
+            Some(why) => TestResult::fail(
+                name,
+                format!("{why}\nC:    {}\nRust: {}", listing(&c), listing(&rust)),
+            ),
         });
     }
     notes.insert(
