@@ -458,6 +458,85 @@ fn rust_src(ctx: &Ctx) -> Result<PathBuf> {
     })
 }
 
+/// The oldest Rust compiler the Debian archive gives a bookworm machine: bookworm's `rustc-web`
+/// (v6.12's minimum, 1.78, is in no Debian release). Its packages, pinned, with the LLVM library
+/// it links against.
+const OLDEST_RUSTC: &str = "1.85.0";
+const OLDEST_RUSTC_DEBS: &[(&str, &str)] = &[
+    ("rustc-web", "1.85.0+dfsg3-1~deb12u3"),
+    ("libstd-rust-web-1.85", "1.85.0+dfsg3-1~deb12u3"),
+    ("libstd-rust-web-dev", "1.85.0+dfsg3-1~deb12u3"),
+    ("rust-web-src", "1.85.0+dfsg3-1~deb12u3"),
+    ("libllvm19", "1:19.1.7-3~deb12u1"),
+];
+
+/// A Rust compiler other than rustup's, unpacked from Debian packages into the cache (nothing is
+/// installed): what a kernel build needs to use it.
+#[derive(Clone, Debug)]
+pub struct OtherRustc {
+    /// `rustc --version`'s first line.
+    pub version: String,
+    /// The folder holding `rustc` and `rustdoc`.
+    pub bin: PathBuf,
+    /// `RUST_LIB_SRC` for it.
+    pub lib_src: PathBuf,
+    /// `LD_LIBRARY_PATH` for it (its `librustc_driver` and LLVM).
+    pub lib_path: PathBuf,
+}
+
+/// [`OLDEST_RUSTC`], downloaded and unpacked into the cache once (`cache/rustc-<version>`).
+pub fn oldest_rustc(ctx: &Ctx) -> Result<OtherRustc> {
+    let dir = ctx.cache.join(format!("rustc-{OLDEST_RUSTC}"));
+    let rustc = OtherRustc {
+        version: String::new(),
+        bin: dir.join("usr/bin"),
+        lib_src: dir.join(format!("usr/src/rustc-{OLDEST_RUSTC}/library")),
+        lib_path: dir.join("usr/lib/x86_64-linux-gnu"),
+    };
+    let stamp = Stamp::new(dir.join(".complete"));
+    let pins: Vec<String> = OLDEST_RUSTC_DEBS
+        .iter()
+        .map(|(p, v)| format!("{p}={v}"))
+        .collect();
+    if !stamp.is_done(&pins.join(" ")) {
+        util::step(
+            &format!("rustc {OLDEST_RUSTC} from bookworm's rustc-web"),
+            || {
+                let log = ctx.cache.join("logs/oldest-rustc.log");
+                let debs = ctx.cache.join("debs");
+                fs::create_dir_all(&debs)?;
+                let mut dl = Command::new("apt-get");
+                dl.current_dir(&debs).arg("download").args(&pins);
+                run_logged("apt-get download rustc-web", &mut dl, &log)
+                    .map_err(|e| apt_error(&log, e))?;
+                util::remove_dir(&dir)?;
+                for (pkg, version) in OLDEST_RUSTC_DEBS {
+                    let deb = find_deb(&debs, pkg, version)?;
+                    let mut x = Command::new("dpkg-deb");
+                    x.arg("-x").arg(&deb).arg(&dir);
+                    run_logged(&format!("unpack {pkg}"), &mut x, &log)?;
+                }
+                stamp.mark(&pins.join(" "))
+            },
+        )?;
+    }
+    let version = output(
+        Command::new(rustc.bin.join("rustc"))
+            .arg("--version")
+            .env("LD_LIBRARY_PATH", &rustc.lib_path),
+    )?;
+    if !version.contains(OLDEST_RUSTC) || !rustc.lib_src.join("core/src/lib.rs").exists() {
+        bail!(
+            "{} is not a usable rustc {OLDEST_RUSTC} ({version})",
+            dir.display()
+        );
+    }
+    Ok(OtherRustc {
+        version: version.lines().next().unwrap_or_default().to_string(),
+        ..rustc
+    })
+}
+
 /// The downloaded `.deb` of `pkg` at `version` in `dir`, checked with dpkg-deb.
 fn find_deb(dir: &Path, pkg: &str, version: &str) -> Result<PathBuf> {
     for e in fs::read_dir(dir)?.flatten() {

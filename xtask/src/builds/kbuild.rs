@@ -6,7 +6,7 @@
 use crate::builds::kconfig;
 use crate::cache;
 use crate::git::Git;
-use crate::setup::Toolchain;
+use crate::setup::{OtherRustc, Toolchain};
 use crate::util::{self, run_logged, sha256, Stamp};
 use anyhow::{bail, Context, Result};
 use std::fs;
@@ -43,6 +43,9 @@ pub struct Build {
     /// The architecture to build for (`ARCH=`, with the same LLVM), when not the host's x86-64:
     /// such a build is checked, not booted, and its image is `vmlinux`.
     pub arch: Option<&'static str>,
+    /// Another Rust compiler than the toolchain's (its `rustc`, `rustdoc` and library sources),
+    /// for a build that is checked, not booted.
+    pub rustc: Option<OtherRustc>,
     /// The descriptor of the cache slot's lock, for a build in a slot: make and everything it
     /// starts inherit it, so that the slot stays locked until the last of them has exited, even
     /// when the tool dies first (the kernel's rules finish the command they run before they
@@ -100,11 +103,28 @@ fn make(tc: &Toolchain, b: &Build) -> Command {
         .arg(format!("-j{jobs}"))
         .arg("LLVM=-14")
         .args(b.arch.map(|a| format!("ARCH={a}")))
-        .arg(format!("RUST_LIB_SRC={}", tc.rust_lib_src.display()))
+        .args(b.rustc.iter().flat_map(|r| {
+            let rustc = r.bin.join("rustc");
+            [
+                format!("RUSTC={}", rustc.display()),
+                format!("HOSTRUSTC={}", rustc.display()),
+                format!("RUSTDOC={}", r.bin.join("rustdoc").display()),
+            ]
+        }))
+        .arg(format!(
+            "RUST_LIB_SRC={}",
+            b.rustc
+                .as_ref()
+                .map_or(&tc.rust_lib_src, |r| &r.lib_src)
+                .display()
+        ))
         .arg(format!("BINDGEN={}", tc.bindgen.display()))
         .env("LIBCLANG_PATH", "/usr/lib/llvm-14/lib")
         // Compiler messages in English, as the log parsers expect them.
         .env("LC_ALL", "C");
+    if let Some(r) = &b.rustc {
+        c.env("LD_LIBRARY_PATH", &r.lib_path);
+    }
     if b.clippy {
         c.arg("CLIPPY=1");
     }
@@ -248,6 +268,9 @@ fn input_key(tc: &Toolchain, b: &Build) -> Result<String> {
     parts.push(format!("clippy={} dev_loop={}", b.clippy, b.dev_loop));
     if let Some(a) = b.arch {
         parts.push(format!("arch={a}"));
+    }
+    if let Some(r) = &b.rustc {
+        parts.push(format!("rustc={}", r.version));
     }
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     Ok(cache::key(tc, "kernel build", &parts))

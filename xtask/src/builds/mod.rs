@@ -18,7 +18,7 @@ use crate::git::Git;
 use crate::results::report::{check, TestResult};
 use crate::series::topics::{slug, Topics};
 use crate::series::tree::{self, ToolTree};
-use crate::setup::Toolchain;
+use crate::setup::{self, OtherRustc, Toolchain};
 use crate::util;
 use crate::util::sha256;
 use anyhow::{Context, Result};
@@ -68,6 +68,7 @@ pub(crate) fn keep_tree(ctx: &Ctx, tc: &Toolchain, debug: bool) -> Result<Kept> 
         clippy: false,
         dev_loop: true,
         arch: None,
+        rustc: None,
         shared: false,
         lines_file: ctx.cache.join(format!("build-lines/{name}")),
         name,
@@ -132,6 +133,7 @@ fn slot_build(
     strict_config: bool,
     clippy: bool,
     arch: Option<&'static str>,
+    rustc: Option<OtherRustc>,
 ) -> Build {
     Build {
         name: slot.name.clone(),
@@ -142,6 +144,7 @@ fn slot_build(
         clippy,
         dev_loop: false,
         arch,
+        rustc,
         shared: true,
         lines_file: ctx.cache.join(format!("build-lines/{}", slot.name)),
         lock_fd: Some(slot.lock_fd()),
@@ -163,7 +166,7 @@ pub(crate) fn keep_series_topic(
         name.push('+');
         name.push_str(e);
     }
-    keep_topic_in_slot(ctx, tc, branch, &name, None, |topics| {
+    keep_topic_in_slot(ctx, tc, branch, &name, (None, None), |topics| {
         let mut dirs = topic_dirs(topics, branch);
         dirs.extend(extra.iter().map(|e| e.to_string()));
         (kconfig::fragments(&ctx.repo, &dirs, false), true, false)
@@ -177,7 +180,7 @@ fn keep_topic_in_slot(
     tc: &Toolchain,
     branch: &str,
     name: &str,
-    arch: Option<&'static str>,
+    (arch, rustc): (Option<&'static str>, Option<OtherRustc>),
     config: impl FnOnce(&Topics) -> (Vec<PathBuf>, bool, bool),
 ) -> Result<Kept> {
     let series = ctx.series()?;
@@ -189,7 +192,7 @@ fn keep_topic_in_slot(
     let slot = Slot::open(ctx, tc, name)?;
     slot.checkout(&check_tree.dir, &format!("refs/heads/{branch}"))?;
     let (fragments, strict, clippy) = config(&series.topics);
-    let b = slot_build(ctx, &slot, fragments, strict, clippy, arch);
+    let b = slot_build(ctx, &slot, fragments, strict, clippy, arch, rustc);
     let built = kbuild::build(tc, &b, &ctx.logs())?;
     Ok(Kept {
         branch: branch.to_string(),
@@ -208,6 +211,9 @@ pub(crate) enum Variant {
     /// out) for another architecture (`ARCH=`, such as `arm64`), with the same LLVM; in one
     /// cache slot per architecture that moves from topic to topic.
     Arch(&'static str),
+    /// The per-commit configuration with the oldest Rust compiler Debian gives this machine
+    /// ([`setup::oldest_rustc`]); in one cache slot that moves from topic to topic.
+    OldestRustc,
 }
 
 /// Topic `branch`'s tip as `series/` has it, built as `variant` says (a kernel from nothing the
@@ -223,6 +229,7 @@ pub(crate) fn variant_build(
 ) -> Result<TestResult> {
     let series = ctx.series()?;
     ToolTree::check(&ctx.build).apply(series, &tc.base_repo)?;
+    let mut rustc = None;
     let (fragments, checked, slot, arch) = match variant {
         Variant::Config(fragment) => {
             let file = ctx.repo.join("kconfig").join(format!("{fragment}.config"));
@@ -241,12 +248,24 @@ pub(crate) fn variant_build(
             format!("arch-{arch}"),
             Some(arch),
         ),
+        Variant::OldestRustc => {
+            let r = setup::oldest_rustc(ctx)?;
+            let slot = format!("rustc-{}", r.version.split(' ').nth(1).unwrap_or("other"));
+            rustc = Some(r);
+            (commits_fragments(ctx, &series.topics), None, slot, None)
+        }
     };
+    let rustc_version = rustc.as_ref().map_or(String::new(), |r| r.version.clone());
     let tree = tip_tree(ctx, branch)?;
     let key = cache::key(
         tc,
         "configuration variant",
-        &[&tree, &fragments_key(&fragments)?, arch.unwrap_or("")],
+        &[
+            &tree,
+            &fragments_key(&fragments)?,
+            arch.unwrap_or(""),
+            &rustc_version,
+        ],
     );
     let verdicts = Verdicts::new(ctx);
     if verdicts.passed(&key) {
@@ -254,7 +273,9 @@ pub(crate) fn variant_build(
     }
     // A fragment contradicts the topic's ones (that is its point), and another architecture
     // lacks some options: only the fragment's own options are checked, below.
-    let kept = keep_topic_in_slot(ctx, tc, branch, &slot, arch, |_| (fragments, false, false));
+    let kept = keep_topic_in_slot(ctx, tc, branch, &slot, (arch, rustc), |_| {
+        (fragments, false, false)
+    });
     let kept = match kept {
         Ok(k) => k,
         Err(e) => return Ok(TestResult::fail(name, format!("{e:#}"))),
@@ -331,7 +352,7 @@ fn check_topic_config(ctx: &Ctx, topics: &Topics, branch: &str, b: &Build) -> Re
 /// honoured by the configuration (checked), and its boot images are remembered (see
 /// [`topic_images`]).
 pub(crate) fn keep_in_commits_slot(ctx: &Ctx, tc: &Toolchain, branch: &str) -> Result<Kept> {
-    let kept = keep_topic_in_slot(ctx, tc, branch, COMMITS_SLOT, None, |topics| {
+    let kept = keep_topic_in_slot(ctx, tc, branch, COMMITS_SLOT, (None, None), |topics| {
         (commits_fragments(ctx, topics), false, true)
     })?;
     let topics = &ctx.series()?.topics;
@@ -557,7 +578,15 @@ pub(crate) fn commit_builds(ctx: &Ctx, tc: &Toolchain) -> Result<Vec<TestResult>
         }
         let s = slot.as_ref().expect("opened above");
         s.checkout(&check_tree.dir, rev)?;
-        Ok(slot_build(ctx, s, fragments.clone(), false, true, None))
+        Ok(slot_build(
+            ctx,
+            s,
+            fragments.clone(),
+            false,
+            true,
+            None,
+            None,
+        ))
     };
     // `make rustfmtcheck` and `make rustdoc` of a commit that built, remembered like its build.
     // A topic's last commit gets the whole `make rustdoc`, and so does a commit that changes

@@ -512,13 +512,21 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
                 .map(|n| format!("{}: {n}", b.name)),
         );
     }
-    // Built, not booted: the tip for arm64 (the series' C-helper MMIO accessors among others).
+    // Built, not booted: the tip for arm64 (the series' C-helper MMIO accessors among others),
+    // and with the oldest rustc Debian gives us.
     all.tests.push(variant_build(
         ctx,
         tc,
         BRANCH,
         Variant::Arch("arm64"),
         "nova-stub.build.arm64",
+    )?);
+    all.tests.push(variant_build(
+        ctx,
+        tc,
+        BRANCH,
+        Variant::OldestRustc,
+        "nova-stub.build.oldest_rustc",
     )?);
     Ok(all)
 }

@@ -103,13 +103,20 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         });
     }
     suite.tests.extend(compile_fail);
-    // Built, not booted: the tip for arm64.
+    // Built, not booted: the tip for arm64, and with the oldest rustc Debian gives us.
     suite.tests.push(variant_build(
         ctx,
         tc,
         "staging/rust-device",
         Variant::Arch("arm64"),
         "rust-device.build.arm64",
+    )?);
+    suite.tests.push(variant_build(
+        ctx,
+        tc,
+        "staging/rust-device",
+        Variant::OldestRustc,
+        "rust-device.build.oldest_rustc",
     )?);
     add_boot_notes(ctx, &mut suite, &res.console)?;
     Ok(suite)

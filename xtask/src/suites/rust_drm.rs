@@ -83,13 +83,20 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         hotplug_cycles: None,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
-    // Built, not booted: the tip for arm64.
+    // Built, not booted: the tip for arm64, and with the oldest rustc Debian gives us.
     suite.tests.push(variant_build(
         ctx,
         tc,
         BRANCH,
         Variant::Arch("arm64"),
         "rust-drm.build.arm64",
+    )?);
+    suite.tests.push(variant_build(
+        ctx,
+        tc,
+        BRANCH,
+        Variant::OldestRustc,
+        "rust-drm.build.oldest_rustc",
     )?);
     add_boot_notes(ctx, &mut suite, &res.console)?;
     Ok(suite)

@@ -1,7 +1,8 @@
 //! Suite `rust-pci`: staging/rust-pci as series/ has it, booted with QEMU's `pci-testdev` and
 //! `edu`: its doctests, the PCI sample's results on both devices, unbind/bind and module
 //! cycles with their BARs and IRQs released, kmemleak, the MMIO accessors' code compared with
-//! C's (see [`super::mmio_codegen`]), and builds without PCI, without MSI and for arm64.
+//! C's (see [`super::mmio_codegen`]), and builds without PCI, without MSI, for arm64 and with the oldest
+//! rustc.
 
 use crate::boot::{boot_suite, guest_programs, BootPlan};
 use crate::builds::{topic_images, topic_module, variant_build, Variant};
@@ -163,6 +164,13 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
             BRANCH,
             Variant::Arch("arm64"),
             "rust-pci.build.arm64",
+        )?,
+        variant_build(
+            ctx,
+            tc,
+            BRANCH,
+            Variant::OldestRustc,
+            "rust-pci.build.oldest_rustc",
         )?,
     ];
     let built = topic_images(ctx, tc, BRANCH)?;
