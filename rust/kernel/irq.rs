@@ -435,7 +435,39 @@ macro_rules! define_registration {
                 Ok(())
             }
         }
+
+        impl<T: $handler_trait + 'static> FromCookie for $name<T> {
+            type Handler = T;
+
+            unsafe fn from_cookie<'a>(ptr: *mut c_void) -> (&'a Device<Bound>, &'a T) {
+                let reg = ptr.cast::<Self>();
+                // SAFETY: By the safety requirements the line of the registration at `ptr` is
+                // requested: its `dev` and `handler` are initialised and pinned (its `line` may
+                // not be yet, and is not read), and the device is bound, as the line is freed at
+                // unbind at the latest (by the registration's `Devres`).
+                unsafe {
+                    (
+                        Device::<Bound>::from_raw((*ptr::addr_of!((*reg).dev)).as_raw()),
+                        &*ptr::addr_of!((*reg).handler),
+                    )
+                }
+            }
+        }
     };
+}
+
+/// The callbacks' view of a registration: its device and its handler.
+trait FromCookie {
+    /// The handler type.
+    type Handler;
+
+    /// The device and the handler of the registration whose cookie is `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be the cookie (the address) of a registration of this type whose line is
+    /// requested, and the references must not outlive that call of the callback.
+    unsafe fn from_cookie<'a>(ptr: *mut c_void) -> (&'a Device<Bound>, &'a Self::Handler);
 }
 
 /// The hard-interrupt callback of a [`Registration`].
@@ -447,16 +479,8 @@ unsafe extern "C" fn handle_irq_callback<T: Handler + 'static>(
     _irq: c_int,
     ptr: *mut c_void,
 ) -> bindings::irqreturn_t {
-    let reg = ptr.cast::<Registration<T>>();
-    // SAFETY: While the line is requested, the registration's `dev` and `handler` are initialised
-    // and pinned (the `line` field may not be yet: it is not read); the device is bound, as the
-    // line is freed at unbind at the latest (by the registration's `Devres`).
-    let (dev, handler) = unsafe {
-        (
-            Device::<Bound>::from_raw((*ptr::addr_of!((*reg).dev)).as_raw()),
-            &*ptr::addr_of!((*reg).handler),
-        )
-    };
+    // SAFETY: By the safety requirements; the references live for this call.
+    let (dev, handler) = unsafe { Registration::<T>::from_cookie(ptr) };
     handler.handle(dev).into_raw()
 }
 
@@ -469,14 +493,8 @@ unsafe extern "C" fn handle_threaded_irq_primary<T: ThreadedHandler + 'static>(
     _irq: c_int,
     ptr: *mut c_void,
 ) -> bindings::irqreturn_t {
-    let reg = ptr.cast::<ThreadedRegistration<T>>();
-    // SAFETY: As in `handle_irq_callback`.
-    let (dev, handler) = unsafe {
-        (
-            Device::<Bound>::from_raw((*ptr::addr_of!((*reg).dev)).as_raw()),
-            &*ptr::addr_of!((*reg).handler),
-        )
-    };
+    // SAFETY: By the safety requirements; the references live for this call.
+    let (dev, handler) = unsafe { ThreadedRegistration::<T>::from_cookie(ptr) };
     handler.handle(dev).into_raw()
 }
 
@@ -484,19 +502,14 @@ unsafe extern "C" fn handle_threaded_irq_primary<T: ThreadedHandler + 'static>(
 ///
 /// # Safety
 ///
-/// As for [`handle_irq_callback`], of a [`ThreadedRegistration<T>`].
+/// As for [`handle_irq_callback`], of a [`ThreadedRegistration<T>`] (`free_irq()` also waits for
+/// the thread's call).
 unsafe extern "C" fn handle_threaded_irq_thread<T: ThreadedHandler + 'static>(
     _irq: c_int,
     ptr: *mut c_void,
 ) -> bindings::irqreturn_t {
-    let reg = ptr.cast::<ThreadedRegistration<T>>();
-    // SAFETY: As in `handle_irq_callback`: `free_irq()` also waits for the thread's call.
-    let (dev, handler) = unsafe {
-        (
-            Device::<Bound>::from_raw((*ptr::addr_of!((*reg).dev)).as_raw()),
-            &*ptr::addr_of!((*reg).handler),
-        )
-    };
+    // SAFETY: By the safety requirements; the references live for this call.
+    let (dev, handler) = unsafe { ThreadedRegistration::<T>::from_cookie(ptr) };
     handler.handle_threaded(dev).into_raw()
 }
 
