@@ -16,7 +16,7 @@
 //! and runs `drm_gem_bench`: GEM objects created and closed per second through each driver and
 //! the ratio of the two rates (see `suites::rust_drm::bench_drm_gem`).
 //!
-//! One case runs only when named (`--case cold`, ~40 min here): a fresh machine's CI, measured
+//! One case runs only when named (`--case cold`, ~42 min here): a fresh machine's CI, measured
 //! as `.ci/run` in a fresh clone of HEAD with an empty cache folder (`--cold-cache DIR`, which
 //! must be empty or absent; the default is `build/bench/cold-cache`) and cargo's build output
 //! in it, so that setup downloads and builds everything again: the Debian packages for the
@@ -41,8 +41,10 @@ pub const CASES: &[(&str, u64)] = &[
     ("ci-one-patch", 20 * 60),
 ];
 
-/// The cases run only when named, with their budgets in seconds.
-pub const ON_REQUEST: &[(&str, u64)] = &[("cold", 40 * 60)];
+/// The cases run only when named, with their budgets in seconds. The harness issue's cold
+/// budget was 40 min before the v2 respins' extra builds (PCI=n, PCI_MSI=n, arm64, the oldest
+/// rustc, compile-fail cases) and is 60 min with them, which are in.
+pub const ON_REQUEST: &[(&str, u64)] = &[("cold", 60 * 60)];
 
 /// The cases that measure something other than a budget's wall time, after [`CASES`].
 pub const MEASUREMENTS: &[&str] = &["drm-gem"];
