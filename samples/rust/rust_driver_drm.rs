@@ -3,7 +3,8 @@
 //! Rust DRM driver sample.
 //!
 //! A DRM driver with a render node and three ioctls of its own, for a made-up device: the
-//! platform device `rust-drm-sample`, which `CONFIG_DRM_RUST_SAMPLE_DEVICE` registers. Each
+//! platform device `rust-drm-sample`, which test scaffolding registers
+//! (`CONFIG_SAMPLE_RUST_DRIVER_DRM_DEVICE`, `rust_driver_drm_device.c`). Each
 //! bound device gets a DRM device named `rust_drm`, registered at the end of probe and
 //! unplugged when the device unbinds; ioctls on files still open then fail with `ENODEV`.
 //!

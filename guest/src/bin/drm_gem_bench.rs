@@ -5,7 +5,7 @@
 //! drm_gem_bench [--iterations N] [--warmup N] [--rounds R] [--time-limit SECONDS]
 //! ```
 //! Defaults: 100000 iterations, 1000 warm-up iterations, 10 rounds, 120 s per driver. Both drivers must be
-//! loaded (`vgem.ko`; `drm_rust_sample_device.ko` and `rust_driver_drm.ko`).
+//! loaded (`vgem.ko`; `rust_driver_drm_device.ko` and `rust_driver_drm.ko`).
 //!
 //! One iteration makes a 4096-byte object and closes its handle (`DRM_IOCTL_GEM_CLOSE`):
 //! - rust_drm: `RUST_DRM_GEM_CREATE` of 4096 bytes;

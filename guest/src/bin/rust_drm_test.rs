@@ -6,7 +6,7 @@
 //! rust_drm_test --module PATH/rust_driver_drm.ko [--cycles N] [--module-cycles N] [--workers N]
 //! ```
 //! `--cycles` defaults to 100, `--module-cycles` to 20 and `--workers` to 4. The platform
-//! device `rust-drm-sample` must exist (`insmod drm_rust_sample_device.ko` before); the program
+//! device `rust-drm-sample` must exist (`insmod rust_driver_drm_device.ko` before); the program
 //! loads the driver's module itself and unloads it at the end.
 //!
 //! The driver prints (read from `/dev/kmsg`): `rust_driver_drm rust-drm-sample: DRM device

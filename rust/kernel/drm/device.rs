@@ -73,7 +73,7 @@ use core::{
 ///         name: c_str!("example"),
 ///         desc: c_str!("Example DRM driver"),
 ///     };
-///     const IOCTLS: &'static [drm::ioctl::DrmIoctlDescriptor] = &[];
+///     const IOCTLS: &'static [drm::ioctl::Ioctl<Self>] = &[];
 /// }
 ///
 /// kernel::declare_drm_driver!(ExampleDriver);
@@ -103,7 +103,8 @@ use core::{
 ///
 /// `dev` is an initialised `struct drm_device` of driver `T` (its vtable is `T`'s), allocated
 /// by `__drm_dev_alloc()` as the first field of this structure, and `data` is initialised; both
-/// live until the device's reference count drops to zero.
+/// live until the device's reference count drops to zero. `registered` is set, and never
+/// cleared, before the device is registered with userspace, so that it is registered once.
 #[repr(C)]
 pub struct Device<T: Driver> {
     dev: Opaque<bindings::drm_device>,
@@ -121,6 +122,10 @@ impl<T: Driver> Device<T> {
         "the driver's data of a DRM device must not need more alignment than a u64"
     );
 
+    /// Checks at compile time that `dev` is at offset 0, which the casts between a `Device<T>`
+    /// and its `struct drm_device` rely on (`repr(C)` puts it there; this keeps it there).
+    const DEV_FIRST: () = assert!(mem::offset_of!(Self, dev) == 0);
+
     /// Creates a DRM device of driver `T` whose parent is `parent`, with the driver's data
     /// initialised by `data`.
     ///
@@ -135,10 +140,11 @@ impl<T: Driver> Device<T> {
         data: impl PinInit<T::Data, Error>,
     ) -> Result<ARef<Self>> {
         #[allow(clippy::let_unit_value)]
-        let () = Self::ALIGNED;
+        let ((), ()) = (Self::ALIGNED, Self::DEV_FIRST);
         // SAFETY: `parent` is a valid device, the vtable lives as long as the module that
-        // contains the driver (which the device's files pin), and `dev` is at offset 0 of
-        // `Self`, which is `size_of::<Self>()` bytes.
+        // contains the driver (which the device's files and its exported buffers pin, and
+        // which the driver keeps loaded until it dropped its own references to the device),
+        // and `dev` is at offset 0 of `Self`, which is `size_of::<Self>()` bytes.
         let raw: *mut Self = from_err_ptr(unsafe {
             bindings::__drm_dev_alloc(
                 parent.as_raw(),

@@ -44,7 +44,11 @@ pub const FEAT_RENDER: u32 = bindings::drm_driver_feature_DRIVER_RENDER;
 pub trait Driver: DriverVTable + Sized + Send + Sync + 'static {
     /// The data of each of the driver's devices, reached by dereferencing a
     /// [`drm::Device`]; shared by every ioctl, and dropped when the device's last reference
-    /// goes (after unplug and the last close of its files).
+    /// goes: the driver's own, each open file's and each GEM object's. For a registered device
+    /// that is after its unplug; for one never registered it can be at any time.
+    ///
+    /// The data must not own references to the device's GEM objects: each object holds a
+    /// reference to the device, so the three would keep each other alive and leak.
     type Data: Send + Sync;
 
     /// The driver's per-open-file data.
@@ -60,7 +64,10 @@ pub trait Driver: DriverVTable + Sized + Send + Sync + 'static {
     const FEATURES: u32 = 0;
 
     /// The driver's ioctls, declared with [`declare_drm_ioctls!`](crate::declare_drm_ioctls).
-    const IOCTLS: &'static [drm::ioctl::DrmIoctlDescriptor];
+    ///
+    /// The table's type names the driver, so that its handlers only ever get this driver's
+    /// devices and files: another driver's table does not compile here.
+    const IOCTLS: &'static [drm::ioctl::Ioctl<Self>];
 }
 
 /// A driver's C vtables: its `struct drm_driver` and the file operations of its nodes.
@@ -135,7 +142,9 @@ impl VTable {
         drv.name = T::INFO.name.as_char_ptr().cast_mut();
         drv.desc = T::INFO.desc.as_char_ptr().cast_mut();
         drv.driver_features = bindings::drm_driver_feature_DRIVER_GEM | T::FEATURES;
-        drv.ioctls = T::IOCTLS.as_ptr();
+        // `Ioctl<T>` is a transparent `drm_ioctl_desc`; each entry's handler takes `T`'s devices
+        // and files (its invariant), which are the only ones DRM gives the table.
+        drv.ioctls = T::IOCTLS.as_ptr().cast::<bindings::drm_ioctl_desc>();
         drv.num_ioctls = T::IOCTLS.len() as i32;
         drv.fops = &fops.0;
         Self(drv)

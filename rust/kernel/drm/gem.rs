@@ -14,7 +14,7 @@ use crate::{
     prelude::*,
     types::{ARef, AlwaysRefCounted, Opaque},
 };
-use core::{mem::MaybeUninit, ptr::NonNull};
+use core::{mem, mem::MaybeUninit, ptr::NonNull};
 
 /// A driver's data of each of its GEM objects.
 ///
@@ -57,7 +57,7 @@ pub trait DriverObject: Send + Sync + Sized + 'static {
 /// #         name: c_str!("example"),
 /// #         desc: c_str!("Example DRM driver"),
 /// #     };
-/// #     const IOCTLS: &'static [drm::ioctl::DrmIoctlDescriptor] = &[];
+/// #     const IOCTLS: &'static [drm::ioctl::Ioctl<Self>] = &[];
 /// # }
 /// # kernel::declare_drm_driver!(ExampleDriver);
 /// static LIVE: AtomicU32 = AtomicU32::new(0);
@@ -130,6 +130,11 @@ where
         funcs
     };
 
+    /// Checks at compile time that `obj` is at offset 0, which the casts between an
+    /// `Object<T>` and its `struct drm_gem_object` rely on (`repr(C)` puts it there; this keeps
+    /// it there).
+    const OBJ_FIRST: () = assert!(mem::offset_of!(Self, obj) == 0);
+
     /// Creates a GEM object of `dev` of at least `size` bytes (rounded up to a multiple of
     /// `PAGE_SIZE`), with its data initialised by `data`.
     ///
@@ -144,6 +149,8 @@ where
         size: usize,
         data: impl PinInit<T, Error>,
     ) -> Result<ARef<Self>> {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::OBJ_FIRST;
         if size == 0 {
             return Err(EINVAL);
         }

@@ -10,7 +10,8 @@
 
 #![allow(non_snake_case)]
 
-use crate::{bindings, ioctl};
+use crate::{bindings, drm::Driver, ioctl};
+use core::marker::PhantomData;
 
 /// DRM's ioctl type, `'d'`.
 pub const BASE: u32 = crate::uapi::DRM_IOCTL_BASE as u32;
@@ -73,8 +74,32 @@ pub mod flags {
     pub const RENDER_ALLOW: u32 = bindings::drm_ioctl_flags_DRM_RENDER_ALLOW;
 }
 
-/// An entry of a driver's ioctl table, as DRM's ioctl dispatcher reads it.
-pub type DrmIoctlDescriptor = bindings::drm_ioctl_desc;
+/// An entry of driver `T`'s ioctl table, as DRM's ioctl dispatcher reads it.
+///
+/// Only [`declare_drm_ioctls!`](crate::declare_drm_ioctls) builds entries, and
+/// [`Driver::IOCTLS`] holds `T`'s: a table declared for another driver, or another driver's
+/// table, is of another type and does not compile.
+///
+/// # Invariants
+///
+/// The entry's handler, if it has one, may be called with any DRM device of driver `T` and any
+/// of its open files.
+#[repr(transparent)]
+pub struct Ioctl<T: Driver>(bindings::drm_ioctl_desc, PhantomData<fn() -> T>);
+
+impl<T: Driver> Ioctl<T> {
+    /// The entry `desc`.
+    ///
+    /// # Safety
+    ///
+    /// `desc`'s handler, if it has one, must be sound to call with any DRM device of driver `T`
+    /// and any of its open files.
+    #[doc(hidden)]
+    pub const unsafe fn new(desc: bindings::drm_ioctl_desc) -> Self {
+        // INVARIANT: By the safety requirements.
+        Self(desc, PhantomData)
+    }
+}
 
 /// Whether `cmd` is the request number of the driver ioctl at `index` of a table whose argument
 /// is `size` bytes: DRM's type, number [`COMMAND_BASE`] + `index`, and that size.
@@ -100,15 +125,20 @@ pub fn to_return_value(ret: crate::error::Result<u32>) -> core::ffi::c_int {
 /// Declares a DRM driver's ioctl table, for the `IOCTLS` constant of its
 /// [`Driver`](crate::drm::Driver) implementation.
 ///
-/// The first argument is the driver's type; then each entry is `(REQUEST, Argument, flags,
-/// handler)`: the request number (built with [`IOWR`] and the like), the argument's type, the
-/// [`flags`] and a handler of type
+/// The first argument is the driver's type, the one whose `IOCTLS` the table is (the table is a
+/// `[Ioctl<Driver>]`, so one declared for another driver does not compile there); then each
+/// entry is `(REQUEST, Argument, flags, handler)`: the request number (built with [`IOWR`] and
+/// the like), the argument's type, the [`flags`] and a handler of type
 /// `fn(&drm::Device<Driver>, &mut Argument, &drm::File<Driver::File>) -> Result<u32>`.
 ///
 /// It fails to compile unless the entries are numbered [`COMMAND_BASE`], [`COMMAND_BASE`] + 1,
 /// ... without a gap, each request number is of type `'d'` and encodes its argument's size, and
 /// each handler has exactly that type. The argument type must be [`FromBytes`] and
 /// [`AsBytes`]: its bytes come from userspace and go back to it.
+///
+/// Each entry's name in DRM's debug log is its request as written (`stringify!`), for instance
+/// `uapi::GETPARAM`. A handler must be a path that resolves outside the driver's `impl`
+/// (`Self::getparam` does not: the table calls it from a function nested in the constant).
 ///
 /// Each handler runs with the device entered (see [`Device::enter`]): an ioctl on a file still
 /// open after the device was unplugged gets `ENODEV` and never reaches the handler, and unplug
@@ -126,7 +156,7 @@ pub fn to_return_value(ret: crate::error::Result<u32>) -> core::ffi::c_int {
 #[macro_export]
 macro_rules! declare_drm_ioctls {
     ($driver:ty; $( ($cmd:expr, $arg:ty, $flags:expr, $handler:expr) ),* $(,)?) => {
-        const IOCTLS: &'static [$crate::drm::ioctl::DrmIoctlDescriptor] = {
+        const IOCTLS: &'static [$crate::drm::ioctl::Ioctl<$driver>] = {
             const _: () = {
                 let index: u32 = 0;
                 $(
@@ -147,7 +177,9 @@ macro_rules! declare_drm_ioctls {
                 let _ = index;
             };
             &[$(
-                $crate::drm::ioctl::DrmIoctlDescriptor {
+                // SAFETY: The handler casts the device and the file to `$driver`'s, and the
+                // entry is an `Ioctl<$driver>` (the constant's type).
+                unsafe { $crate::drm::ioctl::Ioctl::new($crate::bindings::drm_ioctl_desc {
                     cmd: $cmd,
                     flags: $flags,
                     func: {
@@ -187,7 +219,7 @@ macro_rules! declare_drm_ioctls {
                         Some(handler)
                     },
                     name: $crate::c_str!(::core::stringify!($cmd)).as_char_ptr(),
-                }
+                }) }
             ),*]
         };
     };

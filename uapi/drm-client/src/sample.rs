@@ -23,7 +23,7 @@ pub const DRIVER_VERSION: (i32, i32, i32) = (1, 0, 0);
 /// The platform driver's name (`/sys/bus/platform/drivers/rust_driver_drm`), also the
 /// module's.
 pub const PLATFORM_DRIVER: &str = "rust_driver_drm";
-/// The platform device the C module `drm_rust_sample_device` registers.
+/// The platform device the C module `rust_driver_drm_device` registers.
 pub const PLATFORM_DEVICE: &str = "rust-drm-sample";
 
 /// [`GETPARAM`]'s `param`: the kernel's `PAGE_SIZE`.

@@ -136,7 +136,7 @@ mod tests {
                 "vgem" => &["drm_shmem_helper"],
                 "rust_driver_drm" => &["drm_shmem_helper"],
                 "drm_shmem_helper" => &[],
-                "drm_rust_sample_device" => &[],
+                "rust_driver_drm_device" => &[],
                 "a" => &["b"],
                 "b" => &["a"],
                 _ => return None,
@@ -144,7 +144,7 @@ mod tests {
             Some(d.iter().map(|s| s.to_string()).collect())
         };
         let order = load_order(
-            &["vgem", "drm_rust_sample_device", "rust_driver_drm"],
+            &["vgem", "rust_driver_drm_device", "rust_driver_drm"],
             true,
             &deps,
         )
@@ -154,7 +154,7 @@ mod tests {
             [
                 "drm_shmem_helper",
                 "vgem",
-                "drm_rust_sample_device",
+                "rust_driver_drm_device",
                 "rust_driver_drm"
             ]
         );

@@ -1,7 +1,8 @@
 //! Suite `rust-drm`: topic/rust-drm as series/ has it, with kmemleak: its doctests, the Rust DRM
 //! sample driver from userspace (`rust_drm_test`: nodes, ioctls and their errors, handles per
 //! file, unbinding with files open, concurrent ioctls during an unbind, unbind/bind and module
-//! cycles), and kmemleak afterwards. Also the `drm-gem` case of `cargo xtask bench`
+//! cycles), and kmemleak afterwards; the compile-fail cases of `xtask/compile-fail/rust-drm`.
+//! Also the `drm-gem` case of `cargo xtask bench`
 //! ([`bench_drm_gem`]): GEM create/close through the sample against C's vgem, on the topic's
 //! build without kmemleak.
 
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 const BRANCH: &str = "topic/rust-drm";
 
 /// The C module that registers the platform device `rust-drm-sample`.
-const DEVICE_MODULE: &str = "drm_rust_sample_device";
+const DEVICE_MODULE: &str = "rust_driver_drm_device";
 /// The Rust DRM sample driver's module.
 const DRIVER_MODULE: &str = "rust_driver_drm";
 /// C's vgem, the bench's reference.
@@ -54,6 +55,8 @@ fn build(ctx: &Ctx, tc: &Toolchain, extra: &[&str]) -> Result<Built> {
 
 /// `rust-drm`: see the module documentation.
 pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
+    // What the topic's types must refuse (xtask/compile-fail/rust-drm): review R1 of v1.
+    let compile_fail = super::compile_fail::run(ctx, tc, "rust-drm", "rust-drm", BRANCH)?;
     let built = topic_images(ctx, tc, BRANCH)?;
     // The device module and the dependencies of both (rust_drm_test loads the driver).
     let mut order = build_load_order(&built.modules, &[DRIVER_MODULE], false)?;
@@ -83,6 +86,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         hotplug_cycles: None,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
+    suite.tests.extend(compile_fail);
     // Built, not booted: the tip for arm64, and with the oldest rustc Debian gives us.
     suite.tests.push(variant_build(
         ctx,

@@ -174,7 +174,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let plan = BootPlan {
         name: "rust-pci",
         kernel: &built.kernel,
-        programs: guest_programs(ctx, &["rust_pci_cycles"])?,
+        programs: guest_programs(ctx, &["rust_pci_cycles", "module_ktap"])?,
         modules: built.modules.clone(),
         files: Vec::new(),
         run_lines: vec![

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Test scaffolding for the Rust DRM driver sample: registers the made-up
+ * platform device "rust-drm-sample" that the sample
+ * (samples/rust/rust_driver_drm.rs) binds to, so that tests can bind and
+ * unbind the sample through sysfs. Nothing in firmware describes such a
+ * device; this module exists for tests only.
+ */
+
+#include <linux/err.h>
+#include <linux/module.h>
+#include <linux/platform_device.h>
+
+static struct platform_device *sample_pdev;
+
+static int __init rust_driver_drm_device_init(void)
+{
+	sample_pdev = platform_device_register_simple("rust-drm-sample",
+						      PLATFORM_DEVID_NONE,
+						      NULL, 0);
+	return PTR_ERR_OR_ZERO(sample_pdev);
+}
+module_init(rust_driver_drm_device_init);
+
+static void __exit rust_driver_drm_device_exit(void)
+{
+	platform_device_unregister(sample_pdev);
+}
+module_exit(rust_driver_drm_device_exit);
+
+MODULE_DESCRIPTION("Test scaffolding: the device of the Rust DRM driver sample");
+MODULE_LICENSE("GPL");
