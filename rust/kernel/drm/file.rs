@@ -7,7 +7,7 @@
 use crate::{
     alloc::KBox,
     bindings, drm,
-    error::Result,
+    error::{code::ENODEV, Result},
     types::{ForeignOwnable, Opaque},
 };
 use core::{ffi::c_int, marker::PhantomData, pin::Pin};
@@ -15,12 +15,16 @@ use core::{ffi::c_int, marker::PhantomData, pin::Pin};
 /// A driver's data of each open file.
 ///
 /// Created when a node of the driver's device is opened and dropped when the file is closed,
-/// after the file's GEM handles were released.
+/// after the file's GEM handles were released. The close may come after the device was unplugged
+/// (its parent unbound), so dropping the data must not need the parent's resources.
 pub trait DriverFile: Send + Sync + Sized + 'static {
     /// The driver this is the file data of.
     type Driver: drm::Driver;
 
     /// Creates the data of a file opened on `dev`; an error fails the `open()`.
+    ///
+    /// It runs with the device entered (see [`drm::Device::enter`]): never on an unplugged
+    /// device; an open that loses the race with the unplug fails with `ENODEV` first.
     fn open(dev: &drm::Device<Self::Driver>) -> Result<Pin<KBox<Self>>>;
 }
 
@@ -72,6 +76,11 @@ pub(super) unsafe extern "C" fn open_callback<T: DriverFile>(
     // SAFETY: By the safety requirements, `raw_dev` is a device of `T::Driver`, referenced by
     // the file being opened.
     let dev = unsafe { drm::Device::<T::Driver>::from_raw(raw_dev) };
+    // DRM refuses opens of an unplugged device before calling this, but the unplug may come
+    // between its check and here.
+    let Some(_entered) = dev.enter() else {
+        return ENODEV.to_errno();
+    };
     match T::open(dev) {
         Ok(data) => {
             // SAFETY: The file is being opened: nothing else uses its `driver_priv` yet.

@@ -19,7 +19,9 @@ use core::{mem, mem::MaybeUninit, ptr::NonNull};
 /// A driver's data of each of its GEM objects.
 ///
 /// A driver has one type of GEM object ([`Driver::Object`]), so that a handle of one of its
-/// files always names an object of that type.
+/// files always names an object of that type. The data is dropped with the object's last
+/// reference, which may come after the device was unplugged (a file closed late, or a reference
+/// the driver kept), so dropping it must not need the parent's resources.
 pub trait DriverObject: Send + Sync + Sized + 'static {
     /// The driver this is the object data of.
     type Driver: drm::Driver;

@@ -19,6 +19,14 @@ pub const BASE: u32 = crate::uapi::DRM_IOCTL_BASE as u32;
 /// The first request number of driver ioctls (the ones below are DRM core's).
 pub const COMMAND_BASE: u32 = crate::uapi::DRM_COMMAND_BASE;
 
+/// The largest argument a driver ioctl may have, in bytes.
+///
+/// The handler gets its own copy of the argument on the stack (DRM's buffer may not be aligned
+/// for it); DRM itself keeps arguments up to this size on its stack (`stack_kdata` in
+/// `drm_ioctl()`) and allocates larger ones, so the copy costs no more stack than DRM's own.
+/// [`declare_drm_ioctls!`](crate::declare_drm_ioctls) refuses larger arguments at compile time.
+pub const MAX_ARGUMENT_SIZE: usize = 128;
+
 /// An ioctl of number `nr` without an argument.
 #[inline(always)]
 pub const fn IO(nr: u32) -> u32 {
@@ -132,9 +140,10 @@ pub fn to_return_value(ret: crate::error::Result<u32>) -> core::ffi::c_int {
 /// `fn(&drm::Device<Driver>, &mut Argument, &drm::File<Driver::File>) -> Result<u32>`.
 ///
 /// It fails to compile unless the entries are numbered [`COMMAND_BASE`], [`COMMAND_BASE`] + 1,
-/// ... without a gap, each request number is of type `'d'` and encodes its argument's size, and
-/// each handler has exactly that type. The argument type must be [`FromBytes`] and
-/// [`AsBytes`]: its bytes come from userspace and go back to it.
+/// ... without a gap, each request number is of type `'d'` and encodes its argument's size, each
+/// argument is at most [`MAX_ARGUMENT_SIZE`] bytes, and each handler has exactly that type. The
+/// argument type must be [`FromBytes`] and [`AsBytes`]: its bytes come from userspace and
+/// go back to it.
 ///
 /// Each entry's name in DRM's debug log is its request as written (`stringify!`), for instance
 /// `uapi::GETPARAM`. A handler must be a path that resolves outside the driver's `impl`
@@ -170,6 +179,13 @@ macro_rules! declare_drm_ioctls {
                             "ioctl ", ::core::stringify!($cmd),
                             " is not DRM's type, numbered COMMAND_BASE + its index, and of \
                              its argument's size"
+                        ),
+                    );
+                    ::core::assert!(
+                        ::core::mem::size_of::<$arg>() <= $crate::drm::ioctl::MAX_ARGUMENT_SIZE,
+                        ::core::concat!(
+                            "the argument of ioctl ", ::core::stringify!($cmd),
+                            " is larger than MAX_ARGUMENT_SIZE"
                         ),
                     );
                     let index = index + 1;
