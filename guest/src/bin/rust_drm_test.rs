@@ -72,7 +72,7 @@ use std::time::{Duration, Instant};
 const SUITE: &str = "rust_drm_test";
 
 /// The KTAP tests, in the order they are reported.
-const TESTS: [&str; 23] = [
+const TESTS: [&str; 25] = [
     "nodes",
     "gem_create_info_close",
     "create_size_zero_einval",
@@ -86,11 +86,13 @@ const TESTS: [&str; 23] = [
     "getparam_unknown_param_einval",
     "handle_isolation_between_files",
     "file_close_frees_objects",
+    "prime_self_import_keeps_the_object",
     "open_file_unbind_keeps_drm_device",
     "open_file_ioctls_enodev_after_unbind",
     "open_file_pins_module",
     "last_close_releases_drm_device",
     "rebind_after_release",
+    "dmabuf_outlives_unbind_and_pins_module",
     "concurrent_ioctls_end_enodev_at_unbind",
     "concurrent_unbind_release_and_rebind",
     "unbind_bind_cycles",
@@ -679,6 +681,59 @@ fn test_handle_isolation(rig: &mut Rig, files: &Files) -> Result<(), String> {
     verdict(problems)
 }
 
+/// Review R5 of rust-drm v1 (PRIME is reachable through DRM core's defaults): an object exported
+/// to a dma-buf by one file and imported by another file of the same device is the same object
+/// (DRM's self-import), and the dma-buf keeps it alive after both files are closed, until it is
+/// closed too.
+fn test_prime_self_import(rig: &mut Rig, files: &Files) -> Result<(), String> {
+    let base = files.count()?;
+    let render_path = files.render.path().ok_or("the render file has no path")?;
+    let open = || Card::open(render_path).map_err(|e| e.to_string());
+    let (exporter, importer) = (open()?, open()?);
+    let gem = sample::gem_create(&exporter, 8192)
+        .map_err(|e| format!("GEM_CREATE(8192): {}", errno_name(e)))?;
+    let dmabuf = exporter
+        .prime_export(gem.handle)
+        .map_err(|e| format!("PRIME_HANDLE_TO_FD({}): {}", gem.handle, errno_name(e)))?;
+    let mut problems = Vec::new();
+    match importer.prime_import(std::os::fd::AsFd::as_fd(&dmabuf)) {
+        Ok(h) => {
+            let info = sample::gem_info(&importer, h);
+            if info != Ok(gem.size) {
+                problems.push(format!(
+                    "GEM_INFO of the imported handle {h} gave {}, expected Ok({})",
+                    describe(&info),
+                    gem.size
+                ));
+            }
+        }
+        Err(e) => problems.push(format!("PRIME_FD_TO_HANDLE: {}", errno_name(e))),
+    }
+    let shared = files.count()?;
+    if shared != base + 1 {
+        problems.push(format!(
+            "OBJECT_COUNT {shared} with one object exported and imported, {base} before"
+        ));
+    }
+    drop((exporter, importer));
+    let held = files.count()?;
+    if held != base + 1 {
+        problems.push(format!(
+            "OBJECT_COUNT {held} with both files closed and the dma-buf open, expected {}",
+            base + 1
+        ));
+    }
+    drop(dmabuf);
+    let after = files.count()?;
+    if after != base {
+        problems.push(format!(
+            "OBJECT_COUNT {after} after the dma-buf was closed too, {base} before"
+        ));
+    }
+    problems.extend(rig.log(NOTHING, SETTLE).err());
+    verdict(problems)
+}
+
 fn test_file_close_frees(rig: &mut Rig, files: &Files) -> Result<(), String> {
     let base = files.count()?;
     let render_path = files.render.path().ok_or("the render file has no path")?;
@@ -714,7 +769,7 @@ fn open_file_unbind(rig: &mut Rig, run: &mut Planned) {
     let (files, gem, nodes) = match opened {
         Ok(x) => x,
         Err(e) => {
-            for name in &TESTS[13..18] {
+            for name in &TESTS[14..20] {
                 run.skip(name, &format!("no files open: {e}"));
             }
             return;
@@ -782,6 +837,53 @@ fn open_file_unbind(rig: &mut Rig, run: &mut Planned) {
     run.result("last_close_releases_drm_device", first.and(last));
 
     run.result("rebind_after_release", rebind_works(rig));
+    run.result(
+        "dmabuf_outlives_unbind_and_pins_module",
+        dmabuf_outlives_unbind(rig),
+    );
+}
+
+/// Review R5 of rust-drm v1: a dma-buf exported from the device, with every DRM file closed,
+/// keeps the DRM device through the unbind (the nodes go, the release waits) and pins the module;
+/// closing it releases the device once. The device is bound again afterwards.
+fn dmabuf_outlives_unbind(rig: &mut Rig) -> Result<(), String> {
+    let files = Files::open()?;
+    let gem = sample::gem_create(&files.render, 4096)
+        .map_err(|e| format!("GEM_CREATE(4096): {}", errno_name(e)))?;
+    let dmabuf = files
+        .render
+        .prime_export(gem.handle)
+        .map_err(|e| format!("PRIME_HANDLE_TO_FD({}): {}", gem.handle, errno_name(e)))?;
+    let nodes = nodes_present()?;
+    drop(files);
+    let mut problems = Vec::new();
+    problems.extend(
+        rig.log(NOTHING, SETTLE)
+            .map_err(|e| format!("after closing the files, the dma-buf open: {e}"))
+            .err(),
+    );
+    problems.extend(
+        rig.unbind()
+            .and_then(|()| rig.log(REMOVAL_KEPT, ABSENCE_WAIT))
+            .map_err(|e| format!("the unbind with the dma-buf open: {e}"))
+            .err(),
+    );
+    problems.extend(nodes_gone(&nodes).err());
+    if kmod::rmmod(&rig.module).is_ok() {
+        problems.push("rmmod succeeded with a dma-buf of the module's device open".to_string());
+    }
+    if !kmod::is_loaded(&rig.module_name) {
+        problems.push(format!("{} is no longer in /proc/modules", rig.module_name));
+    }
+    drop(dmabuf);
+    problems.extend(
+        rig.log(RELEASE, ABSENCE_WAIT)
+            .map_err(|e| format!("after closing the dma-buf: {e}"))
+            .err(),
+    );
+    problems.extend(rig.step(PROBE, rig.bind()).err());
+    problems.extend(nodes_present().err());
+    verdict(problems)
 }
 
 /// Binds the device and checks that its new nodes work: create/info/close through the render
@@ -1011,9 +1113,11 @@ fn device_tests(rig: &mut Rig, run: &mut Planned, args: &Args) {
             run.result("handle_isolation_between_files", isolation);
             let close = test_file_close_frees(rig, &files);
             run.result("file_close_frees_objects", close);
+            let prime = test_prime_self_import(rig, &files);
+            run.result("prime_self_import_keeps_the_object", prime);
         }
         Err(e) => {
-            for name in &TESTS[1..13] {
+            for name in &TESTS[1..14] {
                 run.skip(name, &format!("cannot open the nodes: {e}"));
             }
         }
@@ -1132,8 +1236,9 @@ mod tests {
         // The slices the program skips by.
         assert_eq!(TESTS[2], "create_size_zero_einval");
         assert_eq!(TESTS[10], "getparam_unknown_param_einval");
-        assert_eq!(TESTS[13], "open_file_unbind_keeps_drm_device");
-        assert_eq!(TESTS[17], "rebind_after_release");
+        assert_eq!(TESTS[13], "prime_self_import_keeps_the_object");
+        assert_eq!(TESTS[14], "open_file_unbind_keeps_drm_device");
+        assert_eq!(TESTS[18], "rebind_after_release");
         assert_eq!(TESTS[TESTS.len() - 1], "module_gone");
     }
 

@@ -209,6 +209,21 @@ impl Card {
         drm::control::Device::close_buffer(self, handle).map_err(|e| errno_of(&e))
     }
 
+    /// `DRM_IOCTL_PRIME_HANDLE_TO_FD`: exports the object of GEM handle `handle` to a dma-buf,
+    /// whose file descriptor keeps the object alive until it is closed.
+    pub fn prime_export(&self, handle: u32) -> Result<OwnedFd, Errno> {
+        let handle = drm::control::from_u32(handle).ok_or(Errno::INVAL)?;
+        drm::control::Device::buffer_to_prime_fd(self, handle, drm::CLOEXEC)
+            .map_err(|e| errno_of(&e))
+    }
+
+    /// `DRM_IOCTL_PRIME_FD_TO_HANDLE`: a GEM handle of this file for the dma-buf `dmabuf`.
+    pub fn prime_import(&self, dmabuf: BorrowedFd<'_>) -> Result<u32, Errno> {
+        drm::control::Device::prime_fd_to_buffer(self, dmabuf)
+            .map(u32::from)
+            .map_err(|e| errno_of(&e))
+    }
+
     /// `DRM_IOCTL_MODE_CREATE_DUMB`: a `width` x `height` dumb buffer of `bpp` bits per pixel.
     /// DRM core allows it on primary nodes only (no `DRM_RENDER_ALLOW`: `EACCES` on a render
     /// node).
