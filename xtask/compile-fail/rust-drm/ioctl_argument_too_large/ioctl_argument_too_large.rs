@@ -4,7 +4,10 @@
 //! argument makes a large stack frame. `declare_drm_ioctls!` refuses arguments larger than the
 //! 128 bytes DRM keeps on its own stack, so this 136-byte argument must not build.
 
-use kernel::{c_str, drm, drm::ioctl, prelude::*};
+#[macro_use]
+mod drivers;
+
+use kernel::{drm, drm::ioctl, prelude::*};
 
 /// The argument: 17 `u64`s, 136 bytes.
 type Big = [u64; 17];
@@ -12,45 +15,12 @@ type Big = [u64; 17];
 /// The one ioctl, with its large argument.
 const GET: u32 = ioctl::IOWR::<Big>(ioctl::COMMAND_BASE);
 
-/// The driver's file data.
-struct AFile;
-
-impl drm::DriverFile for AFile {
-    type Driver = A;
-
-    fn open(_dev: &drm::Device<A>) -> Result<Pin<KBox<Self>>> {
-        Ok(KBox::pin(AFile, GFP_KERNEL)?)
-    }
-}
-
-/// The driver's GEM object data.
-struct AObject;
-
-impl drm::gem::DriverObject for AObject {
-    type Driver = A;
-}
-
-/// The driver.
-struct A;
-
-impl drm::Driver for A {
-    type Data = u64;
-    type File = AFile;
-    type Object = AObject;
-    const INFO: drm::DriverInfo = drm::DriverInfo {
-        major: 1,
-        minor: 0,
-        patchlevel: 0,
-        name: c_str!("a"),
-        desc: c_str!("Driver A"),
-    };
+drm_driver!(A, "a", AFile, AObject, u64, {
     // The offending line: an argument of 136 bytes.
     kernel::declare_drm_ioctls! { A;
         (GET, Big, ioctl::flags::RENDER_ALLOW, get),
     }
-}
-
-kernel::declare_drm_driver!(A);
+});
 
 /// Reads the device's data.
 fn get(dev: &drm::Device<A>, arg: &mut Big, _file: &drm::File<AFile>) -> Result<u32> {

@@ -3,89 +3,26 @@
 //! A handler of driver B in driver A's ioctl table would get A's devices and files as B's.
 //! Handlers are typed against the table's driver, so this must not build.
 
-use kernel::{c_str, drm, drm::ioctl, prelude::*};
+#[macro_use]
+mod drivers;
+
+use kernel::{drm, drm::ioctl, prelude::*};
 
 /// The request of each driver's one ioctl.
 const GET: u32 = ioctl::IOWR::<u64>(ioctl::COMMAND_BASE);
 
-/// Driver A's file data.
-struct AFile;
-
-impl drm::DriverFile for AFile {
-    type Driver = A;
-
-    fn open(_dev: &drm::Device<A>) -> Result<Pin<KBox<Self>>> {
-        Ok(KBox::pin(AFile, GFP_KERNEL)?)
-    }
-}
-
-/// Driver A's GEM object data.
-struct AObject;
-
-impl drm::gem::DriverObject for AObject {
-    type Driver = A;
-}
-
-/// Driver A, whose devices' data is a `u8`.
-struct A;
-
-impl drm::Driver for A {
-    type Data = u8;
-    type File = AFile;
-    type Object = AObject;
-    const INFO: drm::DriverInfo = drm::DriverInfo {
-        major: 1,
-        minor: 0,
-        patchlevel: 0,
-        name: c_str!("a"),
-        desc: c_str!("Driver A"),
-    };
+drm_driver!(A, "a", AFile, AObject, u8, {
     // The offending line: B's handler in A's table.
     kernel::declare_drm_ioctls! { A;
         (GET, u64, ioctl::flags::RENDER_ALLOW, b_get),
     }
-}
+});
 
-kernel::declare_drm_driver!(A);
-
-/// Driver B's file data.
-struct BFile;
-
-impl drm::DriverFile for BFile {
-    type Driver = B;
-
-    fn open(_dev: &drm::Device<B>) -> Result<Pin<KBox<Self>>> {
-        Ok(KBox::pin(BFile, GFP_KERNEL)?)
-    }
-}
-
-/// Driver B's GEM object data.
-struct BObject;
-
-impl drm::gem::DriverObject for BObject {
-    type Driver = B;
-}
-
-/// Driver B, whose devices' data is a `u64`.
-struct B;
-
-impl drm::Driver for B {
-    type Data = u64;
-    type File = BFile;
-    type Object = BObject;
-    const INFO: drm::DriverInfo = drm::DriverInfo {
-        major: 1,
-        minor: 0,
-        patchlevel: 0,
-        name: c_str!("b"),
-        desc: c_str!("Driver B"),
-    };
+drm_driver!(B, "b", BFile, BObject, u64, {
     kernel::declare_drm_ioctls! { B;
         (GET, u64, ioctl::flags::RENDER_ALLOW, b_get),
     }
-}
-
-kernel::declare_drm_driver!(B);
+});
 
 /// B's handler: reads B's data from the device.
 fn b_get(dev: &drm::Device<B>, arg: &mut u64, _file: &drm::File<BFile>) -> Result<u32> {

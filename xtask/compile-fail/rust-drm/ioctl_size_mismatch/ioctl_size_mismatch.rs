@@ -5,50 +5,20 @@
 //! let the handler read 4 bytes past what DRM copied. `declare_drm_ioctls!` checks the size at
 //! compile time, so this must not build.
 
-use kernel::{c_str, drm, drm::ioctl, prelude::*};
+#[macro_use]
+mod drivers;
+
+use kernel::{drm, drm::ioctl, prelude::*};
 
 /// The one ioctl, whose request number encodes a `u32`.
 const GET: u32 = ioctl::IOWR::<u32>(ioctl::COMMAND_BASE);
 
-/// The driver's file data.
-struct AFile;
-
-impl drm::DriverFile for AFile {
-    type Driver = A;
-
-    fn open(_dev: &drm::Device<A>) -> Result<Pin<KBox<Self>>> {
-        Ok(KBox::pin(AFile, GFP_KERNEL)?)
-    }
-}
-
-/// The driver's GEM object data.
-struct AObject;
-
-impl drm::gem::DriverObject for AObject {
-    type Driver = A;
-}
-
-/// The driver.
-struct A;
-
-impl drm::Driver for A {
-    type Data = u64;
-    type File = AFile;
-    type Object = AObject;
-    const INFO: drm::DriverInfo = drm::DriverInfo {
-        major: 1,
-        minor: 0,
-        patchlevel: 0,
-        name: c_str!("a"),
-        desc: c_str!("Driver A"),
-    };
+drm_driver!(A, "a", AFile, AObject, u64, {
     // The offending line: a `u64` argument for a request of 4 bytes.
     kernel::declare_drm_ioctls! { A;
         (GET, u64, ioctl::flags::RENDER_ALLOW, get),
     }
-}
-
-kernel::declare_drm_driver!(A);
+});
 
 /// Reads the device's data.
 fn get(dev: &drm::Device<A>, arg: &mut u64, _file: &drm::File<AFile>) -> Result<u32> {
