@@ -2,11 +2,11 @@
 
 //! Rust DRM driver sample.
 //!
-//! A DRM driver with a render node and three ioctls of its own, for a made-up device: the
-//! platform device `rust-drm-sample`, which test scaffolding registers
-//! (`CONFIG_SAMPLE_RUST_DRIVER_DRM_DEVICE`, `rust_driver_drm_device.c`). Each
-//! bound device gets a DRM device named `rust_drm`, registered at the end of probe and
-//! unplugged when the device unbinds; ioctls on files still open then fail with `ENODEV`.
+//! A DRM driver with a render node and ioctls of its own, for a made-up device: the platform
+//! device `rust-drm-sample`, which test scaffolding registers
+//! (`CONFIG_SAMPLE_RUST_DRIVER_DRM_DEVICE`, `rust_driver_drm_device.c`). Each bound device gets
+//! a DRM device named `rust_drm`, registered at the end of probe and unplugged first thing in
+//! unbind; ioctls on files still open then fail with `ENODEV`.
 //!
 //! Its interface, defined here rather than in a uapi header as it is only a sample (request
 //! numbers are `DRM_IOWR(DRM_COMMAND_BASE + n, struct)`, every structure 16 bytes):
@@ -15,14 +15,20 @@
 //!   or 2 (the GEM objects of the device alive now); primary node only;
 //! - n = 1, GEM_CREATE `{ u32 handle; u32 pad; u64 size; }`: a GEM object of at least `size`
 //!   bytes, rounded up to the page size; returns its handle and size;
-//! - n = 2, GEM_INFO `{ u32 handle; u32 pad; u64 size; }`: the size of the object `handle`.
+//! - n = 2, GEM_INFO `{ u32 handle; u32 pad; u64 size; }`: the size of the object `handle`;
+//! - n = 3, DEBUG_SLEEP_ENTERED, and n = 4, DEBUG_SLEEP, `{ u64 ms; u64 unplugged; }`: with
+//!   `CONFIG_SAMPLE_RUST_DRIVER_DRM_DEBUG` only (`ENOTTY` without), sleep `ms` milliseconds (at
+//!   most 10000; a signal ends the sleep early) with the device entered, or not, and set
+//!   `unplugged` to 1 if the device's unplug had begun by then (it refuses new entries from
+//!   its start, while it waits for the entered sections). Tests use them to show what an
+//!   entered handler that waits costs every unplug, and that one not entered costs none.
 //!
-//! `pad` must be 0 (`EINVAL`), a size 0 is `EINVAL`, an unknown handle `ENOENT`. Handles are
-//! closed with DRM's own `DRM_IOCTL_GEM_CLOSE`.
+//! `pad` and `unplugged` must be 0 (`EINVAL`), a size 0 is `EINVAL`, an unknown handle
+//! `ENOENT`. Handles are closed with DRM's own `DRM_IOCTL_GEM_CLOSE`.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
-    c_str,
+    bindings, c_str,
     device::Core,
     drm::{self, gem, ioctl},
     platform,
@@ -46,6 +52,13 @@ mod uapi {
         pub(crate) value: u64,
     }
 
+    /// DEBUG_SLEEP's and DEBUG_SLEEP_ENTERED's argument.
+    #[repr(C)]
+    pub(crate) struct Sleep {
+        pub(crate) ms: u64,
+        pub(crate) unplugged: u64,
+    }
+
     /// GEM_CREATE's and GEM_INFO's argument.
     #[repr(C)]
     pub(crate) struct GemObject {
@@ -63,10 +76,16 @@ mod uapi {
     unsafe impl FromBytes for GemObject {}
     // SAFETY: As above.
     unsafe impl AsBytes for GemObject {}
+    // SAFETY: As above.
+    unsafe impl FromBytes for Sleep {}
+    // SAFETY: As above.
+    unsafe impl AsBytes for Sleep {}
 
     pub(crate) const GETPARAM: u32 = ioctl::IOWR::<GetParam>(ioctl::COMMAND_BASE);
     pub(crate) const GEM_CREATE: u32 = ioctl::IOWR::<GemObject>(ioctl::COMMAND_BASE + 1);
     pub(crate) const GEM_INFO: u32 = ioctl::IOWR::<GemObject>(ioctl::COMMAND_BASE + 2);
+    pub(crate) const DEBUG_SLEEP_ENTERED: u32 = ioctl::IOWR::<Sleep>(ioctl::COMMAND_BASE + 3);
+    pub(crate) const DEBUG_SLEEP: u32 = ioctl::IOWR::<Sleep>(ioctl::COMMAND_BASE + 4);
 }
 
 /// The sample's DRM driver.
@@ -141,13 +160,18 @@ impl drm::Driver for RustDrm {
          gem_create),
         (uapi::GEM_INFO, uapi::GemObject, ioctl::flags::AUTH | ioctl::flags::RENDER_ALLOW,
          gem_info),
+        (uapi::DEBUG_SLEEP_ENTERED, uapi::Sleep, ioctl::flags::RENDER_ALLOW, debug_sleep_entered),
+        (uapi::DEBUG_SLEEP, uapi::Sleep, ioctl::flags::RENDER_ALLOW, debug_sleep),
     }
 }
 
 kernel::declare_drm_driver!(RustDrm);
 
+// The handlers run entered (their first parameter): they use nothing that the unplug tears
+// down, but they show the form a handler that touches the hardware takes.
+
 fn getparam(
-    dev: &drm::Device<RustDrm>,
+    dev: &drm::Entered<'_, RustDrm>,
     arg: &mut uapi::GetParam,
     _file: &drm::File<FileData>,
 ) -> Result<u32> {
@@ -160,7 +184,7 @@ fn getparam(
 }
 
 fn gem_create(
-    dev: &drm::Device<RustDrm>,
+    dev: &drm::Entered<'_, RustDrm>,
     arg: &mut uapi::GemObject,
     file: &drm::File<FileData>,
 ) -> Result<u32> {
@@ -175,7 +199,7 @@ fn gem_create(
 }
 
 fn gem_info(
-    _dev: &drm::Device<RustDrm>,
+    _dev: &drm::Entered<'_, RustDrm>,
     arg: &mut uapi::GemObject,
     file: &drm::File<FileData>,
 ) -> Result<u32> {
@@ -183,6 +207,42 @@ fn gem_info(
         return Err(EINVAL);
     }
     arg.size = Object::lookup_handle(file, arg.handle)?.size() as u64;
+    Ok(0)
+}
+
+/// DEBUG_SLEEP_ENTERED: sleeps entered, which [`drm::Device::enter`] forbids (the unplug of
+/// every DRM device waits for it): a test of that cost, never a pattern for a driver.
+fn debug_sleep_entered(
+    dev: &drm::Entered<'_, RustDrm>,
+    arg: &mut uapi::Sleep,
+    _file: &drm::File<FileData>,
+) -> Result<u32> {
+    debug_sleep_as(dev, arg, "entered")
+}
+
+/// DEBUG_SLEEP: sleeps without entering, as a handler that waits for a time userspace controls
+/// must.
+fn debug_sleep(
+    dev: &drm::Device<RustDrm>,
+    arg: &mut uapi::Sleep,
+    _file: &drm::File<FileData>,
+) -> Result<u32> {
+    debug_sleep_as(dev, arg, "not entered")
+}
+
+fn debug_sleep_as(dev: &drm::Device<RustDrm>, arg: &mut uapi::Sleep, how: &str) -> Result<u32> {
+    if !cfg!(CONFIG_SAMPLE_RUST_DRIVER_DRM_DEBUG) {
+        return Err(ENOTTY);
+    }
+    let ms = u32::try_from(arg.ms).map_err(|_| EINVAL)?;
+    if ms > 10_000 || arg.unplugged != 0 {
+        return Err(EINVAL);
+    }
+    pr_info!("debug: sleeping {ms} ms, {how}\n");
+    // SAFETY: `msleep_interruptible()` has no preconditions; an ioctl handler may sleep.
+    unsafe { bindings::msleep_interruptible(ms) };
+    arg.unplugged = u64::from(dev.enter().is_none());
+    pr_info!("debug: slept, {how}\n");
     Ok(0)
 }
 
@@ -194,7 +254,9 @@ kernel::platform_device_table!(
 );
 
 /// The platform driver: creates and registers a DRM device for each bound device.
-struct SampleDriver;
+struct SampleDriver {
+    drm: ARef<drm::Device<RustDrm>>,
+}
 
 impl platform::Driver for SampleDriver {
     type IdInfo = ();
@@ -213,11 +275,27 @@ impl platform::Driver for SampleDriver {
         // its own reference, and unplugs the device when this one unbinds.
         drm::Registration::new_foreign_owned(&drm, dev, 0)?;
         dev_info!(dev, "DRM device registered\n");
-        Ok(SampleDriver)
+        Ok(SampleDriver { drm })
     }
 
-    fn unbind(pdev: &platform::Device<Core>, _this: Pin<&Self>) {
+    fn unbind(pdev: &platform::Device<Core>, this: Pin<&Self>) {
+        // First: no ioctl reaches the driver once this returns, so what it tears down next
+        // (nothing, in this sample) is no longer in use.
+        if let Err(e) = this.drm.unplug(pdev.as_ref()) {
+            dev_err!(pdev.as_ref(), "unplug: {e:?}\n");
+        }
         dev_info!(pdev.as_ref(), "unbind\n");
+    }
+}
+
+impl Drop for SampleDriver {
+    fn drop(&mut self) {
+        // After `unbind()`: the tests check that the DRM device is unplugged by now.
+        if self.drm.enter().is_none() {
+            pr_info!("driver data dropped, DRM device unplugged\n");
+        } else {
+            pr_warn!("driver data dropped, DRM device still plugged\n");
+        }
     }
 }
 

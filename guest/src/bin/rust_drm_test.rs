@@ -1,19 +1,24 @@
 //! `rust_drm_test`: the Rust DRM sample driver (`rust_driver_drm`, DRM driver `rust_drm`) from
-//! userspace: its nodes and version, its three ioctls and their errors, GEM handles per file,
-//! unbinding with files open, and unbind/bind and module cycles; reports KTAP.
+//! userspace: its nodes and version, its ioctls and their errors, GEM handles per file, PRIME,
+//! FLINK and GEM_OPEN, unbinding with files open, what a handler that waits costs the unplug,
+//! and unbind/bind and module cycles; reports KTAP.
 //!
 //! ```text
 //! rust_drm_test --module PATH/rust_driver_drm.ko [--cycles N] [--module-cycles N] [--workers N]
 //! ```
 //! `--cycles` defaults to 100, `--module-cycles` to 20 and `--workers` to 4. The platform
-//! device `rust-drm-sample` must exist (`insmod rust_driver_drm_device.ko` before); the program
-//! loads the driver's module itself and unloads it at the end.
+//! devices `rust-drm-sample` and `rust-drm-sample-spare` must exist (`insmod
+//! rust_driver_drm_device.ko` before), the driver must have its debug ioctls
+//! (`CONFIG_SAMPLE_RUST_DRIVER_DRM_DEBUG`) and C's vgem must be loaded; the program loads the
+//! driver's module itself and unloads it at the end.
 //!
 //! The driver prints (read from `/dev/kmsg`): `rust_driver_drm rust-drm-sample: DRM device
-//! registered` on each probe, `rust_driver_drm rust-drm-sample: unbind` on each removal, and
-//! `rust_driver_drm: DRM device released` when the DRM device's data is dropped: at removal
-//! when no file is open, else at the last close. Every step checks that exactly the lines it
-//! causes appear, once each, and no kernel `WARNING:`/`BUG:`/`Oops` line.
+//! registered` on each probe, `rust_driver_drm rust-drm-sample: unbind` on each removal (after
+//! it unplugged the DRM device), `rust_driver_drm: driver data dropped, DRM device unplugged`
+//! when the platform driver's data goes after it, and `rust_driver_drm: DRM device released`
+//! when the DRM device's data is dropped: at removal when no file is open, else at the last
+//! close. Every step checks that exactly the lines it causes appear, once each, and no kernel
+//! `WARNING:`/`BUG:`/`Oops` line.
 //!
 //! KTAP tests (suite `rust_drm_test`), in order:
 //! - `nodes`: after `insmod`, the device has one primary and one render node (sysfs and
@@ -27,10 +32,18 @@
 //!   `create_size_zero_einval`, `create_huge_size_refused` (`EINVAL` or `ENOMEM`),
 //!   `info_unknown_handle_enoent`, `close_unknown_handle_einval`, `create_nonzero_pad_einval`,
 //!   `info_nonzero_pad_einval` (on a live handle), `ioctl_past_table_einval`,
-//!   `getparam_render_node_eacces`, `getparam_unknown_param_einval`;
+//!   `getparam_render_node_eacces`, `getparam_unknown_param_einval`,
+//!   `debug_sleep_bad_arguments_einval` (a sleep over 10 s, or `unplugged` not 0);
 //! - `handle_isolation_between_files`: a handle of one open file is `ENOENT` (info) and
 //!   `EINVAL` (close) through another open file of the device, and stays usable in its own;
 //! - `file_close_frees_objects`: closing a file that holds handles brings OBJECT_COUNT back;
+//! - `prime_self_import_keeps_the_object`: a dma-buf imported by another file of the device is
+//!   the same object, kept alive by the dma-buf after both files close;
+//! - `flink_open_across_files`: a FLINK name opens the same object in another primary file,
+//!   each handle closes on its own, the name goes with the last; FLINK on a render node is
+//!   `EACCES`, GEM_OPEN of an unknown name `ENOENT`;
+//! - `foreign_importer_refused`: vgem cannot import a sample dma-buf (`ENOSYS`: the sample's
+//!   objects have no pages to share) and nothing leaks;
 //! - with a primary and a render file open and an object created: `open_file_unbind_keeps_drm_device`
 //!   (a sysfs unbind prints `unbind` but not `DRM device released`, and the nodes go),
 //!   `open_file_ioctls_enodev_after_unbind` (every ioctl on both files is `ENODEV`),
@@ -41,6 +54,11 @@
 //!   render file and create and close objects in a loop while the device is unbound (from a
 //!   child, with a deadline): each ends on `ENODEV`, none on another errno, none hangs;
 //!   `concurrent_unbind_release_and_rebind`: closing the last file releases once, a bind works;
+//! - with the spare device bound too (a second DRM device) and a child sleeping in a debug
+//!   ioctl on the sample's device: `entered_handler_delays_every_unplug` (a handler sleeping
+//!   entered delays the unbind of both devices until it returns: DRM's unplug SRCU is global)
+//!   and `unentered_handler_delays_no_unplug` (one sleeping without entering delays neither,
+//!   and finds the device unplugged when it wakes);
 //! - `unbind_bind_cycles`: `--cycles` sysfs unbinds and binds, each printing its lines exactly
 //!   once, the nodes gone after unbind and present (and answering VERSION) after bind;
 //! - `module_unload_load_cycles`: the same with `--module-cycles` `rmmod`/`insmod`;
@@ -50,7 +68,8 @@
 //! A worker (`guest::gem_worker`) is this program run as `rust_drm_test --worker SECONDS` with
 //! the shared file as its standard input; it prints `ready` after its first create/close pair,
 //! then one line `end ITERATIONS ERRNO` (the raw errno that stopped it) or
-//! `end ITERATIONS timeout`.
+//! `end ITERATIONS timeout`. A sleeper is it run as `rust_drm_test --sleeper entered|plain MS`
+//! with the file as its standard input; it prints `unplugged 0|1` or `error ERRNO`.
 
 use drm_client::sample::{self, GemCreate, GemInfo};
 use drm_client::{describe, errno_name, node, Card, DriverIoctl, Errno, NodeKind};
@@ -63,16 +82,18 @@ use guest::kmsg::{self, Kmsg};
 use guest::ktap::verdict;
 use guest::sysfs::Bus;
 use guest::Planned;
+use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 /// The KTAP suite name.
 const SUITE: &str = "rust_drm_test";
 
 /// The KTAP tests, in the order they are reported.
-const TESTS: [&str; 25] = [
+const TESTS: [&str; 30] = [
     "nodes",
     "gem_create_info_close",
     "create_size_zero_einval",
@@ -84,9 +105,12 @@ const TESTS: [&str; 25] = [
     "ioctl_past_table_einval",
     "getparam_render_node_eacces",
     "getparam_unknown_param_einval",
+    "debug_sleep_bad_arguments_einval",
     "handle_isolation_between_files",
     "file_close_frees_objects",
     "prime_self_import_keeps_the_object",
+    "flink_open_across_files",
+    "foreign_importer_refused",
     "open_file_unbind_keeps_drm_device",
     "open_file_ioctls_enodev_after_unbind",
     "open_file_pins_module",
@@ -95,6 +119,8 @@ const TESTS: [&str; 25] = [
     "dmabuf_outlives_unbind_and_pins_module",
     "concurrent_ioctls_end_enodev_at_unbind",
     "concurrent_unbind_release_and_rebind",
+    "entered_handler_delays_every_unplug",
+    "unentered_handler_delays_no_unplug",
     "unbind_bind_cycles",
     "module_unload_load_cycles",
     "module_gone",
@@ -104,6 +130,15 @@ const TESTS: [&str; 25] = [
 const DRIVER: &str = sample::PLATFORM_DRIVER;
 /// The platform device.
 const DEVICE: &str = sample::PLATFORM_DEVICE;
+/// The spare platform device, which no driver matches: the sleep tests bind it to the driver
+/// through its `driver_override`, for a second DRM device.
+const SPARE: &str = "rust-drm-sample-spare";
+/// The flag that makes this program a sleeper: `--sleeper entered|plain MS`.
+const SLEEPER_FLAG: &str = "--sleeper";
+/// How long the entered debug sleep lasts: long enough for two unbinds to start within it.
+const ENTERED_SLEEP_MS: u64 = 2000;
+/// How long the plain debug sleep lasts: long enough for two unbinds to end within it.
+const PLAIN_SLEEP_MS: u64 = 4000;
 
 /// How long the records of one step may take to arrive.
 const STEP_WAIT: Duration = Duration::from_secs(3);
@@ -125,6 +160,7 @@ const SIZES: [u64; 7] = [1, 4095, 4096, 4097, 65536, (1 << 20) + 1, 2 << 20];
 struct Tally {
     registered: usize,
     unbind: usize,
+    dropped: usize,
     released: usize,
     crashes: usize,
 }
@@ -144,10 +180,13 @@ const NOTHING: Tally = Tally::lines(0, 0, 0);
 const CRASH_MARKS: [&str; 4] = ["WARNING:", "BUG:", "Oops", "general protection fault"];
 
 impl Tally {
+    /// `registered`, `unbind` and `released` lines, and a `driver data dropped` line after
+    /// each unbind.
     const fn lines(registered: usize, unbind: usize, released: usize) -> Self {
         Self {
             registered,
             unbind,
+            dropped: unbind,
             released,
             crashes: 0,
         }
@@ -157,11 +196,13 @@ impl Tally {
     fn of(texts: &[String]) -> Self {
         let registered = format!("{DRIVER} {DEVICE}: DRM device registered");
         let unbind = format!("{DRIVER} {DEVICE}: unbind");
+        let dropped = format!("{DRIVER}: driver data dropped, DRM device unplugged");
         let released = format!("{DRIVER}: DRM device released");
         let count = |pred: &dyn Fn(&str) -> bool| texts.iter().filter(|t| pred(t)).count();
         Self {
             registered: count(&|t| t.contains(&registered)),
             unbind: count(&|t| t.contains(&unbind)),
+            dropped: count(&|t| t.contains(&dropped)),
             released: count(&|t| t.contains(&released)),
             crashes: count(&|t| CRASH_MARKS.iter().any(|m| t.contains(m))),
         }
@@ -171,6 +212,7 @@ impl Tally {
     fn covers(&self, want: Tally) -> bool {
         self.registered >= want.registered
             && self.unbind >= want.unbind
+            && self.dropped >= want.dropped
             && self.released >= want.released
     }
 
@@ -180,6 +222,11 @@ impl Tally {
         for (what, got, wanted) in [
             ("DRM device registered", self.registered, want.registered),
             ("unbind", self.unbind, want.unbind),
+            (
+                "driver data dropped, DRM device unplugged",
+                self.dropped,
+                want.dropped,
+            ),
             ("DRM device released", self.released, want.released),
             ("kernel WARNING/BUG/Oops", self.crashes, want.crashes),
         ] {
@@ -227,6 +274,8 @@ enum Mode {
     Test(Args),
     /// One worker of `concurrent_ioctls_end_enodev_at_unbind`, for at most this many seconds.
     Worker(u64),
+    /// The sleeper of the sleep tests: entered or not, for this many milliseconds.
+    Sleeper(bool, u64),
 }
 
 fn parse(argv: impl IntoIterator<Item = String>) -> Result<Mode, String> {
@@ -239,6 +288,14 @@ fn parse(argv: impl IntoIterator<Item = String>) -> Result<Mode, String> {
     while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
             WORKER_FLAG => return Ok(Mode::Worker(number(flags.value(&flag)?, &flag)?)),
+            SLEEPER_FLAG => {
+                let entered = match flags.value(&flag)?.as_str() {
+                    "entered" => true,
+                    "plain" => false,
+                    other => return Err(format!("{flag} wants entered or plain, not {other}")),
+                };
+                return Ok(Mode::Sleeper(entered, number(flags.value(&flag)?, &flag)?));
+            }
             "--module" => module = Some(PathBuf::from(flags.value(&flag)?)),
             "--cycles" => cycles = number(flags.value(&flag)?, &flag)?,
             "--module-cycles" => module_cycles = number(flags.value(&flag)?, &flag)?,
@@ -323,17 +380,30 @@ impl Rig {
         self.bus.bind(DRIVER, DEVICE)
     }
 
-    /// A sysfs write from a child process, given up after [`HANG`]: for a write that may hang
-    /// in the kernel.
-    fn write_from_child(&self, file: &str) -> Result<(), String> {
+    /// A sysfs write of `device` to the driver's `file` from a child process, given up after
+    /// [`HANG`]: for a write that may hang in the kernel.
+    fn write_from_child(&self, file: &str, device: &str) -> Result<(), String> {
         let path = self.bus.driver_file(DRIVER, file);
         child::run_with_timeout(
             Command::new("sh")
                 .arg("-c")
-                .arg(format!("echo {DEVICE} > {}", path.display())),
+                .arg(format!("echo {device} > {}", path.display())),
             HANG,
         )
         .map(drop)
+    }
+
+    /// Reads the log into `log` until `until` holds for the records this call read (or
+    /// [`STEP_WAIT`] passed), then `settle` more: the problems reading it.
+    fn read_into(
+        &mut self,
+        log: &mut Vec<String>,
+        settle: Duration,
+        until: &dyn Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let got = kmsg::collect(&mut self.kmsg, STEP_WAIT, settle, until);
+        log.extend(got.texts);
+        got.problems
     }
 
     /// An ioctl test: `f`, with OBJECT_COUNT the same before and after and nothing in the log.
@@ -602,6 +672,16 @@ fn refused_calls(name: &str, files: &Files) -> Result<(), String> {
                 ));
             }
         }
+        "debug_sleep_bad_arguments_einval" => {
+            for ioctl in [sample::DEBUG_SLEEP_ENTERED, sample::DEBUG_SLEEP] {
+                for (ms, unplugged) in [(10_001, 0), (u64::MAX, 0), (0, 1)] {
+                    let mut arg = sample::Sleep { ms, unplugged };
+                    let r = render.ioctl(ioctl, &mut arg);
+                    let what = format!("{ioctl:?} of {ms} ms, unplugged {unplugged}");
+                    check(expect_errno(&what, &r, &[Errno::INVAL]));
+                }
+            }
+        }
         other => unreachable!("no refused call {other}"),
     }
     verdict(problems)
@@ -734,6 +814,119 @@ fn test_prime_self_import(rig: &mut Rig, files: &Files) -> Result<(), String> {
     verdict(problems)
 }
 
+/// Review R5 of rust-drm v1 (FLINK and GEM_OPEN are DRM core's, on every GEM driver's primary
+/// node): a name given through one primary file opens the same object in another, each handle
+/// closes on its own, and the name goes with the object.
+fn test_flink_open(rig: &mut Rig, files: &Files) -> Result<(), String> {
+    let base = files.count()?;
+    let primary_path = files.primary.path().ok_or("the primary file has no path")?;
+    let other = Card::open(primary_path).map_err(|e| e.to_string())?;
+    let gem = sample::gem_create(&files.primary, 12288)
+        .map_err(|e| format!("GEM_CREATE(12288): {}", errno_name(e)))?;
+    let mut problems = Vec::new();
+    let count_is = |want: u64, when: &str| match files.count() {
+        Ok(n) if n == want => None,
+        Ok(n) => Some(format!("OBJECT_COUNT {n} {when}, expected {want}")),
+        Err(e) => Some(e),
+    };
+    let flinked = files.primary.gem_flink(gem.handle);
+    match flinked {
+        Ok(name) => {
+            match other.gem_open(name) {
+                Ok((h, size)) => {
+                    if size != gem.size {
+                        problems.push(format!(
+                            "GEM_OPEN({name}) gave size {size}, not {}",
+                            gem.size
+                        ));
+                    }
+                    problems.extend(count_is(base + 1, "with the object opened by name"));
+                    problems.extend(
+                        files.primary.gem_close(gem.handle).err().map(|e| {
+                            format!("GEM_CLOSE of the creator's handle: {}", errno_name(e))
+                        }),
+                    );
+                    let info = sample::gem_info(&other, h);
+                    if info != Ok(gem.size) {
+                        problems.push(format!(
+                            "GEM_INFO of the opened handle after the creator's close: {}",
+                            describe(&info)
+                        ));
+                    }
+                    problems.extend(count_is(base + 1, "with only the opened handle left"));
+                    problems.extend(
+                        other
+                            .gem_close(h)
+                            .err()
+                            .map(|e| format!("GEM_CLOSE of the opened handle: {}", errno_name(e))),
+                    );
+                    problems.extend(count_is(base, "after both handles closed"));
+                }
+                Err(e) => {
+                    problems.push(format!("GEM_OPEN({name}): {}", errno_name(e)));
+                    let _ = files.primary.gem_close(gem.handle);
+                }
+            }
+            let gone = other.gem_open(name).map(drop);
+            problems.extend(
+                expect_errno(
+                    "GEM_OPEN of a name whose object went",
+                    &gone,
+                    &[Errno::NOENT],
+                )
+                .err(),
+            );
+        }
+        Err(e) => {
+            problems.push(format!("GEM_FLINK({}): {}", gem.handle, errno_name(e)));
+            let _ = files.primary.gem_close(gem.handle);
+        }
+    }
+    let render = files.render.gem_flink(1).map(drop);
+    problems.extend(expect_errno("GEM_FLINK on the render node", &render, &[Errno::ACCESS]).err());
+    let unknown = other.gem_open(0x7fff_0000).map(drop);
+    problems.extend(expect_errno("GEM_OPEN of an unknown name", &unknown, &[Errno::NOENT]).err());
+    problems.extend(rig.log(NOTHING, SETTLE).err());
+    verdict(problems)
+}
+
+/// Review R5 of rust-drm v1: a foreign importer, C's vgem, cannot attach to a dma-buf of the
+/// sample. DRM's attach refuses (`ENOSYS`) as the sample's objects have no pages to share (no
+/// `get_sg_table`); the object is not leaked.
+fn test_foreign_import(rig: &mut Rig, files: &Files) -> Result<(), String> {
+    let vgem = Card::open_driver("vgem", NodeKind::Render).map_err(|e| format!("vgem: {e}"))?;
+    let base = files.count()?;
+    let gem = sample::gem_create(&files.render, 4096)
+        .map_err(|e| format!("GEM_CREATE(4096): {}", errno_name(e)))?;
+    let mut problems = Vec::new();
+    match files.render.prime_export(gem.handle) {
+        Ok(dmabuf) => {
+            let r = vgem.prime_import(dmabuf.as_fd()).map(drop);
+            problems.extend(expect_errno("vgem's PRIME_FD_TO_HANDLE", &r, &[Errno::NOSYS]).err());
+        }
+        Err(e) => problems.push(format!(
+            "PRIME_HANDLE_TO_FD({}): {}",
+            gem.handle,
+            errno_name(e)
+        )),
+    }
+    problems.extend(
+        files
+            .render
+            .gem_close(gem.handle)
+            .err()
+            .map(|e| format!("GEM_CLOSE({}): {}", gem.handle, errno_name(e))),
+    );
+    let after = files.count()?;
+    if after != base {
+        problems.push(format!(
+            "OBJECT_COUNT {after} after the refused import, {base} before"
+        ));
+    }
+    problems.extend(rig.log(NOTHING, SETTLE).err());
+    verdict(problems)
+}
+
 fn test_file_close_frees(rig: &mut Rig, files: &Files) -> Result<(), String> {
     let base = files.count()?;
     let render_path = files.render.path().ok_or("the render file has no path")?;
@@ -769,7 +962,7 @@ fn open_file_unbind(rig: &mut Rig, run: &mut Planned) {
     let (files, gem, nodes) = match opened {
         Ok(x) => x,
         Err(e) => {
-            for name in &TESTS[14..20] {
+            for name in &TESTS[17..23] {
                 run.skip(name, &format!("no files open: {e}"));
             }
             return;
@@ -949,6 +1142,152 @@ fn concurrent_unbind(rig: &mut Rig, run: &mut Planned, n: u32) {
     run.result("concurrent_unbind_release_and_rebind", after);
 }
 
+/// Reviews R2 and R9 of rust-drm v1: what a handler that sleeps costs the unplug of DRM
+/// devices, entered or not.
+///
+/// With the spare device bound too (a second DRM device of the driver), a child sleeps in the
+/// sample device's debug ioctl; once its sleep started, both devices are unbound at once, each
+/// from a child. Entered, each unbind returns only after the handler did (the handler's `slept`
+/// line is in the log by then, and was not when the unbinds began): the unplug of any DRM
+/// device waits for every entered handler. Not entered, both unbinds return while the handler
+/// still sleeps. Either way the handler finds, when it wakes, that the device's unplug began
+/// during its sleep (it cannot enter again). Afterwards the spare device is unbound and left
+/// without its override, and the sample device is bound again.
+fn sleep_test(rig: &mut Rig, run: &mut Planned, entered: bool) -> Result<(), String> {
+    let (ms, how, kind) = if entered {
+        (ENTERED_SLEEP_MS, "entered", "entered")
+    } else {
+        (PLAIN_SLEEP_MS, "not entered", "plain")
+    };
+    let mut log = Vec::new();
+    let mut problems = Vec::new();
+    let override_file = Path::new("/sys/bus/platform/devices")
+        .join(SPARE)
+        .join("driver_override");
+    std::fs::write(&override_file, DRIVER)
+        .map_err(|e| format!("{}: {e}", override_file.display()))?;
+    let spare_up = format!("{DRIVER} {SPARE}: DRM device registered");
+    problems.extend(rig.bus.bind(DRIVER, SPARE).err());
+    problems.extend(rig.read_into(&mut log, Duration::ZERO, &|t: &[String]| {
+        t.iter().any(|l| l.contains(&spare_up))
+    }));
+    let nodes = nodes_present()?;
+    let render = node_path(&nodes, NodeKind::Render).ok_or("no render node")?;
+    let card = Card::open(render).map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let fd = card.into_fd();
+    let mut sleeper = Command::new(exe)
+        .args([SLEEPER_FLAG, kind, &ms.to_string()])
+        .stdin(Stdio::from(fd))
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the sleeper: {e}"))?;
+    let started = format!("{DRIVER}: debug: sleeping {ms} ms, {how}");
+    let slept = format!("{DRIVER}: debug: slept, {how}");
+    problems.extend(rig.read_into(&mut log, Duration::ZERO, &|t: &[String]| {
+        t.iter().any(|l| l.contains(&started))
+    }));
+    let t0 = Instant::now();
+    if !log.iter().any(|l| l.contains(&started)) {
+        problems.push(format!("no `{started}` line: the sleeper did not start"));
+    }
+    // Both unbinds at once, each from a child, so that both begin within the sleep; each is
+    // judged by whether the handler's `slept` line was in the log when it returned.
+    let before = log.iter().any(|l| l.contains(&slept));
+    if before {
+        problems.push("the sleep ended before the unbinds began: no verdict".to_string());
+    }
+    let mut unbinds = Vec::new();
+    for device in [SPARE, DEVICE] {
+        let path = rig.bus.driver_file(DRIVER, "unbind");
+        let spawned = Command::new("sh")
+            .arg("-c")
+            .arg(format!("echo {device} > {}", path.display()))
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run the unbind of {device}: {e}"))?;
+        unbinds.push((device, spawned, None));
+    }
+    let deadline = t0 + Duration::from_millis(ms) + HANG;
+    while unbinds.iter().any(|(_, _, end)| end.is_none()) && Instant::now() < deadline {
+        for (_, unbind, end) in unbinds.iter_mut().filter(|(_, _, end)| end.is_none()) {
+            if let Ok(Some(status)) = unbind.try_wait() {
+                problems.extend(rig.read_into(&mut log, Duration::ZERO, &|_: &[String]| true));
+                let returned = log.iter().any(|l| l.contains(&slept));
+                *end = Some((status, t0.elapsed().as_secs_f64(), returned));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for (device, mut unbind, end) in unbinds {
+        let Some((status, at, returned)) = end else {
+            child::kill(&mut unbind, Duration::from_secs(1));
+            problems.push(format!("the unbind of {device} did not return"));
+            continue;
+        };
+        run.diag(&format!(
+            "{how} sleep of {ms} ms: the unbind of {device} returned {at:.3} s after the sleep \
+             began, the handler {} by then",
+            if returned {
+                "had returned"
+            } else {
+                "still slept"
+            }
+        ));
+        if !status.success() {
+            problems.push(format!("the unbind of {device} failed ({status})"));
+        } else if entered && !returned {
+            problems.push(format!(
+                "the unbind of {device} returned while an entered handler still slept"
+            ));
+        } else if !entered && returned {
+            problems.push(format!(
+                "the unbind of {device} waited for a handler that was not entered"
+            ));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_millis(ms) + HANG;
+    match child::wait_until(&mut sleeper, deadline)? {
+        Some(_) => {
+            let mut out = String::new();
+            if let Some(mut o) = sleeper.stdout.take() {
+                let _ = o.read_to_string(&mut out);
+            }
+            // The unplug began during the sleep: entered, it waits for the handler; not
+            // entered, it is done.
+            let want = "unplugged 1";
+            if out.trim() != want {
+                problems.push(format!(
+                    "the sleeper said `{}`, expected `{want}`",
+                    out.trim()
+                ));
+            }
+        }
+        None => {
+            child::kill(&mut sleeper, Duration::from_secs(1));
+            problems.push("the sleeper did not end".to_string());
+        }
+    }
+    std::fs::write(&override_file, "\n")
+        .map_err(|e| format!("{}: {e}", override_file.display()))?;
+    problems.extend(rig.bind().err());
+    // Both devices unbound (two drops, the spare's release at its unbind, the sample's when
+    // the sleeper's file closed) and the sample bound again.
+    let want = Tally {
+        registered: 1,
+        unbind: 1,
+        dropped: 2,
+        released: 2,
+        crashes: 0,
+    };
+    problems.extend(rig.read_into(&mut log, ABSENCE_WAIT, &|t: &[String]| {
+        Tally::of(t).covers(PROBE)
+    }));
+    problems.extend(Tally::of(&log).problems(want));
+    problems.extend(nodes_present().err());
+    verdict(problems)
+}
+
 /// Starts `n` workers on one open render file, unbinds while they run, and waits for them:
 /// the files still open (the release is checked when they close) and the problems.
 fn concurrent_ioctls(
@@ -964,7 +1303,7 @@ fn concurrent_ioctls(
     }
     // Let them race for a while, then unbind from a child (it may hang).
     std::thread::sleep(Duration::from_millis(50));
-    let unbind = rig.write_from_child("unbind");
+    let unbind = rig.write_from_child("unbind", DEVICE);
     if let Err(e) = &unbind {
         problems.push(format!("unbind: {e}"));
     }
@@ -1056,6 +1395,7 @@ fn main() -> ExitCode {
                  [--workers N]";
     let args = match guest::start(SUITE, Some(usage), parse) {
         Ok(Mode::Test(a)) => a,
+        Ok(Mode::Sleeper(entered, ms)) => return sleeper_main(entered, ms),
         Ok(Mode::Worker(limit)) => {
             // One create/close pair on the shared file.
             return gem_worker::worker_main(limit, |card| {
@@ -1095,13 +1435,27 @@ fn main() -> ExitCode {
     ExitCode::from(run.finish() as u8)
 }
 
+/// A sleeper: the debug sleep on the DRM file that is its standard input; prints `unplugged
+/// 0|1` or `error ERRNO`.
+fn sleeper_main(entered: bool, ms: u64) -> ExitCode {
+    let card = rustix::io::dup(std::io::stdin().as_fd())
+        .map_err(|e| e.to_string())
+        .and_then(|fd| Card::from_fd(fd).map_err(|e| e.to_string()));
+    match card.map(|c| sample::debug_sleep(&c, entered, ms)) {
+        Ok(Ok(unplugged)) => println!("unplugged {}", u8::from(unplugged)),
+        Ok(Err(e)) => println!("error {}", errno_name(e)),
+        Err(e) => println!("no DRM file on stdin: {e}"),
+    }
+    ExitCode::SUCCESS
+}
+
 /// Every test between `nodes` and `module_gone`.
 fn device_tests(rig: &mut Rig, run: &mut Planned, args: &Args) {
     match Files::open() {
         Ok(files) => {
             let gem = test_gem_create_info_close(rig, &files);
             run.result("gem_create_info_close", gem);
-            for name in &TESTS[2..11] {
+            for name in &TESTS[2..12] {
                 let res = if *name == "info_nonzero_pad_einval" {
                     test_info_pad(rig, &files)
                 } else {
@@ -1115,15 +1469,23 @@ fn device_tests(rig: &mut Rig, run: &mut Planned, args: &Args) {
             run.result("file_close_frees_objects", close);
             let prime = test_prime_self_import(rig, &files);
             run.result("prime_self_import_keeps_the_object", prime);
+            let flink = test_flink_open(rig, &files);
+            run.result("flink_open_across_files", flink);
+            let foreign = test_foreign_import(rig, &files);
+            run.result("foreign_importer_refused", foreign);
         }
         Err(e) => {
-            for name in &TESTS[1..14] {
+            for name in &TESTS[1..17] {
                 run.skip(name, &format!("cannot open the nodes: {e}"));
             }
         }
     }
     open_file_unbind(rig, run);
     concurrent_unbind(rig, run, args.workers);
+    let entered = sleep_test(rig, run, true);
+    run.result("entered_handler_delays_every_unplug", entered);
+    let plain = sleep_test(rig, run, false);
+    run.result("unentered_handler_delays_no_unplug", plain);
     let t = Instant::now();
     let cycles = unbind_bind_cycles(rig, args.cycles);
     run.diag(&format!(
@@ -1157,6 +1519,8 @@ mod tests {
             "[drm] Initialized rust_drm 1.0.0 20261201 for rust-drm-sample on minor 0",
             "rust_driver_drm rust-drm-sample: unbind",
             "rust_driver_platform rust-sample-a: unbind",
+            "rust_driver_drm: driver data dropped, DRM device unplugged",
+            "rust_driver_drm: driver data dropped, DRM device still plugged",
             "rust_driver_drm: DRM device released",
             "rust_driver_drm rust-drm-sample: DRM device released",
             "WARNING: CPU: 0 PID: 1 at drivers/gpu/drm/drm_gem.c:1 x",
@@ -1166,6 +1530,7 @@ mod tests {
             Tally {
                 registered: 1,
                 unbind: 1,
+                dropped: 1,
                 released: 1,
                 crashes: 1
             }
@@ -1186,6 +1551,7 @@ mod tests {
         let twice = Tally::of(&texts(&[
             "rust_driver_drm rust-drm-sample: unbind",
             "rust_driver_drm rust-drm-sample: unbind",
+            "rust_driver_drm: driver data dropped, DRM device unplugged",
         ]));
         assert_eq!(
             twice.problems(REMOVAL),
@@ -1194,16 +1560,27 @@ mod tests {
                 "`DRM device released` printed 0 times, expected 1"
             ]
         );
-        // With a file open, the release must not come with the unbind.
+        // A removal whose driver data went with the DRM device still plugged (v1's order).
         let early = Tally::of(&texts(&[
             "rust_driver_drm rust-drm-sample: unbind",
+            "rust_driver_drm: driver data dropped, DRM device still plugged",
             "rust_driver_drm: DRM device released",
         ]));
         assert_eq!(
-            early.problems(REMOVAL_KEPT),
+            early.problems(REMOVAL),
+            ["`driver data dropped, DRM device unplugged` printed 0 times, expected 1"]
+        );
+        // With a file open, the release must not come with the unbind.
+        let released = Tally::of(&texts(&[
+            "rust_driver_drm rust-drm-sample: unbind",
+            "rust_driver_drm: driver data dropped, DRM device unplugged",
+            "rust_driver_drm: DRM device released",
+        ]));
+        assert_eq!(
+            released.problems(REMOVAL_KEPT),
             ["`DRM device released` printed 1 times, expected 0"]
         );
-        assert!(early.problems(REMOVAL).is_empty());
+        assert!(released.problems(REMOVAL).is_empty());
     }
 
     #[test]
@@ -1219,6 +1596,15 @@ mod tests {
             }))
         );
         assert_eq!(parse(argv("--worker 60")), Ok(Mode::Worker(60)));
+        assert_eq!(
+            parse(argv("--sleeper entered 2000")),
+            Ok(Mode::Sleeper(true, 2000))
+        );
+        assert_eq!(
+            parse(argv("--sleeper plain 5")),
+            Ok(Mode::Sleeper(false, 5))
+        );
+        assert!(parse(argv("--sleeper sometimes 5")).is_err());
         assert!(parse(argv("--cycles 3"))
             .unwrap_err()
             .contains("--module is required"));
@@ -1235,10 +1621,10 @@ mod tests {
         assert_eq!(names.len(), TESTS.len());
         // The slices the program skips by.
         assert_eq!(TESTS[2], "create_size_zero_einval");
-        assert_eq!(TESTS[10], "getparam_unknown_param_einval");
-        assert_eq!(TESTS[13], "prime_self_import_keeps_the_object");
-        assert_eq!(TESTS[14], "open_file_unbind_keeps_drm_device");
-        assert_eq!(TESTS[18], "rebind_after_release");
+        assert_eq!(TESTS[11], "debug_sleep_bad_arguments_einval");
+        assert_eq!(TESTS[16], "foreign_importer_refused");
+        assert_eq!(TESTS[17], "open_file_unbind_keeps_drm_device");
+        assert_eq!(TESTS[22], "dmabuf_outlives_unbind_and_pins_module");
         assert_eq!(TESTS[TESTS.len() - 1], "module_gone");
     }
 

@@ -10,6 +10,7 @@ use crate::{
     error::{from_err_ptr, to_result, Result},
     init::PinInit,
     prelude::*,
+    sync::{new_mutex, Mutex},
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 use core::{
@@ -18,7 +19,6 @@ use core::{
     mem,
     ops::Deref,
     ptr::{self, NonNull},
-    sync::atomic::AtomicBool,
 };
 
 /// A DRM device of driver `T`, with the driver's data for it.
@@ -103,14 +103,28 @@ use core::{
 ///
 /// `dev` is an initialised `struct drm_device` of driver `T` (its vtable is `T`'s), allocated
 /// by `__drm_dev_alloc()` as the first field of this structure, and `data` is initialised; both
-/// live until the device's reference count drops to zero. `registered` is set, and never
-/// cleared, before the device is registered with userspace, so that it is registered once.
+/// live until the device's reference count drops to zero. `plug` is initialised; it is
+/// [`Plug::Registered`] exactly while the device is registered with userspace and not unplugged,
+/// and it only ever moves forward, under its lock, so that the device is registered and
+/// unplugged at most once.
 #[repr(C)]
 pub struct Device<T: Driver> {
     dev: Opaque<bindings::drm_device>,
-    /// Whether [`drm::Registration`](crate::drm::Registration) registered the device.
-    pub(super) registered: AtomicBool,
+    /// Where the device is in its life with userspace.
+    pub(super) plug: Mutex<Plug>,
     data: T::Data,
+}
+
+/// Where a DRM device is in its life with userspace: registered once, then unplugged once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plug {
+    /// Not registered yet.
+    New,
+    /// Registered with userspace and not unplugged.
+    Registered,
+    /// Unplugged, or refused registration for good (its registration failed, or it was
+    /// unplugged before being registered).
+    Unplugged,
 }
 
 impl<T: Driver> Device<T> {
@@ -162,11 +176,14 @@ impl<T: Driver> Device<T> {
             // SAFETY: We own the initial reference, not handed out to anyone.
             unsafe { bindings::drm_dev_put(drm.get()) }
         };
-        // SAFETY: `registered` and `data` are within the allocation, not initialised yet;
-        // nothing else can reach them.
-        unsafe { ptr::addr_of_mut!((*raw).registered).write(AtomicBool::new(false)) };
-        // SAFETY: As above; `data` is not moved after initialisation: the allocation is freed,
-        // never moved, when the last reference goes.
+        // SAFETY: `plug` and `data` are within the allocation, not initialised yet; nothing
+        // else can reach them, and neither is moved after initialisation: the allocation is
+        // freed, never moved, when the last reference goes. A `Mutex` needs no drop.
+        let plug = unsafe { new_mutex!(Plug::New).__pinned_init(ptr::addr_of_mut!((*raw).plug)) };
+        if let Err(e) = plug {
+            match e {}
+        }
+        // SAFETY: As above.
         if let Err(e) = unsafe { data.__pinned_init(ptr::addr_of_mut!((*raw).data)) } {
             put();
             return Err(e);
@@ -230,10 +247,23 @@ impl<T: Driver> Device<T> {
 
     /// Enters the device: until the guard drops, the device cannot finish unplugging.
     ///
-    /// Returns `None` if the device was unplugged (its parent unbound). Ioctl handlers run
-    /// entered; other code that must not outlive the binding (work items, for instance)
-    /// enters by itself. Unplug waits for every guard, so a guard must not be held across a
-    /// wait for the parent's unbind.
+    /// Returns `None` if the device was unplugged. Ioctl handlers that take an [`Entered`] run
+    /// entered (see `declare_drm_ioctls!`); other code that must not run after the unplug (a
+    /// handler that waits, a work item) enters by itself, around the part that needs it.
+    ///
+    /// Entered sections must be short: the unplug of every DRM device, C drivers' included,
+    /// waits for the entered sections of every device (DRM's `drm_unplug_srcu` is one for
+    /// all). So, while entered:
+    /// - no wait for the hardware to complete something (a fence, ring space) nor for a time
+    ///   that userspace controls: enter around the access, not around the wait;
+    /// - no wait for the parent's unbind or for what it tears down (its IRQs, its work items),
+    ///   and no [`Device::unplug`]: the unplug would wait for the section, which waits for it.
+    ///
+    /// Being entered keeps the DRM device plugged, not the bus driver's resources: unless the
+    /// driver calls [`Device::unplug`] first, the unplug comes after the bus driver's
+    /// `unbind()` and after its data was dropped. Hardware that ioctls reach belongs in
+    /// [`Driver::Data`] as a [`Devres`](crate::devres::Devres), reached with `try_access()` even
+    /// when entered.
     ///
     /// # Examples
     ///
@@ -261,6 +291,40 @@ impl<T: Driver> Device<T> {
         } else {
             None
         }
+    }
+
+    /// Unplugs the device now, from its parent's bus callback: typically first thing in the
+    /// bus driver's `unbind()`, so that no ioctl reaches the driver while it tears down its
+    /// resources.
+    ///
+    /// Without it, the device is unplugged when the parent's devres is released, which is after
+    /// the bus driver's `unbind()` returned and its data was dropped. Either way the nodes go,
+    /// ioctls on files still open get `ENODEV`, and the unplug waits for the entered sections
+    /// running. A registered device is unplugged once (the registration's drop then does
+    /// nothing); one not registered yet can no longer be; one already unplugged is left alone.
+    ///
+    /// It takes the parent in a bus callback (`Core`), where the parent's lock orders it with
+    /// the probe and the unbind, and which an ioctl handler does not have. It must not be
+    /// called entered: the unplug would wait for itself.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if `parent` is not the device's parent.
+    pub fn unplug(&self, parent: &device::Device<device::Core>) -> Result {
+        // SAFETY: By the type invariant, the device is initialised: its parent pointer is set
+        // and not changed before its release.
+        if unsafe { (*self.as_raw()).dev } != parent.as_raw() {
+            return Err(EINVAL);
+        }
+        let mut plug = self.plug.lock();
+        if *plug == Plug::Registered {
+            // SAFETY: By the type invariant, the device is registered and not unplugged, and
+            // `plug`'s lock, held, keeps it so until the state below says unplugged.
+            unsafe { bindings::drm_dev_unplug(self.as_raw()) };
+        }
+        // INVARIANT: The device is unplugged or was never registered; it stays so.
+        *plug = Plug::Unplugged;
+        Ok(())
     }
 }
 
@@ -306,9 +370,10 @@ pub struct Entered<'a, T: Driver> {
     _not_send: PhantomData<*mut ()>,
 }
 
-impl<T: Driver> Entered<'_, T> {
-    /// The entered device.
-    pub fn device(&self) -> &Device<T> {
+impl<T: Driver> Deref for Entered<'_, T> {
+    type Target = Device<T>;
+
+    fn deref(&self) -> &Device<T> {
         self.drm
     }
 }

@@ -8,13 +8,13 @@
 use crate::{
     alloc::flags::GFP_KERNEL,
     bindings, device, devres,
-    drm::{self, file::DriverFile, gem},
+    drm::{self, device::Plug, file::DriverFile, gem},
     error::{to_result, Result},
     prelude::*,
     str::CStr,
     types::ARef,
 };
-use core::{mem::MaybeUninit, sync::atomic::Ordering};
+use core::mem::MaybeUninit;
 
 /// The driver's identity, as `DRM_IOCTL_VERSION` reports it to userspace.
 pub struct DriverInfo {
@@ -196,14 +196,22 @@ macro_rules! declare_drm_driver {
 
 /// A DRM device's registration with userspace: its nodes exist while this lives.
 ///
-/// Dropping it unplugs the device ([`drm_dev_unplug`]): its nodes go away, ioctls on files still
-/// open fail with `ENODEV`, and the drop waits for the ioctls already running to return.
+/// It belongs to the parent's binding (devres), and its drop unplugs the device
+/// ([`drm_dev_unplug`]) when the parent unbinds, unless [`drm::Device::unplug`] did before: the
+/// nodes go away, ioctls on files still open fail with `ENODEV`, and the drop waits for the
+/// entered sections running (the ioctl handlers that take an [`Entered`], among them).
+///
+/// Devres is released after the bus driver's `unbind()` returned and its data was dropped, so
+/// without [`drm::Device::unplug`] the device is still plugged while the driver tears down its
+/// resources, and an entered handler may run then: what it uses of the hardware must be a
+/// [`Devres`](crate::devres::Devres) in [`Driver::Data`].
 ///
 /// [`drm_dev_unplug`]: srctree/drivers/gpu/drm/drm_drv.c
+/// [`Entered`]: drm::device::Entered
 ///
 /// # Invariants
 ///
-/// `self.0` was registered by [`Registration::new_foreign_owned`] and is not unplugged yet.
+/// `self.0` was registered by [`Registration::new_foreign_owned`].
 pub struct Registration<T: Driver>(ARef<drm::Device<T>>);
 
 impl<T: Driver> Registration<T> {
@@ -215,9 +223,10 @@ impl<T: Driver> Registration<T> {
     ///
     /// # Errors
     ///
-    /// `EINVAL` if `dev` is not `drm`'s parent, `EBUSY` if `drm` was registered before (a DRM
-    /// device is registered once in its life), or the error of the registration; `drm` is
-    /// unplugged again if the devres action cannot be added.
+    /// `EINVAL` if `dev` is not `drm`'s parent, `EBUSY` if `drm` was registered or unplugged
+    /// before (a DRM device is registered at most once in its life), or the error of the
+    /// registration, after which `drm` cannot be registered any more; `drm` is unplugged again
+    /// if the devres action cannot be added.
     pub fn new_foreign_owned(
         drm: &drm::Device<T>,
         dev: &device::Device<device::Bound>,
@@ -228,12 +237,19 @@ impl<T: Driver> Registration<T> {
         if unsafe { (*drm.as_raw()).dev } != dev.as_raw() {
             return Err(EINVAL);
         }
-        if drm.registered.swap(true, Ordering::AcqRel) {
-            return Err(EBUSY);
+        {
+            let mut plug = drm.plug.lock();
+            if *plug != Plug::New {
+                return Err(EBUSY);
+            }
+            // INVARIANT: Registered now or never: `Plug` moves forward only.
+            *plug = Plug::Unplugged;
+            // SAFETY: `drm.as_raw()` is a valid, initialised DRM device that was not
+            // registered before (its state was `New`, under the lock still held).
+            to_result(unsafe { bindings::drm_dev_register(drm.as_raw(), flags as _) })?;
+            // INVARIANT: The device was just registered, under the lock.
+            *plug = Plug::Registered;
         }
-        // SAFETY: `drm.as_raw()` is a valid, initialised DRM device that was not registered
-        // before (checked just above).
-        to_result(unsafe { bindings::drm_dev_register(drm.as_raw(), flags as _) })?;
         // INVARIANT: The device was just registered.
         devres::register(dev, Registration(drm.into()), GFP_KERNEL)
     }
@@ -241,9 +257,14 @@ impl<T: Driver> Registration<T> {
 
 impl<T: Driver> Drop for Registration<T> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant, the device is registered and not unplugged; this is
-        // the only unplug, as a device is registered once.
-        unsafe { bindings::drm_dev_unplug(self.0.as_raw()) };
+        let mut plug = self.0.plug.lock();
+        if *plug == Plug::Registered {
+            // SAFETY: The device is registered and not unplugged (its state, under the lock
+            // held until the state below says unplugged).
+            unsafe { bindings::drm_dev_unplug(self.0.as_raw()) };
+        }
+        // INVARIANT: The device is unplugged, for good.
+        *plug = Plug::Unplugged;
     }
 }
 

@@ -256,8 +256,10 @@ where
         let raw = unsafe { bindings::drm_gem_object_lookup(file.as_raw(), handle) };
         let raw = NonNull::new(raw).ok_or(ENOENT)?;
         // SAFETY: The handles of a file of `T::Driver` name objects of that driver, which are
-        // all `Object<T>` (`T` is the driver's only object type); the lookup took a reference,
-        // which the `ARef` takes over.
+        // all `Object<T>` (`T` is the driver's only object type, and no C path creates objects
+        // for its devices: `VTable` leaves `gem_create_object`, `gem_prime_import_sg_table` and
+        // `dumb_create` NULL, so a PRIME import or a GEM_OPEN only ever hands back one of its
+        // own); the lookup took a reference, which the `ARef` takes over.
         Ok(unsafe { ARef::from_raw(raw.cast::<Self>()) })
     }
 }

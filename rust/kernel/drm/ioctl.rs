@@ -136,32 +136,42 @@ pub fn to_return_value(ret: crate::error::Result<u32>) -> core::ffi::c_int {
 /// The first argument is the driver's type, the one whose `IOCTLS` the table is (the table is a
 /// `[Ioctl<Driver>]`, so one declared for another driver does not compile there); then each
 /// entry is `(REQUEST, Argument, flags, handler)`: the request number (built with [`IOWR`] and
-/// the like), the argument's type, the [`flags`] and a handler of type
-/// `fn(&drm::Device<Driver>, &mut Argument, &drm::File<Driver::File>) -> Result<u32>`.
+/// the like), the argument's type, the [`flags`] and a handler function, of one of two types:
+///
+/// - `fn(&drm::Entered<'_, Driver>, &mut Argument, &drm::File<Driver::File>) -> Result<u32>`:
+///   the handler runs with the device entered. An ioctl on a file still open after the device
+///   was unplugged gets `ENODEV` and never reaches it, and the unplug waits for it to return,
+///   so it must not wait for the hardware or for userspace (see [`Device::enter`]);
+/// - `fn(&drm::Device<Driver>, &mut Argument, &drm::File<Driver::File>) -> Result<u32>`: the
+///   handler runs whether or not the device is unplugged, and the unplug does not wait for it.
+///   For handlers that wait: they enter by themselves around what must not run after the
+///   unplug.
+///
+/// The handler's first parameter is the choice, and the proof: only an entered handler gets an
+/// [`Entered`].
 ///
 /// It fails to compile unless the entries are numbered [`COMMAND_BASE`], [`COMMAND_BASE`] + 1,
 /// ... without a gap, each request number is of type `'d'` and encodes its argument's size, each
-/// argument is at most [`MAX_ARGUMENT_SIZE`] bytes, and each handler has exactly that type. The
-/// argument type must be [`FromBytes`] and [`AsBytes`]: its bytes come from userspace and
+/// argument is at most [`MAX_ARGUMENT_SIZE`] bytes, and each handler has one of these types.
+/// The argument type must be [`FromBytes`] and [`AsBytes`]: its bytes come from userspace and
 /// go back to it.
 ///
 /// Each entry's name in DRM's debug log is its request as written (`stringify!`), for instance
 /// `uapi::GETPARAM`. A handler must be a path that resolves outside the driver's `impl`
 /// (`Self::getparam` does not: the table calls it from a function nested in the constant).
 ///
-/// Each handler runs with the device entered (see [`Device::enter`]): an ioctl on a file still
-/// open after the device was unplugged gets `ENODEV` and never reaches the handler, and unplug
-/// waits for the handlers already running. A handler's `Ok` value is the ioctl's return value
-/// (`ERANGE` if it does not fit in an `int`); its argument is copied back to userspace in any
-/// case, as DRM does.
+/// A handler's `Ok` value is the ioctl's return value (`ERANGE` if it does not fit in an
+/// `int`); its argument is copied back to userspace in any case, as DRM does.
 ///
 /// [`FromBytes`]: crate::types::FromBytes
 /// [`AsBytes`]: crate::types::AsBytes
 /// [`Device::enter`]: crate::drm::Device::enter
+/// [`Entered`]: crate::drm::Entered
 ///
 /// # Examples
 ///
-/// See the DRM driver sample, `samples/rust/rust_driver_drm.rs`, which declares three ioctls.
+/// See the DRM driver sample, `samples/rust/rust_driver_drm.rs`, whose ioctls are of both
+/// kinds.
 #[macro_export]
 macro_rules! declare_drm_ioctls {
     ($driver:ty; $( ($cmd:expr, $arg:ty, $flags:expr, $handler:expr) ),* $(,)?) => {
@@ -221,14 +231,12 @@ macro_rules! declare_drm_ioctls {
                                     >::from_raw(raw_file),
                                 )
                             };
-                            let handler: $crate::drm::ioctl::internal::Handler<$driver, $arg> =
-                                $handler;
                             // SAFETY: `raw_data` points to `size_of::<$arg>()` bytes (the size
                             // that the request number encodes, checked above), which DRM
                             // initialised (copied from userspace, or zeroed).
                             unsafe {
-                                $crate::drm::ioctl::internal::call::<$driver, $arg>(
-                                    dev, file, raw_data, handler,
+                                $crate::drm::ioctl::internal::call::<$driver, $arg, _, _>(
+                                    dev, file, raw_data, $handler,
                                 )
                             }
                         }
@@ -250,12 +258,48 @@ pub mod internal {
     };
     use core::{ffi::c_int, ffi::c_void, ptr};
 
-    /// An ioctl handler of driver `T` whose argument is an `A`.
-    pub type Handler<T, A> =
-        fn(&drm::Device<T>, &mut A, &drm::File<<T as Driver>::File>) -> Result<u32>;
+    /// The kind of a handler that runs entered: its first parameter is a [`drm::Entered`].
+    pub struct Entered;
 
-    /// Calls `handler` for an ioctl on `file` of `dev` with the argument at `data`, with `dev`
-    /// entered, and copies the argument back.
+    /// The kind of a handler that runs without entering: its first parameter is a
+    /// [`drm::Device`].
+    pub struct Unentered;
+
+    /// An ioctl handler of driver `T` whose argument is an `A`, of kind `K` ([`Entered`] or
+    /// [`Unentered`], told apart by the handler's first parameter).
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not an ioctl handler of driver `{T}` with argument `{A}`",
+        note = "a handler is a `fn(&drm::Entered<'_, {T}>, &mut {A}, &drm::File<F>) -> \
+                Result<u32>` (run entered) or a `fn(&drm::Device<{T}>, &mut {A}, &drm::File<F>) \
+                -> Result<u32>` (not entered), `F` being `{T}`'s file data"
+    )]
+    pub trait Handler<T: Driver, A, K> {
+        /// Runs the handler for an ioctl on `file` of `dev`, entering `dev` first if it is of
+        /// kind [`Entered`] (`ENODEV` if `dev` was unplugged).
+        fn run(&self, dev: &drm::Device<T>, arg: &mut A, file: &drm::File<T::File>) -> Result<u32>;
+    }
+
+    impl<T: Driver, A, F> Handler<T, A, Entered> for F
+    where
+        F: Fn(&drm::Entered<'_, T>, &mut A, &drm::File<T::File>) -> Result<u32>,
+    {
+        fn run(&self, dev: &drm::Device<T>, arg: &mut A, file: &drm::File<T::File>) -> Result<u32> {
+            let entered = dev.enter().ok_or(ENODEV)?;
+            self(&entered, arg, file)
+        }
+    }
+
+    impl<T: Driver, A, F> Handler<T, A, Unentered> for F
+    where
+        F: Fn(&drm::Device<T>, &mut A, &drm::File<T::File>) -> Result<u32>,
+    {
+        fn run(&self, dev: &drm::Device<T>, arg: &mut A, file: &drm::File<T::File>) -> Result<u32> {
+            self(dev, arg, file)
+        }
+    }
+
+    /// Calls `handler` for an ioctl on `file` of `dev` with the argument at `data`, and copies
+    /// the argument back.
     ///
     /// The argument is copied in and out, as DRM's buffer for it may not be aligned for `A`
     /// (it is a byte array on the stack for small arguments).
@@ -264,20 +308,17 @@ pub mod internal {
     ///
     /// `data` points to `size_of::<A>()` initialised bytes, valid for reads and writes and not
     /// accessed by anything else for the duration of the call.
-    pub unsafe fn call<T: Driver, A: FromBytes + AsBytes>(
+    pub unsafe fn call<T: Driver, A: FromBytes + AsBytes, K, H: Handler<T, A, K>>(
         dev: &drm::Device<T>,
         file: &drm::File<T::File>,
         data: *mut c_void,
-        handler: Handler<T, A>,
+        handler: H,
     ) -> c_int {
-        let Some(_entered) = dev.enter() else {
-            return ENODEV.to_errno();
-        };
         let data = data.cast::<A>();
         // SAFETY: By the safety requirements, `data` points to `size_of::<A>()` initialised
         // bytes, and any bytes are a valid `A` (`A: FromBytes`).
         let mut arg = unsafe { ptr::read_unaligned(data) };
-        let ret = handler(dev, &mut arg, file);
+        let ret = handler.run(dev, &mut arg, file);
         // SAFETY: By the safety requirements, `data` is valid for writes of `size_of::<A>()`
         // bytes; `A: AsBytes` has no padding, so no uninitialised byte reaches userspace.
         unsafe { ptr::write_unaligned(data, arg) };

@@ -16,6 +16,6 @@ pub mod file;
 pub mod gem;
 pub mod ioctl;
 
-pub use self::device::Device;
+pub use self::device::{Device, Entered};
 pub use self::driver::{Driver, DriverInfo, Registration};
 pub use self::file::{DriverFile, File};

@@ -142,6 +142,30 @@ impl<'a, T: Pod> Call<'a, T> {
             arg,
         }
     }
+
+    /// A call of DRM core's `_IOWR` ioctl `nr` (below `DRM_COMMAND_BASE`), whose argument is a
+    /// `T`: DRM core copies `_IOC_SIZE` bytes in and out for its own ioctls as for drivers'.
+    pub(crate) fn core(nr: u8, arg: &'a mut T) -> Self {
+        assert!(
+            nr < DRM_COMMAND_BASE,
+            "a DRM core ioctl number is below DRM_COMMAND_BASE"
+        );
+        Self {
+            opcode: opcode::from_components(
+                Direction::ReadWrite,
+                DRM_IOCTL_BASE,
+                nr,
+                size_of::<T>(),
+            ),
+            arg,
+        }
+    }
+
+    /// The request number.
+    #[cfg(test)]
+    pub(crate) fn opcode_of(&self) -> Opcode {
+        self.opcode
+    }
 }
 
 // SAFETY: the pointer is to a live, exclusively borrowed `T: Pod` of `size_of::<T>()` bytes,

@@ -1,7 +1,8 @@
 //! A small libdrm-like client for DRM drivers' uAPI: open a driver's primary or render node by
 //! the driver's name, read its version (`DRM_IOCTL_VERSION`), issue driver ioctls defined once
-//! as typed [`DriverIoctl`]s, close GEM handles (`DRM_IOCTL_GEM_CLOSE`) and create dumb
-//! buffers (`DRM_IOCTL_MODE_CREATE_DUMB`).
+//! as typed [`DriverIoctl`]s, close, name and open GEM handles (`DRM_IOCTL_GEM_CLOSE`,
+//! `_FLINK`, `_OPEN`), export and import them (PRIME) and create dumb buffers
+//! (`DRM_IOCTL_MODE_CREATE_DUMB`).
 //!
 //! It stands on the `drm` crate for DRM core's ioctls ([`Card`] implements [`drm::Device`] and
 //! [`drm::control::Device`]) and on rustix's `ioctl` for driver ioctls. Ioctl errors are the
@@ -89,6 +90,28 @@ pub struct Dumb {
     pub pitch: u32,
     /// Width and height in pixels.
     pub size: (u32, u32),
+}
+
+/// The number of `DRM_IOCTL_GEM_FLINK`.
+const GEM_FLINK_NR: u8 = 0x0a;
+/// The number of `DRM_IOCTL_GEM_OPEN`.
+const GEM_OPEN_NR: u8 = 0x0b;
+
+/// `struct drm_gem_flink`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct GemFlink {
+    handle: u32,
+    name: u32,
+}
+
+/// `struct drm_gem_open`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct GemOpen {
+    name: u32,
+    handle: u32,
+    size: u64,
 }
 
 /// The major number of device number `rdev` (glibc's `gnu_dev_major`).
@@ -224,6 +247,34 @@ impl Card {
             .map_err(|e| errno_of(&e))
     }
 
+    /// `DRM_IOCTL_GEM_FLINK`: a global name for the object of GEM handle `handle`, which any
+    /// authenticated file of the device can open ([`Card::gem_open`]). DRM core allows it on
+    /// primary nodes only (`EACCES` on a render node).
+    pub fn gem_flink(&self, handle: u32) -> Result<u32, Errno> {
+        let mut arg = GemFlink { handle, name: 0 };
+        self.core_ioctl(GEM_FLINK_NR, &mut arg)?;
+        Ok(arg.name)
+    }
+
+    /// `DRM_IOCTL_GEM_OPEN`: a GEM handle of this file for the object of global name `name`,
+    /// and the object's size. Primary nodes only, as [`Card::gem_flink`].
+    pub fn gem_open(&self, name: u32) -> Result<(u32, u64), Errno> {
+        let mut arg = GemOpen {
+            name,
+            ..GemOpen::default()
+        };
+        self.core_ioctl(GEM_OPEN_NR, &mut arg)?;
+        Ok((arg.handle, arg.size))
+    }
+
+    /// Issues DRM core's `_IOWR` ioctl `nr` with argument `arg`.
+    fn core_ioctl<T: Pod>(&self, nr: u8, arg: &mut T) -> Result<(), Errno> {
+        let call = ioctl::Call::core(nr, arg);
+        // SAFETY: as in `Card::ioctl`: DRM core copies `size_of::<T>()` bytes, the size in the
+        // request number, in and out of a `Pod` argument.
+        unsafe { rustix::ioctl::ioctl(self, call) }
+    }
+
     /// `DRM_IOCTL_MODE_CREATE_DUMB`: a `width` x `height` dumb buffer of `bpp` bits per pixel.
     /// DRM core allows it on primary nodes only (no `DRM_RENDER_ALLOW`: `EACCES` on a render
     /// node).
@@ -286,6 +337,22 @@ pub fn describe<T: std::fmt::Debug>(r: &Result<T, Errno>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn core_gem_requests_are_drm_h_s() {
+        // DRM_IOCTL_GEM_FLINK and DRM_IOCTL_GEM_OPEN as include/uapi/drm/drm.h defines them.
+        let mut flink = GemFlink::default();
+        assert_eq!(
+            ioctl::Call::core(GEM_FLINK_NR, &mut flink).opcode_of(),
+            0xC008_640A
+        );
+        let mut open = GemOpen::default();
+        assert_eq!(
+            ioctl::Call::core(GEM_OPEN_NR, &mut open).opcode_of(),
+            0xC010_640B
+        );
+        assert_eq!(std::mem::offset_of!(GemOpen, size), 8);
+    }
 
     #[test]
     fn majors_are_read_from_both_halves_of_the_device_number() {

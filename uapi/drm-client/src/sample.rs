@@ -1,11 +1,13 @@
 //! The uAPI of the Rust DRM sample driver (`rust_drm`, platform driver `rust_driver_drm`):
-//! three driver ioctls, all `_IOWR('d', DRM_COMMAND_BASE + n, 16 bytes)`.
+//! five driver ioctls, all `_IOWR('d', DRM_COMMAND_BASE + n, 16 bytes)`.
 //!
 //! | n | ioctl | argument | flags |
 //! |---|---|---|---|
 //! | 0 | [`GETPARAM`] `0xC0106440` | [`GetParam`]: in `param`, out `value` | none: primary node only (`EACCES` on a render node); unknown `param` is `EINVAL` |
 //! | 1 | [`GEM_CREATE`] `0xC0106441` | [`GemCreate`]: in `size`, out `handle` and `size` rounded up to `PAGE_SIZE` | `AUTH \| RENDER_ALLOW`; `pad != 0` or `size == 0` is `EINVAL`; a size that cannot be allocated `EINVAL` or `ENOMEM` |
 //! | 2 | [`GEM_INFO`] `0xC0106442` | [`GemInfo`]: in `handle`, out `size` | `AUTH \| RENDER_ALLOW`; `pad != 0` is `EINVAL`, an unknown handle `ENOENT` |
+//! | 3 | [`DEBUG_SLEEP_ENTERED`] `0xC0106443` | [`Sleep`]: in `ms`, out `unplugged` | `RENDER_ALLOW`; sleeps `ms` (at most 10000, else `EINVAL`) with the device entered; `ENOTTY` without `CONFIG_SAMPLE_RUST_DRIVER_DRM_DEBUG` |
+//! | 4 | [`DEBUG_SLEEP`] `0xC0106444` | [`Sleep`] | the same, not entered |
 //!
 //! Handles are closed with DRM core's `DRM_IOCTL_GEM_CLOSE` ([`crate::Card::gem_close`]).
 
@@ -65,6 +67,18 @@ pub struct GemInfo {
     pub size: u64,
 }
 
+/// `struct drm_rust_drm_sleep`, the argument of the debug ioctls.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Sleep {
+    /// In: how long to sleep, in milliseconds.
+    pub ms: u64,
+    /// In: must be 0. Out: 1 if the device's unplug had begun when the sleep ended (it refuses
+    /// new entries from its start, even while it waits for an entered handler), else 0.
+    pub unplugged: u64,
+}
+
+const _: () = assert!(size_of::<Sleep>() == 16);
 const _: () = assert!(size_of::<GetParam>() == 16);
 const _: () = assert!(size_of::<GemCreate>() == 16);
 const _: () = assert!(size_of::<GemInfo>() == 16);
@@ -75,8 +89,13 @@ pub const GETPARAM: DriverIoctl<GetParam> = DriverIoctl::read_write(0x00, "RUST_
 pub const GEM_CREATE: DriverIoctl<GemCreate> = DriverIoctl::read_write(0x01, "RUST_DRM_GEM_CREATE");
 /// `DRM_IOCTL_RUST_DRM_GEM_INFO`.
 pub const GEM_INFO: DriverIoctl<GemInfo> = DriverIoctl::read_write(0x02, "RUST_DRM_GEM_INFO");
+/// `DRM_IOCTL_RUST_DRM_DEBUG_SLEEP_ENTERED`.
+pub const DEBUG_SLEEP_ENTERED: DriverIoctl<Sleep> =
+    DriverIoctl::read_write(0x03, "RUST_DRM_DEBUG_SLEEP_ENTERED");
+/// `DRM_IOCTL_RUST_DRM_DEBUG_SLEEP`.
+pub const DEBUG_SLEEP: DriverIoctl<Sleep> = DriverIoctl::read_write(0x04, "RUST_DRM_DEBUG_SLEEP");
 /// How many ioctls the driver's table has: a number from here on is past it (`EINVAL`).
-pub const NUM_IOCTLS: u8 = 3;
+pub const NUM_IOCTLS: u8 = 5;
 
 /// The value of parameter `param` (through a primary node).
 pub fn getparam(card: &Card, param: u64) -> Result<u64, Errno> {
@@ -105,6 +124,19 @@ pub fn gem_info(card: &Card, handle: u32) -> Result<u64, Errno> {
     Ok(arg.size)
 }
 
+/// Sleeps `ms` milliseconds in the driver, with the device entered or not: whether the device
+/// was being or had been unplugged when the sleep ended.
+pub fn debug_sleep(card: &Card, entered: bool, ms: u64) -> Result<bool, Errno> {
+    let mut arg = Sleep { ms, unplugged: 0 };
+    let ioctl = if entered {
+        DEBUG_SLEEP_ENTERED
+    } else {
+        DEBUG_SLEEP
+    };
+    card.ioctl(ioctl, &mut arg)?;
+    Ok(arg.unplugged != 0)
+}
+
 /// `size` rounded up to a multiple of `page` (a power of two), as the driver rounds a GEM
 /// object's size; `None` when that overflows.
 pub fn page_align(size: u64, page: u64) -> Option<u64> {
@@ -121,9 +153,11 @@ mod tests {
         assert_eq!(GETPARAM.opcode(), 0xC010_6440);
         assert_eq!(GEM_CREATE.opcode(), 0xC010_6441);
         assert_eq!(GEM_INFO.opcode(), 0xC010_6442);
+        assert_eq!(DEBUG_SLEEP_ENTERED.opcode(), 0xC010_6443);
+        assert_eq!(DEBUG_SLEEP.opcode(), 0xC010_6444);
         // The first number past the table, as the tests use it.
         let past = DriverIoctl::<[u8; 16]>::read_write(NUM_IOCTLS, "past");
-        assert_eq!(past.opcode(), 0xC010_6443);
+        assert_eq!(past.opcode(), 0xC010_6445);
     }
 
     #[test]

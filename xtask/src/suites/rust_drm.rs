@@ -1,6 +1,7 @@
 //! Suite `rust-drm`: topic/rust-drm as series/ has it, with kmemleak: its doctests, the Rust DRM
 //! sample driver from userspace (`rust_drm_test`: nodes, ioctls and their errors, handles per
-//! file, unbinding with files open, concurrent ioctls during an unbind, unbind/bind and module
+//! file, PRIME, FLINK and a refused import by vgem, unbinding with files open, concurrent ioctls
+//! during an unbind, handlers sleeping entered or not during unbinds, unbind/bind and module
 //! cycles), and kmemleak afterwards; the compile-fail cases of `xtask/compile-fail/rust-drm`.
 //! Also the `drm-gem` case of `cargo xtask bench`
 //! ([`bench_drm_gem`]): GEM create/close through the sample against C's vgem, on the topic's
@@ -21,11 +22,12 @@ use std::path::PathBuf;
 /// The branch under test.
 const BRANCH: &str = "topic/rust-drm";
 
-/// The C module that registers the platform device `rust-drm-sample`.
+/// The C module that registers the platform devices `rust-drm-sample` and
+/// `rust-drm-sample-spare`.
 const DEVICE_MODULE: &str = "rust_driver_drm_device";
 /// The Rust DRM sample driver's module.
 const DRIVER_MODULE: &str = "rust_driver_drm";
-/// C's vgem, the bench's reference.
+/// C's vgem: the bench's reference, and the suite's foreign importer.
 const VGEM_MODULE: &str = "vgem";
 
 /// The guest command of the suite: 100 unbind/bind cycles, 20 module cycles, 4 workers racing
@@ -60,7 +62,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let built = topic_images(ctx, tc, BRANCH)?;
     // The device module and the dependencies of both (rust_drm_test loads the driver).
     let mut order = build_load_order(&built.modules, &[DRIVER_MODULE], false)?;
-    for m in build_load_order(&built.modules, &[DEVICE_MODULE], true)? {
+    for m in build_load_order(&built.modules, &[DEVICE_MODULE, VGEM_MODULE], true)? {
         if !order.contains(&m) {
             order.push(m);
         }

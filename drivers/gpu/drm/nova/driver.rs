@@ -13,6 +13,7 @@ use kernel::{
     pci,
     pci::Bar,
     prelude::*,
+    types::ARef,
 };
 
 /// The name BAR0 is claimed under.
@@ -65,6 +66,8 @@ impl fmt::Display for Size {
 
 /// Nova's data for a bound GPU.
 pub(crate) struct NovaDriver {
+    /// The DRM device, unplugged first thing in `unbind()`.
+    drm: ARef<drm::Device<NovaDrm>>,
     /// The register space, for as long as the GPU is bound.
     _bar: Devres<Bar<BAR0_SIZE>>,
     /// The GSP firmware.
@@ -98,12 +101,17 @@ impl pci::Driver for NovaDriver {
             Size(bar1_size)
         );
         Ok(NovaDriver {
+            drm,
             _bar: bar,
             _firmware: firmware,
         })
     }
 
-    fn unbind(pdev: &pci::Device<Core>, _this: Pin<&Self>) {
+    fn unbind(pdev: &pci::Device<Core>, this: Pin<&Self>) {
+        // First, so that no ioctl runs while the BAR and the firmware go.
+        if let Err(e) = this.drm.unplug(pdev.as_ref()) {
+            dev_err!(pdev.as_ref(), "unplug: {e:?}\n");
+        }
         dev_info!(pdev.as_ref(), "unbind\n");
     }
 }

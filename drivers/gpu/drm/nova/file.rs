@@ -22,7 +22,7 @@ impl drm::DriverFile for File {
 impl File {
     /// `DRM_IOCTL_NOVA_GETPARAM`: a value of the GPU; `EINVAL` for an unknown parameter.
     pub(crate) fn getparam(
-        dev: &drm::Device<NovaDrm>,
+        dev: &drm::Entered<'_, NovaDrm>,
         arg: &mut GetParam,
         _file: &drm::File<File>,
     ) -> Result<u32> {

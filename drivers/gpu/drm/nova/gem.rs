@@ -26,7 +26,7 @@ impl NovaObject {
     ///
     /// `EINVAL` for a non-zero `pad`, a size of 0 or one too large to round up or back.
     pub(crate) fn create(
-        dev: &drm::Device<NovaDrm>,
+        dev: &drm::Entered<'_, NovaDrm>,
         arg: &mut GemCreate,
         file: &drm::File<File>,
     ) -> Result<u32> {
@@ -45,7 +45,7 @@ impl NovaObject {
     ///
     /// `EINVAL` for a non-zero `pad`, `ENOENT` for a handle the file does not have.
     pub(crate) fn info(
-        _dev: &drm::Device<NovaDrm>,
+        _dev: &drm::Entered<'_, NovaDrm>,
         arg: &mut GemInfo,
         file: &drm::File<File>,
     ) -> Result<u32> {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A handler of driver B in driver A's ioctl table would get A's devices and files as B's.
-//! Handlers are typed against the table's driver, so this must not build.
+//! A handler of driver B (one that does not enter) in driver A's ioctl table would get A's
+//! devices and files as B's. Handlers are typed against the table's driver, so this must not
+//! build.
 
 #[macro_use]
 mod drivers;
