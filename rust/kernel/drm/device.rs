@@ -104,7 +104,7 @@ use core::{
 /// `dev` is an initialised `struct drm_device` of driver `T` (its vtable is `T`'s), allocated
 /// by `__drm_dev_alloc()` as the first field of this structure, and `data` is initialised; both
 /// live until the device's reference count drops to zero. `plug` is initialised; it is
-/// [`Plug::Registered`] exactly while the device is registered with userspace and not unplugged,
+/// `Plug::Registered` exactly while the device is registered with userspace and not unplugged,
 /// and it only ever moves forward, under its lock, so that the device is registered and
 /// unplugged at most once.
 #[repr(C)]
