@@ -60,7 +60,7 @@ enum Command {
         #[arg(long)]
         debug: bool,
         /// Run CMD in the guest after boot instead of loading Nova (repeatable); guest programs,
-        /// nova-info, modules and the fake GSP firmware are packed
+        /// nova-info, modules and the attached GPUs' real GSP firmware are packed
         #[arg(long = "exec", value_name = "CMD")]
         exec: Vec<String>,
         /// Add a QEMU device (a `-device` value, e.g. `pci-testdev` or `edu`; repeatable)

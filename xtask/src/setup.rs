@@ -359,7 +359,8 @@ fn debian_mirror() -> Result<String> {
     bail!("no Debian archive found in the host's apt sources (/etc/apt): cannot fetch trixie packages")
 }
 
-/// A private apt configuration (own sources list, state and cache) for trixie-backports.
+/// A private apt configuration (own sources list, state and cache) for trixie-backports, its
+/// `main` and `non-free-firmware` components.
 fn private_apt(ctx: &Ctx, log: &Path) -> Result<Vec<String>> {
     let dir = ctx.cache.join("apt-trixie");
     for sub in ["lists/partial", "cache/archives/partial", "etc"] {
@@ -367,7 +368,8 @@ fn private_apt(ctx: &Ctx, log: &Path) -> Result<Vec<String>> {
     }
     let sources = dir.join("etc/sources.list");
     let line = format!(
-        "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {} trixie-backports main\n",
+        "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {} trixie-backports main \
+         non-free-firmware\n",
         debian_mirror()?
     );
     util::write_atomic(&sources, line.as_bytes())?;
@@ -535,6 +537,49 @@ pub fn oldest_rustc(ctx: &Ctx) -> Result<OtherRustc> {
         version: version.lines().next().unwrap_or_default().to_string(),
         ..rustc
     })
+}
+
+/// Debian's package of NVIDIA's GPU firmware (linux-firmware's `nvidia/`), pinned to the newest
+/// Debian revision of linux-firmware 20260916: trixie-backports, component `non-free-firmware`
+/// (checked 2026-12-06 with `apt-cache madison`; 104 MB, 156 MB unpacked).
+pub const NVIDIA_FIRMWARE_DEB: (&str, &str) = ("firmware-nvidia-graphics", "20260916-1~bpo13+1");
+
+/// The firmware tree of [`NVIDIA_FIRMWARE_DEB`], unpacked into the cache (never into the host's
+/// `/lib/firmware`): the folder that holds `nvidia/`, as `/lib/firmware` would. Downloaded and
+/// unpacked once; the package's links stay links.
+pub fn nvidia_firmware(ctx: &Ctx) -> Result<PathBuf> {
+    let (pkg, version) = NVIDIA_FIRMWARE_DEB;
+    let dir = ctx
+        .cache
+        .join(format!("{pkg}-{}", version.replace('~', "_")));
+    let root = dir.join("usr/lib/firmware");
+    let pin = format!("{pkg}={version}");
+    let stamp = Stamp::new(dir.join(".complete"));
+    if !stamp.is_done(&pin) {
+        util::step(&format!("{pkg} {version} from trixie-backports"), || {
+            let log = ctx.cache.join("logs/nvidia-firmware.log");
+            let opts = private_apt(ctx, &log)?;
+            let debs = ctx.cache.join("debs");
+            fs::create_dir_all(&debs)?;
+            let mut dl = Command::new("apt-get");
+            dl.current_dir(&debs).args(&opts).arg("download").arg(&pin);
+            run_logged(&format!("apt-get download {pkg}"), &mut dl, &log)
+                .map_err(|e| apt_error(&log, e))?;
+            util::remove_dir(&dir)?;
+            let deb = find_deb(&debs, pkg, version)?;
+            let mut x = Command::new("dpkg-deb");
+            x.arg("-x").arg(&deb).arg(&dir);
+            run_logged(&format!("unpack {pkg}"), &mut x, &log)?;
+            stamp.mark(&pin)
+        })?;
+    }
+    if !root.join("nvidia").is_dir() {
+        bail!(
+            "{} has no nvidia/ folder: {pkg} {version} did not unpack as expected",
+            root.display()
+        );
+    }
+    Ok(root)
 }
 
 /// The downloaded `.deb` of `pkg` at `version` in `dir`, checked with dpkg-deb.

@@ -23,7 +23,7 @@ extern "C" {
  * NOVA_GETPARAM_VRAM_BAR_SIZE: the length of the GPU's VRAM aperture (PCI BAR1),
  * in bytes.
  *
- * NOVA_GETPARAM_CHIPSET: the chipset, from NV_PMC_BOOT_0: the architecture in
+ * NOVA_GETPARAM_CHIPSET: the chipset, from NV_PMC_BOOT_42: the architecture in
  * bits 11:4 and the implementation in bits 3:0 (0x180 is GH100).
  *
  * NOVA_GETPARAM_REVISION: the chip's revision, the major revision in bits 7:4

@@ -53,6 +53,22 @@ impl Cpio {
     /// with every folder above it that the archive does not have yet. A relative path, one
     /// with an empty, `.` or `..` component, or one the archive already has is refused.
     pub fn file_with_dirs(&mut self, path: &str, data: Vec<u8>, mode: u32) -> Result<()> {
+        let rel = self.dirs_for(path)?;
+        self.file(&rel, data, mode);
+        Ok(())
+    }
+
+    /// Adds a symbolic link to `target` at the absolute guest path `path`, with its folders,
+    /// as [`Cpio::file_with_dirs`] adds a file.
+    pub fn symlink_with_dirs(&mut self, path: &str, target: &str) -> Result<()> {
+        let rel = self.dirs_for(path)?;
+        self.symlink(&rel, target);
+        Ok(())
+    }
+
+    /// Checks the absolute guest path `path` as [`Cpio::file_with_dirs`] says, adds the
+    /// folders above it, and gives its path in the archive.
+    fn dirs_for(&mut self, path: &str) -> Result<String> {
         let rel = path
             .strip_prefix('/')
             .with_context(|| format!("guest path `{path}` is not absolute"))?;
@@ -72,8 +88,7 @@ impl Cpio {
                 self.dir(&dir);
             }
         }
-        self.file(rel, data, mode);
-        Ok(())
+        Ok(rel.to_string())
     }
 
     /// The archive's bytes.
@@ -190,8 +205,11 @@ pub fn build(
         let data = fs::read(m).with_context(|| format!("cannot read {}", m.display()))?;
         c.file(&format!("lib/modules/{name}"), data, 0o644);
     }
-    for (path, data) in files {
-        c.file_with_dirs(path, data.clone(), 0o644)?;
+    for f in files {
+        match f {
+            GuestFile::File { path, data } => c.file_with_dirs(path, data.clone(), 0o644)?,
+            GuestFile::Link { path, target } => c.symlink_with_dirs(path, target)?,
+        }
     }
     let mut script = run.join("\n");
     script.push('\n');
@@ -258,16 +276,18 @@ mod tests {
         let rootfs = dir.path().join("rootfs");
         fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
         fs::write(rootfs.join("usr/bin/busybox"), b"busybox").unwrap();
+        let file = |path: &str, data: &[u8]| GuestFile::File {
+            path: path.to_string(),
+            data: data.to_vec(),
+        };
         let files = vec![
-            (
-                "/lib/firmware/nvidia/tu102/gsp/a.bin".to_string(),
-                b"A".to_vec(),
-            ),
-            (
-                "/lib/firmware/nvidia/tu102/gsp/b.bin".to_string(),
-                b"B".to_vec(),
-            ),
-            ("/etc/x/y".to_string(), b"Y".to_vec()),
+            file("/lib/firmware/nvidia/tu102/gsp/a.bin", b"A"),
+            file("/lib/firmware/nvidia/tu102/gsp/b.bin", b"B"),
+            file("/etc/x/y", b"Y"),
+            GuestFile::Link {
+                path: "/lib/firmware/nvidia/tu104/gsp/a.bin".to_string(),
+                target: "/lib/firmware/nvidia/tu102/gsp/a.bin".to_string(),
+            },
         ];
         let out = dir.path().join("initramfs.cpio");
         build(&rootfs, &[], &[], &files, &["true".into()], &out).unwrap();
@@ -290,6 +310,12 @@ mod tests {
         let a = &e[at("lib/firmware/nvidia/tu102/gsp/a.bin")];
         assert_eq!((a.1, a.2.as_slice()), (0o100644, &b"A"[..]));
         assert_eq!(e[at("etc/x/y")].2, b"Y");
+        let link = &e[at("lib/firmware/nvidia/tu104/gsp/a.bin")];
+        assert_eq!(
+            (link.1, link.2.as_slice()),
+            (0o120777, &b"/lib/firmware/nvidia/tu102/gsp/a.bin"[..])
+        );
+        assert!(at("lib/firmware/nvidia/tu104/gsp") < at("lib/firmware/nvidia/tu104/gsp/a.bin"));
         // Each folder once, though two files share it.
         let gsp = e
             .iter()

@@ -110,8 +110,8 @@ pub struct BootPlan<'a> {
     pub programs: Vec<PathBuf>,
     /// Kernel modules packed into the initramfs (`/lib/modules/<name>.ko`).
     pub modules: Vec<PathBuf>,
-    /// Other files packed into the initramfs at their absolute guest paths (e.g. the fake GSP
-    /// firmware of [`firmware::all_gsp_firmware`]).
+    /// Other files and links packed into the initramfs at their absolute guest paths (e.g.
+    /// the GSP firmware of [`firmware::gsp_firmware`]).
     pub files: Vec<GuestFile>,
     /// Command lines init runs in order.
     pub run_lines: Vec<String>,
@@ -384,9 +384,9 @@ mod tests {
             "[    1.2] nova 0000:01:00.0: NVIDIA GH100 (Hopper), revision A1, BAR1 128 GiB: DRM \
              device registered",
             "[    1.2] [drm] Initialized nova 0.0.0 for 0000:01:00.0 on minor 0",
-            "[    1.2] nova 0000:02:00.0: chipset 0x140 (Volta), revision A1: Volta, not \
+            "[    1.2] nova 0000:02:00.0: chipset 0x140 (Volta), revision A1: not \
              supported by nova; use nouveau",
-            "[    1.2] nova 0000:03:00.0: missing firmware nvidia/tu102/gsp/booter_load-535.113.01.bin \
+            "[    1.2] nova 0000:03:00.0: missing firmware nvidia/tu102/gsp/booter_load-570.144.bin \
              (error -2)",
             "[    1.4] nova 0000:01:00.0: unbind",
             "[    1.4] nova: DRM device released",

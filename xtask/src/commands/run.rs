@@ -2,7 +2,7 @@
 //! (one gh100 by default) or a passed-through one, and show what it reported: Nova's probe
 //! lines and `nova-info`'s list, or the output of the guest commands given with `--exec`.
 
-use crate::boot::firmware::all_gsp_firmware;
+use crate::boot::firmware::gsp_firmware;
 use crate::boot::gpu;
 use crate::boot::modules::{build_load_order, has_module, insmod_line, NOVA_MODULE};
 use crate::boot::qemu::Gpu;
@@ -190,12 +190,19 @@ pub fn run(
         (lines, guest_programs(ctx, &names)?)
     };
     programs.push(nova_info);
+    // The real firmware of the attached GPUs, from Debian's package.
+    let firmware = if profiles.is_empty() {
+        Vec::new()
+    } else {
+        let tree = crate::setup::nvidia_firmware(ctx)?;
+        gsp_firmware(&tree, &profiles, &Default::default())?
+    };
     let plan = BootPlan {
         name: &name,
         kernel: &built.kernel,
         programs,
         modules: built.modules.clone(),
-        files: all_gsp_firmware(),
+        files: firmware,
         run_lines,
         gpus,
         devices: devices.to_vec(),

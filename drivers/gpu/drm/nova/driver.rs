@@ -3,7 +3,7 @@
 //! The driver: the PCI driver (which devices Nova binds, and its probe), and the DRM driver
 //! whose device the probe registers for each GPU.
 
-use crate::{file::File, firmware::GspFirmware, gem::NovaObject, gpu::Spec, regs::BAR0_SIZE, uapi};
+use crate::{file::File, firmware, gem::NovaObject, gpu::Spec, regs::BAR0_SIZE, uapi};
 use core::fmt;
 use kernel::{
     bindings, c_str,
@@ -70,8 +70,6 @@ pub(crate) struct NovaDriver {
     drm: ARef<drm::Device<NovaDrm>>,
     /// The register space, for as long as the GPU is bound.
     _bar: Devres<Bar<BAR0_SIZE>>,
-    /// The GSP firmware.
-    _firmware: GspFirmware,
 }
 
 impl pci::Driver for NovaDriver {
@@ -86,7 +84,8 @@ impl pci::Driver for NovaDriver {
             refusal.report(dev);
             ENODEV
         })?;
-        let firmware = GspFirmware::request(dev, spec.chipset)?;
+        // Checked and let go: the stub does not boot the GSP yet.
+        firmware::check(dev, spec.chipset)?;
         let bar1_size = pdev.resource_len(1)?;
         let drm = drm::Device::<NovaDrm>::new(dev, NovaData { spec, bar1_size })?;
         // The last step: userspace may use the device from here on. The registration holds its
@@ -100,15 +99,11 @@ impl pci::Driver for NovaDriver {
             spec.revision,
             Size(bar1_size)
         );
-        Ok(NovaDriver {
-            drm,
-            _bar: bar,
-            _firmware: firmware,
-        })
+        Ok(NovaDriver { drm, _bar: bar })
     }
 
     fn unbind(pdev: &pci::Device<Core>, this: Pin<&Self>) {
-        // First, so that no ioctl runs while the BAR and the firmware go.
+        // First, so that no ioctl runs while the BAR goes.
         if let Err(e) = this.drm.unplug(pdev.as_ref()) {
             dev_err!(pdev.as_ref(), "unplug: {e:?}\n");
         }

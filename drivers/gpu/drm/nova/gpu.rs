@@ -5,7 +5,10 @@
 //! Nova drives the GPUs whose GPU System Processor (GSP) runs NVIDIA's firmware: Turing and
 //! newer. Older ones stay with nouveau.
 
-use crate::regs::{Bar0, Boot0, Boot42, ChipId};
+use crate::{
+    firmware::Flow,
+    regs::{Bar0, Boot0, Boot42, ChipId},
+};
 use core::fmt;
 use kernel::{device::Device, prelude::*};
 
@@ -27,6 +30,14 @@ pub(crate) enum Architecture {
 }
 
 impl Architecture {
+    /// How the architecture's GPUs boot their GSP.
+    pub(crate) fn flow(self) -> Flow {
+        match self {
+            Self::Turing | Self::Ampere | Self::Ada => Flow::Booter,
+            Self::Hopper | Self::BlackwellDataCentre | Self::Blackwell => Flow::Fsp,
+        }
+    }
+
     fn from_raw(architecture: u8) -> Option<Self> {
         Some(match architecture {
             0x16 => Self::Turing,
@@ -63,10 +74,10 @@ fn pre_gsp_name(architecture: u8) -> Option<&'static str> {
     })
 }
 
-/// Defines [`Chipset`] from one table: each chipset's value, architecture and firmware folder,
-/// and the module's firmware list.
+/// Defines [`Chipset`] from one table: each chipset's value, architecture, firmware folder and
+/// family of signature in the GSP image, and the module's firmware list.
 macro_rules! define_chipsets {
-    ($($chip:ident = $value:literal, $arch:ident, $dir:literal;)*) => {
+    ($($chip:ident = $value:literal, $arch:ident, $dir:literal, $family:literal;)*) => {
         /// The chipsets Nova drives.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub(crate) enum Chipset {
@@ -111,41 +122,49 @@ macro_rules! define_chipsets {
                     $(Self::$chip => $dir,)*
                 }
             }
+
+            /// The family whose signature the GSP image carries for this chipset, in its
+            /// section `.fwsignature_<family>`.
+            pub(crate) fn signature_family(self) -> &'static str {
+                match self {
+                    $(Self::$chip => $family,)*
+                }
+            }
         }
 
         $(
             // The table's architecture must be the one in the chipset's value.
             const _: () = assert!($value >> 4 == Architecture::$arch as u32);
-            crate::firmware::module_firmware!($dir);
+            crate::firmware::module_firmware!($dir, $arch);
         )*
     };
 }
 
 define_chipsets! {
-    TU102 = 0x162, Turing, "tu102";
-    TU104 = 0x164, Turing, "tu104";
-    TU106 = 0x166, Turing, "tu106";
-    TU117 = 0x167, Turing, "tu117";
-    TU116 = 0x168, Turing, "tu116";
-    GA100 = 0x170, Ampere, "ga100";
-    GA102 = 0x172, Ampere, "ga102";
-    GA103 = 0x173, Ampere, "ga103";
-    GA104 = 0x174, Ampere, "ga104";
-    GA106 = 0x176, Ampere, "ga106";
-    GA107 = 0x177, Ampere, "ga107";
-    GH100 = 0x180, Hopper, "gh100";
-    AD102 = 0x192, Ada, "ad102";
-    AD103 = 0x193, Ada, "ad103";
-    AD104 = 0x194, Ada, "ad104";
-    AD106 = 0x196, Ada, "ad106";
-    AD107 = 0x197, Ada, "ad107";
-    GB100 = 0x1a0, BlackwellDataCentre, "gb100";
-    GB102 = 0x1a2, BlackwellDataCentre, "gb102";
-    GB202 = 0x1b2, Blackwell, "gb202";
-    GB203 = 0x1b3, Blackwell, "gb203";
-    GB205 = 0x1b5, Blackwell, "gb205";
-    GB206 = 0x1b6, Blackwell, "gb206";
-    GB207 = 0x1b7, Blackwell, "gb207";
+    TU102 = 0x162, Turing, "tu102", "tu10x";
+    TU104 = 0x164, Turing, "tu104", "tu10x";
+    TU106 = 0x166, Turing, "tu106", "tu10x";
+    TU117 = 0x167, Turing, "tu117", "tu11x";
+    TU116 = 0x168, Turing, "tu116", "tu11x";
+    GA100 = 0x170, Ampere, "ga100", "ga100";
+    GA102 = 0x172, Ampere, "ga102", "ga10x";
+    GA103 = 0x173, Ampere, "ga103", "ga10x";
+    GA104 = 0x174, Ampere, "ga104", "ga10x";
+    GA106 = 0x176, Ampere, "ga106", "ga10x";
+    GA107 = 0x177, Ampere, "ga107", "ga10x";
+    GH100 = 0x180, Hopper, "gh100", "gh100";
+    AD102 = 0x192, Ada, "ad102", "ad10x";
+    AD103 = 0x193, Ada, "ad103", "ad10x";
+    AD104 = 0x194, Ada, "ad104", "ad10x";
+    AD106 = 0x196, Ada, "ad106", "ad10x";
+    AD107 = 0x197, Ada, "ad107", "ad10x";
+    GB100 = 0x1a0, BlackwellDataCentre, "gb100", "gb10x";
+    GB102 = 0x1a2, BlackwellDataCentre, "gb102", "gb10x";
+    GB202 = 0x1b2, Blackwell, "gb202", "gb20x";
+    GB203 = 0x1b3, Blackwell, "gb203", "gb20x";
+    GB205 = 0x1b5, Blackwell, "gb205", "gb20x";
+    GB206 = 0x1b6, Blackwell, "gb206", "gb20x";
+    GB207 = 0x1b7, Blackwell, "gb207", "gb20x";
 }
 
 /// A chip's revision, as NVIDIA writes it: the major revision as a letter from `0xa` (`A`)
@@ -185,9 +204,17 @@ pub(crate) struct Spec {
 /// Why Nova does not drive a device.
 #[derive(Debug)]
 pub(crate) enum Refusal {
-    /// The registers read all-ones: the device is gone or not powered.
-    NoAnswer,
-    /// A GPU without a GSP.
+    /// A register read all-ones: the device is gone or not powered.
+    NoAnswer {
+        /// The register's name.
+        register: &'static str,
+    },
+    /// A GPU older than Fermi, told by `NV_PMC_BOOT_0` alone.
+    PreFermi {
+        /// `NV_PMC_BOOT_0` as read.
+        boot0: u32,
+    },
+    /// A GPU without a GSP, Fermi to Volta.
     PreGsp {
         /// The chipset's value.
         chipset: u32,
@@ -200,25 +227,31 @@ pub(crate) enum Refusal {
     UnknownArchitecture {
         /// The architecture's value.
         architecture: u8,
-        /// `NV_PMC_BOOT_0` as read.
-        boot0: u32,
+        /// `NV_PMC_BOOT_42` as read.
+        boot42: u32,
     },
     /// A chipset Nova does not know, of an architecture it knows.
     UnknownChipset {
         /// The chipset's value.
         chipset: u32,
-        /// `NV_PMC_BOOT_0` as read.
-        boot0: u32,
+        /// `NV_PMC_BOOT_42` as read.
+        boot42: u32,
     },
 }
 
 impl Refusal {
-    /// Says on `dev` what was found and why it is refused, in one line.
+    /// Says on `dev` what was found and why it is refused, in one line: at info level for GPUs
+    /// that nouveau drives, as an error otherwise.
     pub(crate) fn report(&self, dev: &Device) {
         match *self {
-            Self::NoAnswer => dev_err!(
+            Self::NoAnswer { register } => dev_err!(
                 dev,
-                "BOOT0 reads 0xffffffff: the GPU does not answer (gone or not powered)\n"
+                "{register} reads 0xffffffff: the GPU does not answer (gone or not powered)\n"
+            ),
+            Self::PreFermi { boot0 } => dev_info!(
+                dev,
+                "BOOT0 {boot0:#010x}: a GPU older than Fermi, not supported by nova; use \
+                 nouveau\n"
             ),
             Self::PreGsp {
                 chipset,
@@ -226,19 +259,20 @@ impl Refusal {
                 revision,
             } => dev_info!(
                 dev,
-                "chipset {chipset:#x} ({architecture}), revision {revision}: {architecture}, \
-                 not supported by nova; use nouveau\n"
+                "chipset {chipset:#x} ({architecture}), revision {revision}: not supported by \
+                 nova; use nouveau\n"
             ),
             Self::UnknownArchitecture {
                 architecture,
-                boot0,
+                boot42,
             } => dev_err!(
                 dev,
-                "unknown architecture {architecture:#x} (BOOT0 {boot0:#010x}), not supported by nova\n"
+                "unknown architecture {architecture:#x} (BOOT42 {boot42:#010x}), not supported \
+                 by nova\n"
             ),
-            Self::UnknownChipset { chipset, boot0 } => dev_err!(
+            Self::UnknownChipset { chipset, boot42 } => dev_err!(
                 dev,
-                "unknown chipset {chipset:#x} (BOOT0 {boot0:#010x}), not supported by nova\n"
+                "unknown chipset {chipset:#x} (BOOT42 {boot42:#010x}), not supported by nova\n"
             ),
         }
     }
@@ -247,26 +281,26 @@ impl Refusal {
 impl Spec {
     /// Reads the GPU's identity from its registers and decides whether Nova drives it.
     ///
-    /// `NV_PMC_BOOT_0` identifies every chip; where its architecture field reads zero, the
-    /// identity comes from `NV_PMC_BOOT_42`.
+    /// As nova-core does: `NV_PMC_BOOT_0` only tells a GPU older than Fermi, whose
+    /// `NV_PMC_BOOT_42` may not exist; from Fermi on, the identity is `NV_PMC_BOOT_42`'s, which
+    /// is there and accurate on every such GPU, whatever `NV_PMC_BOOT_0` says.
     pub(crate) fn identify(bar: &Bar0) -> Result<Self, Refusal> {
         let boot0 = Boot0::read(bar);
         if boot0.is_all_ones() {
-            return Err(Refusal::NoAnswer);
+            return Err(Refusal::NoAnswer { register: "BOOT0" });
         }
-        let mut id = boot0.chip_id();
-        if id.architecture == 0 {
-            let boot42 = Boot42::read(bar);
-            if boot42.is_all_ones() {
-                return Err(Refusal::NoAnswer);
-            }
-            id = boot42.chip_id();
+        if boot0.is_older_than_fermi() {
+            return Err(Refusal::PreFermi { boot0: boot0.raw() });
         }
-        Self::decode(id, boot0.raw())
+        let boot42 = Boot42::read(bar);
+        if boot42.is_all_ones() {
+            return Err(Refusal::NoAnswer { register: "BOOT42" });
+        }
+        Self::decode(boot42.chip_id(), boot42.raw())
     }
 
-    /// Decides from identity `id` (`boot0` is the raw register, for messages).
-    fn decode(id: ChipId, boot0: u32) -> Result<Self, Refusal> {
+    /// Decides from identity `id` (`boot42` is the raw register, for messages).
+    fn decode(id: ChipId, boot42: u32) -> Result<Self, Refusal> {
         let chipset = u32::from(id.architecture) << 4 | u32::from(id.implementation);
         let revision = Revision {
             major: id.major_revision,
@@ -282,11 +316,11 @@ impl Spec {
         if Architecture::from_raw(id.architecture).is_none() {
             return Err(Refusal::UnknownArchitecture {
                 architecture: id.architecture,
-                boot0,
+                boot42,
             });
         }
         let chipset =
-            Chipset::from_raw(chipset).ok_or(Refusal::UnknownChipset { chipset, boot0 })?;
+            Chipset::from_raw(chipset).ok_or(Refusal::UnknownChipset { chipset, boot42 })?;
         Ok(Self { chipset, revision })
     }
 }

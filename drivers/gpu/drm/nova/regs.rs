@@ -32,7 +32,8 @@ pub(crate) struct ChipId {
     pub(crate) minor_revision: u8,
 }
 
-/// `NV_PMC_BOOT_0` (BAR0 + 0x0): the chip's identity, in every NVIDIA GPU.
+/// `NV_PMC_BOOT_0` (BAR0 + 0x0): in every NVIDIA GPU; Nova reads it only to tell a GPU older
+/// than Fermi.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Boot0(u32);
 
@@ -54,19 +55,14 @@ impl Boot0 {
         self.0 == ALL_ONES
     }
 
-    /// The identity: architecture bits 4:0 in 28:24 and bit 5 in bit 8, implementation in
-    /// 23:20, revision in 7:4 (major) and 3:0 (minor).
-    pub(crate) fn chip_id(self) -> ChipId {
-        ChipId {
-            architecture: (field(self.0, 28, 24) | field(self.0, 8, 8) << 5) as u8,
-            implementation: field(self.0, 23, 20) as u8,
-            major_revision: field(self.0, 7, 4) as u8,
-            minor_revision: field(self.0, 3, 0) as u8,
-        }
+    /// Whether the GPU is older than Fermi: the architecture (bits 4:0 in 28:24, bit 5 in bit
+    /// 8) below Fermi's 0x0c. Such a GPU may have no `NV_PMC_BOOT_42`.
+    pub(crate) fn is_older_than_fermi(self) -> bool {
+        (field(self.0, 28, 24) | field(self.0, 8, 8) << 5) < 0x0c
     }
 }
 
-/// `NV_PMC_BOOT_42` (BAR0 + 0xa00): the chip's identity in a wider layout, in newer GPUs.
+/// `NV_PMC_BOOT_42` (BAR0 + 0xa00): the chip's identity, in every GPU from Fermi on.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Boot42(u32);
 
@@ -81,6 +77,11 @@ impl Boot42 {
     /// Whether the read returned all-ones: the device does not answer.
     pub(crate) fn is_all_ones(self) -> bool {
         self.0 == ALL_ONES
+    }
+
+    /// The raw value, for messages.
+    pub(crate) fn raw(self) -> u32 {
+        self.0
     }
 
     /// The identity: architecture in 29:24, implementation in 23:20, revision in 19:16
