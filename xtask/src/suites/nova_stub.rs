@@ -243,7 +243,8 @@ fn refusals() -> Vec<Refusal> {
 enum Make {
     /// The chip's real file, cut to this many bytes.
     Truncated(usize),
-    /// An empty file.
+    /// An empty file: the kernel's firmware loader refuses it (`EINVAL`) before Nova sees it,
+    /// as a run showed, so Nova names it as a file it cannot load.
     Empty,
     /// Another real file, by its firmware name.
     CopyOf(&'static str),
@@ -315,7 +316,10 @@ fn wrong_file(tree: &Path, w: &WrongFile) -> Result<(String, Vec<u8>, String)> {
         std::fs::read(tree.join(&real)).with_context(|| format!("cannot read {real}"))
     };
     let (data, defect) = match w.make {
-        Make::Empty => (Vec::new(), "empty".to_string()),
+        Make::Empty => {
+            let line = format!("cannot load firmware {name} (error -22)");
+            return Ok((name, Vec::new(), line));
+        }
         Make::Truncated(len) => {
             let real = read(&name)?;
             let need = if w.file == "gsp" {
@@ -889,7 +893,7 @@ mod tests {
             (
                 "nvidia/gb203/gsp/fmc-570.144.bin".to_string(),
                 0,
-                "firmware nvidia/gb203/gsp/fmc-570.144.bin: empty, refused".to_string()
+                "cannot load firmware nvidia/gb203/gsp/fmc-570.144.bin (error -22)".to_string()
             )
         );
         assert_eq!(

@@ -135,8 +135,6 @@ pub(crate) const fn modinfo_bytes<const N: usize>(entry: &str) -> [u8; N] {
 /// Why a firmware file is refused.
 #[derive(Debug, PartialEq, Eq)]
 enum Defect {
-    /// The file is empty.
-    Empty,
     /// The file ends before what its format needs: `need` bytes, `len` there.
     Truncated { need: usize, len: usize },
     /// An NVIDIA binary without its magic.
@@ -150,7 +148,6 @@ enum Defect {
 impl core::fmt::Display for Defect {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
-            Self::Empty => write!(f, "empty"),
             Self::Truncated { need, len } => {
                 write!(f, "truncated ({len} bytes, its headers need {need})")
             }
@@ -337,11 +334,6 @@ pub(crate) fn check(dev: &Device, chipset: Chipset) -> Result {
             Format::GspImage => check_gsp(fw.data(), chipset.signature_family()),
         };
         if let Err(defect) = verdict {
-            let defect = if fw.data().is_empty() {
-                Defect::Empty
-            } else {
-                defect
-            };
             dev_err!(dev, "firmware {}: {defect}, refused\n", &*name);
             return Err(EINVAL);
         }
