@@ -3,7 +3,7 @@
 //! The arguments of Nova's ioctls (`include/uapi/drm/nova_drm.h`), as the ioctl table takes
 //! them: the header's structures, which the DRM core copies from and to userspace.
 
-use core::mem::size_of;
+use core::mem::{offset_of, size_of};
 use kernel::{
     types::{AsBytes, FromBytes},
     uapi,
@@ -16,36 +16,52 @@ pub(crate) const PARAM_CHIPSET: u64 = uapi::NOVA_GETPARAM_CHIPSET as u64;
 /// `NOVA_GETPARAM_REVISION`: the revision, `major << 4 | minor`.
 pub(crate) const PARAM_REVISION: u64 = uapi::NOVA_GETPARAM_REVISION as u64;
 
-/// Declares the ioctl argument type `$name` over the header's structure `$c`.
+/// Declares the ioctl argument type `$name` over the header's structure `$c`, whose fields are
+/// `$field: $ty`, in order.
+///
+/// Fails to compile unless the fields are the structure's own, of those types, and laid out
+/// one after the other from offset 0 to its end: no padding, which the `unsafe impl`s rely on.
 macro_rules! ioctl_arg {
-    ($(#[$doc:meta])* $name:ident($c:ident)) => {
+    ($(#[$doc:meta])* $name:ident($c:ident) { $($field:ident: $ty:ty),* $(,)? }) => {
         $(#[$doc])*
         #[repr(transparent)]
         pub(crate) struct $name(pub(crate) uapi::$c);
 
-        // Every structure of the header is 16 bytes of `__u32`/`__u64` fields, aligned without
-        // padding: the unsafe impls below rely on it.
-        const _: () = assert!(size_of::<uapi::$c>() == 16);
+        const _: () = {
+            // Each field is the structure's, of that type.
+            #[allow(dead_code)]
+            fn fields(s: &uapi::$c) -> ($(&$ty,)*) {
+                ($(&s.$field,)*)
+            }
+            // And they tile the structure: each starts where the one before ends, the last
+            // ends at its size.
+            let mut end = 0;
+            $(
+                assert!(offset_of!(uapi::$c, $field) == end);
+                end += size_of::<$ty>();
+            )*
+            assert!(end == size_of::<uapi::$c>());
+        };
 
-        // SAFETY: The structure is integers only, without padding (size checked above): any
-        // bytes are a valid value.
+        // SAFETY: The structure is the listed integer fields and no padding (checked above):
+        // any bytes are a valid value.
         unsafe impl FromBytes for $name {}
-        // SAFETY: As above: every byte of a value is initialised.
+        // SAFETY: As above: every byte of a value is a byte of an initialised integer.
         unsafe impl AsBytes for $name {}
     };
 }
 
 ioctl_arg!(
     /// The argument of `DRM_IOCTL_NOVA_GETPARAM`.
-    GetParam(drm_nova_getparam)
+    GetParam(drm_nova_getparam) { param: u64, value: u64 }
 );
 ioctl_arg!(
     /// The argument of `DRM_IOCTL_NOVA_GEM_CREATE`.
-    GemCreate(drm_nova_gem_create)
+    GemCreate(drm_nova_gem_create) { handle: u32, pad: u32, size: u64 }
 );
 ioctl_arg!(
     /// The argument of `DRM_IOCTL_NOVA_GEM_INFO`.
-    GemInfo(drm_nova_gem_info)
+    GemInfo(drm_nova_gem_info) { handle: u32, pad: u32, size: u64 }
 );
 
 /// `DRM_IOCTL_NOVA_GETPARAM`.
