@@ -130,13 +130,10 @@ pub fn gsp_firmware(
             continue;
         }
         let real = resolve(tree, &name)?;
-        let real_path = format!("{FIRMWARE_DIR}/{real}");
-        if replaced
-            .keys()
-            .any(|r| format!("{FIRMWARE_DIR}/{r}") == real_path)
-        {
+        if replaced.contains_key(&real) {
             bail!("{name} resolves to {real}, which the boot replaces");
         }
+        let real_path = format!("{FIRMWARE_DIR}/{real}");
         if real != name {
             add(
                 &mut files,
