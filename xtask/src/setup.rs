@@ -95,8 +95,13 @@ const BINDGEN_VERSION: &str = "0.70.1";
 /// The archive keeps only the newest Debian revision of a package, so the pin is QEMU's own version
 /// and the Debian revision is whatever trixie-backports has of it (recorded in the rootfs).
 const QEMU_VERSION: &str = "11.1.3";
-/// Packages installed into the trixie rootfs besides QEMU.
-const ROOTFS_PACKAGES: &[&str] = &["busybox-static"];
+/// Packages installed into the trixie rootfs besides QEMU: busybox for the guests, and the PCI
+/// ID database that every guest's `nova-info` names GPUs from ([`PCI_IDS`]).
+const ROOTFS_PACKAGES: &[&str] = &["busybox-static", "pci.ids"];
+/// Where Debian's `pci.ids` package puts the PCI ID database, in the rootfs and in the guests
+/// (where `lspci` and `nova-info` read it). Its version is recorded in the rootfs as
+/// `etc/nova-pci-ids-version`.
+pub const PCI_IDS: &str = "usr/share/misc/pci.ids";
 /// Free space a cold setup and build need (source, objects, packages, rootfs), in GiB.
 const MIN_FREE_GIB: u64 = 8;
 /// Date of the imported base commit.
@@ -916,6 +921,18 @@ fn rootfs(ctx: &Ctx) -> Result<PathBuf> {
             );
         }
         fs::write(tmp.join("etc/nova-qemu-version"), format!("{version}\n"))?;
+        let ids = output(&mut chroot(&[
+            "dpkg-query",
+            "-W",
+            "-f",
+            "${Version}",
+            "pci.ids",
+        ]))?;
+        println!("    pci.ids {ids} from trixie");
+        fs::write(tmp.join("etc/nova-pci-ids-version"), format!("{ids}\n"))?;
+        if !tmp.join(PCI_IDS).is_file() {
+            bail!("the package pci.ids {ids} installed no /{PCI_IDS}");
+        }
         let help = output(qemu_command(&tmp).args(["-device", "help"]))?;
         if !help.contains("vfio-user-pci") {
             bail!("QEMU in the rootfs has no vfio-user-pci device");

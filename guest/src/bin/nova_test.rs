@@ -25,8 +25,8 @@
 //!
 //! KTAP tests (suite `nova_test`), in order:
 //! - `bound_devices`: the devices bound to `nova` (sysfs) are those of the `--expect` list,
-//!   told apart by the chip their GETPARAM CHIPSET names (a device is paired with the
-//!   expectation whose chip, BAR1 size and revision all match it, else with one of its chip);
+//!   told apart by the probe line of their PCI address in the kernel log (a device is paired
+//!   with the expectation whose probe line it printed, else with one of its chip);
 //!   without `--expect`, no device is bound and no node in `/dev/dri` answers VERSION with
 //!   `nova`;
 //! - `probe_lines`: the kernel log since boot has, for each expected GPU, exactly one probe
@@ -38,11 +38,12 @@
 //!   DRM master) and a render file of the GPU:
 //!   `_nodes` (one primary and one render node, device files, the PCI device bound to `nova`,
 //!   both answering VERSION with `nova`, its description and 0.0.0), `_getparam`
-//!   (VRAM_BAR_SIZE, CHIPSET and REVISION on both nodes equal the expectation),
+//!   (VRAM_BAR_SIZE on both nodes equals the expectation's BAR1 size),
 //!   `_gem_create_info_close` (objects of 1, 4095, 4096, 4097, 65536 and 1 MiB + 1 bytes get
 //!   that size rounded up to the process's page size, GEM_INFO gives the same, GEM_CLOSE closes
 //!   each, again `EINVAL`, GEM_INFO after it `ENOENT`), one test per refused call with its
-//!   errno: `_getparam_unknown_param_einval`, `_create_size_zero_einval`,
+//!   errno: `_getparam_unknown_param_einval` (0, 2 and 3, numbers mainline's header does not
+//!   define, `1 << 32 | 1`, whose low half is VRAM_BAR_SIZE, and more), `_create_size_zero_einval`,
 //!   `_create_huge_size_refused` (`u64::MAX` and 2^63: `EINVAL` or `ENOMEM`),
 //!   `_info_unknown_handle_enoent`, `_create_nonzero_pad_einval`, `_info_nonzero_pad_einval`
 //!   (on a live handle), `_ioctl_past_table_einval`, `_unauthenticated_primary_eacces` (a
@@ -85,7 +86,7 @@ use guest::ktap::verdict;
 use guest::sysfs::Bus;
 use guest::Planned;
 use nova::discover::{self, Device, PciAddress};
-use nova::{Chipset, GemCreate, GemInfo, Identity, Revision};
+use nova::{Chipset, GemCreate, GemInfo, Revision};
 use std::io::Write;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -162,9 +163,13 @@ impl Expect {
         )
     }
 
-    /// Whether GETPARAM's `id` is this GPU in every value.
-    fn matches(&self, id: &Identity) -> bool {
-        id.chipset == self.chip && id.vram_bar_size == self.bar1 && id.revision == self.revision
+    /// Whether `line`, the probe line of the device at `address`, names this GPU's chip
+    /// (whatever it says of its revision and BAR1).
+    fn chip_of(&self, address: PciAddress, line: &str) -> bool {
+        line.starts_with(&format!(
+            "{DRIVER} {address}: NVIDIA {}, ",
+            self.chip.describe()
+        ))
     }
 }
 
@@ -500,26 +505,27 @@ struct Matched {
     dev: Dev,
 }
 
-/// Pairs the devices `found` (their address and what GETPARAM gave) with `expects`: first
-/// each device with an unpaired expectation equal in every value, then each device left with
-/// one of its chip. The index of the device paired with each expectation, and the problems
-/// (a device that did not answer, one that nothing expects, an expectation without a device).
+/// Pairs the devices `found` (their address and their last probe line) with `expects`: first
+/// each device with an unpaired expectation whose probe line it printed, then each device left
+/// with one of its chip. The index of the device paired with each expectation, and the
+/// problems (a device without a probe line, one that nothing expects, an expectation without a
+/// device).
 fn pair(
     expects: &[Expect],
-    found: &[(PciAddress, Result<Identity, String>)],
+    found: &[(PciAddress, Result<String, String>)],
 ) -> (Vec<Option<usize>>, Vec<String>) {
     let mut paired: Vec<Option<usize>> = vec![None; expects.len()];
     for exact in [true, false] {
-        for (i, (_, id)) in found.iter().enumerate() {
-            let Ok(id) = id else { continue };
+        for (i, (address, line)) in found.iter().enumerate() {
+            let Ok(line) = line else { continue };
             if paired.contains(&Some(i)) {
                 continue;
             }
             let fits = |e: &Expect| {
                 if exact {
-                    e.matches(id)
+                    *line == e.probe_line(*address)
                 } else {
-                    e.chip == id.chipset
+                    e.chip_of(*address, line)
                 }
             };
             if let Some(j) = (0..expects.len()).find(|&j| paired[j].is_none() && fits(&expects[j]))
@@ -529,13 +535,12 @@ fn pair(
         }
     }
     let mut problems = Vec::new();
-    for (i, (address, id)) in found.iter().enumerate() {
-        match id {
+    for (i, (address, line)) in found.iter().enumerate() {
+        match line {
             Err(e) => problems.push(format!("{address}: {e}")),
-            Ok(id) if !paired.contains(&Some(i)) => problems.push(format!(
-                "{address}: {} rev {} is bound, but no --expect names it",
-                id.chipset.describe(),
-                id.revision
+            Ok(line) if !paired.contains(&Some(i)) => problems.push(format!(
+                "{address}: bound (`{}`), but no --expect names it",
+                probe_says(line, *address)
             )),
             Ok(_) => {}
         }
@@ -546,6 +551,19 @@ fn pair(
         }
     }
     (paired, problems)
+}
+
+/// What probe line `line` of the device at `address` says of the GPU: the text between the
+/// device's prefix and `: DRM device registered`.
+fn probe_says(line: &str, address: PciAddress) -> &str {
+    let prefix = format!("{DRIVER} {address}: ");
+    let rest = line.strip_prefix(prefix.as_str()).unwrap_or(line);
+    rest.strip_suffix(": DRM device registered").unwrap_or(rest)
+}
+
+/// The last probe line of the device at `address` among `texts`.
+fn last_probe_line(texts: &[String], address: PciAddress) -> Option<&String> {
+    texts.iter().rev().find(|t| is_probe_line_of(t, address))
 }
 
 /// What is wrong with the nodes of the device at `address` when it is `bound` to `nova`
@@ -755,9 +773,13 @@ impl Files {
     }
 }
 
+/// Test `bound_devices`, reading the log since boot into `history` until each bound device's
+/// probe line is there.
 fn test_bound_devices(
     args: &Args,
     insmod: &Result<(), String>,
+    rig: &mut Rig,
+    history: &mut Vec<String>,
     run: &Planned,
 ) -> (Result<(), String>, Vec<Option<Matched>>) {
     let mut problems: Vec<String> = insmod.clone().err().into_iter().collect();
@@ -768,23 +790,26 @@ fn test_bound_devices(
             Vec::new()
         }
     };
-    let found: Vec<(PciAddress, Result<Identity, String>)> = devices
+    problems.extend(rig.gather(history, STEP_WAIT, SETTLE, |t| {
+        devices
+            .iter()
+            .all(|d| t.iter().any(|x| is_probe_line_of(x, d.address)))
+    }));
+    let found: Vec<(PciAddress, Result<String, String>)> = devices
         .iter()
         .map(|d| {
-            let id = d.open().map_err(|e| e.to_string()).and_then(|card| {
-                nova::identify(&card).map_err(|e| format!("GETPARAM: {}", errno_name(e)))
-            });
-            (d.address, id)
+            let line = last_probe_line(history, d.address)
+                .cloned()
+                .ok_or_else(|| "bound, but no probe line in the kernel log".to_string());
+            (d.address, line)
         })
         .collect();
-    for (d, (_, id)) in devices.iter().zip(&found) {
-        if let Ok(id) = id {
+    for (d, (_, line)) in devices.iter().zip(&found) {
+        if let Ok(line) = line {
             run.diag(&format!(
-                "{}: {} rev {}, BAR1 {}, nodes {}",
+                "{}: {}, nodes {}",
                 d.address,
-                id.chipset.describe(),
-                id.revision,
-                nova::chip::format_size(id.vram_bar_size),
+                probe_says(line, d.address),
                 d.node_names().join(" ")
             ));
         }
@@ -889,18 +914,13 @@ fn test_nodes(rig: &mut Rig, m: &Matched) -> Result<(), String> {
 fn check_getparam(files: &Files, e: &Expect) -> Result<(), String> {
     let mut problems = Vec::new();
     for (kind, card) in [("render", &files.render), ("primary", &files.primary)] {
-        for (what, param, want) in [
-            ("VRAM_BAR_SIZE", nova::param::VRAM_BAR_SIZE, e.bar1),
-            ("CHIPSET", nova::param::CHIPSET, e.chip.0),
-            ("REVISION", nova::param::REVISION, e.revision.0),
-        ] {
-            let got = nova::getparam(card, param);
-            if got != Ok(want) {
-                problems.push(format!(
-                    "GETPARAM({what}) on the {kind} node: {}, expected Ok({want:#x})",
-                    describe(&got.map(|v| format!("{v:#x}")))
-                ));
-            }
+        let got = nova::vram_bar_size(card);
+        if got != Ok(e.bar1) {
+            problems.push(format!(
+                "GETPARAM(VRAM_BAR_SIZE) on the {kind} node: {}, expected Ok({:#x})",
+                describe(&got.map(|v| format!("{v:#x}"))),
+                e.bar1
+            ));
         }
     }
     verdict(problems)
@@ -922,7 +942,9 @@ fn refused_calls(name: &str, files: &Files) -> Result<(), String> {
     let mut check = |got: Result<(), String>| problems.extend(got.err());
     match name {
         "getparam_unknown_param_einval" => {
-            for param in [0, 4, 0x100, u64::MAX] {
+            // 2 and 3 were this series' CHIPSET and REVISION in v1; mainline's `param as u32`
+            // would take 1 << 32 | 1 for VRAM_BAR_SIZE.
+            for param in [0, 2, 3, 4, 0x100, 1 << 32 | 1, u64::MAX] {
                 for (kind, card) in [("render", render), ("primary", primary)] {
                     let r = nova::getparam(card, param);
                     let what = format!("GETPARAM({param:#x}) on the {kind} node");
@@ -1316,7 +1338,10 @@ fn hotplug_cycle(rig: &mut Rig, run: &Planned, k: u32, e: &Expect, n: u32) -> (V
         ),
         ("render GEM_CLOSE", files.render.gem_close(h)),
         ("render VERSION", files.render.version().map(drop)),
-        ("primary GETPARAM", nova::chipset(&files.primary).map(drop)),
+        (
+            "primary GETPARAM",
+            nova::vram_bar_size(&files.primary).map(drop),
+        ),
         (
             "primary GEM_CREATE",
             nova::gem_create(&files.primary, 4096).map(drop),
@@ -1441,7 +1466,8 @@ fn main() -> ExitCode {
     } else {
         kmod::insmod(&args.module)
     };
-    let (bound, matched) = test_bound_devices(&args, &insmod, &run);
+    let mut history = Vec::new();
+    let (bound, matched) = test_bound_devices(&args, &insmod, &mut rig, &mut history, &run);
     run.result("bound_devices", bound);
 
     // The log since boot, until every expected line is there.
@@ -1451,7 +1477,6 @@ fn main() -> ExitCode {
         .map(|m| m.dev.probe_line.clone())
         .chain(args.expect_lines.iter().cloned())
         .collect();
-    let mut history = Vec::new();
     let mut problems = rig.gather(&mut history, STEP_WAIT, SETTLE, |t| {
         wanted
             .iter()
@@ -1823,46 +1848,75 @@ mod tests {
     }
 
     #[test]
-    fn devices_pair_with_expectations_by_chip() {
+    fn devices_pair_with_expectations_by_their_probe_lines() {
         let tu = parse_expect("tu102:0x10000000:0xa1").unwrap();
         let gh_small = parse_expect("gh100:0x10000000:0xa1").unwrap();
-        let id = |e: &Expect| Identity {
-            chipset: e.chip,
-            revision: e.revision,
-            vram_bar_size: e.bar1,
-        };
+        let (a, b, c) = (
+            addr("0000:01:00.0"),
+            addr("0000:02:00.0"),
+            addr("0000:03:00.0"),
+        );
         let found = vec![
-            (addr("0000:01:00.0"), Ok(id(&gh100()))),
-            (addr("0000:02:00.0"), Ok(id(&tu))),
-            (addr("0000:03:00.0"), Ok(id(&gh_small))),
+            (a, Ok(gh100().probe_line(a))),
+            (b, Ok(tu.probe_line(b))),
+            (c, Ok(gh_small.probe_line(c))),
         ];
-        // Exact values first: the small-BAR GH100 goes with its own expectation.
+        // Exact lines first: the small-BAR GH100 goes with its own expectation.
         let (p, problems) = pair(&[gh_small, tu, gh100()], &found);
         assert_eq!(p, [Some(2), Some(1), Some(0)]);
         assert!(problems.is_empty(), "{problems:?}");
-        // By chip when no value matches: still paired (other tests check the values).
+        // By chip when the line says something else: still paired (probe_lines then fails).
         let odd = Expect {
             revision: Revision(0xb1),
             ..gh100()
         };
         let (p, problems) = pair(&[odd], &found[..1]);
         assert_eq!((p, problems.len()), (vec![Some(0)], 0));
+        // The chip is read from the device's own line: GH100's line at another address, or
+        // GH100 as a prefix of another chip's name, is not GH100.
+        let elsewhere = vec![(b, Ok(gh100().probe_line(a)))];
+        assert_eq!(pair(&[gh100()], &elsewhere).0, [None]);
+        let gh1000 = vec![(a, Ok(format!("{DRIVER} {a}: NVIDIA GH1000 (Hopper), x")))];
+        assert_eq!(pair(&[gh100()], &gh1000).0, [None]);
         // Missing, unexpected and silent devices.
         let found = vec![
-            (addr("0000:01:00.0"), Ok(id(&tu))),
-            (addr("0000:02:00.0"), Err("GETPARAM: ENODEV".to_string())),
+            (a, Ok(tu.probe_line(a))),
+            (
+                b,
+                Err("bound, but no probe line in the kernel log".to_string()),
+            ),
         ];
         let (p, problems) = pair(&[gh100()], &found);
         assert_eq!(p, [None]);
         assert_eq!(
             problems,
             [
-                "0000:01:00.0: TU102 (Turing) rev A1 is bound, but no --expect names it",
-                "0000:02:00.0: GETPARAM: ENODEV",
+                "0000:01:00.0: bound (`NVIDIA TU102 (Turing), revision A1, BAR1 256 MiB`), but no \
+                 --expect names it",
+                "0000:02:00.0: bound, but no probe line in the kernel log",
                 "no bound device for --expect gh100:0x2000000000:0xa1",
             ]
         );
         assert_eq!(pair(&[], &[]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn the_last_probe_line_of_an_address_is_its() {
+        let (a, b) = (addr("0000:01:00.0"), addr("0000:02:00.0"));
+        let log = [
+            gh100().probe_line(a),
+            format!("{DRIVER} {a}: unbind"),
+            gh100().probe_line(b),
+            parse_expect("gh100:4096:0xa1").unwrap().probe_line(a),
+        ]
+        .map(String::from);
+        assert_eq!(last_probe_line(&log, a), Some(&log[3]));
+        assert_eq!(last_probe_line(&log, b), Some(&log[2]));
+        assert_eq!(last_probe_line(&log[..2], b), None);
+        assert_eq!(
+            probe_says(&log[2], b),
+            "NVIDIA GH100 (Hopper), revision A1, BAR1 128 GiB"
+        );
     }
 
     #[test]

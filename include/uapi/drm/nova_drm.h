@@ -22,16 +22,8 @@ extern "C" {
  *
  * NOVA_GETPARAM_VRAM_BAR_SIZE: the length of the GPU's VRAM aperture (PCI BAR1),
  * in bytes.
- *
- * NOVA_GETPARAM_CHIPSET: the chipset, from NV_PMC_BOOT_42: the architecture in
- * bits 11:4 and the implementation in bits 3:0 (0x180 is GH100).
- *
- * NOVA_GETPARAM_REVISION: the chip's revision, the major revision in bits 7:4
- * and the minor one in bits 3:0 (0xa1 is revision A1).
  */
 #define NOVA_GETPARAM_VRAM_BAR_SIZE	0x1
-#define NOVA_GETPARAM_CHIPSET		0x2
-#define NOVA_GETPARAM_REVISION		0x3
 
 /**
  * struct drm_nova_getparam - query a parameter of the GPU

@@ -5,9 +5,11 @@
 //! registers `NV_PMC_BOOT_0` / `NV_PMC_BOOT_42` derived from the architecture and
 //! implementation numbers in `shared/facts/nvidia-gpu.md`.
 //!
-//! Device IDs are those of a real board with that chip (PCI ID list, Debian `pci.ids`
-//! 2025.06.09, vendor `10de`). BAR1 is 256 MiB for consumer boards (no resizable BAR) and
-//! the power of two that covers the VRAM for the data-centre boards.
+//! Device IDs are those of a real board with that chip, and board names are that database's
+//! (Debian's `pci.ids` 0.0~2025.06.09-1 of trixie, vendor `10de`, which names the device
+//! `<CHIP>[GL|M] [<board>]`); suite nova-stub checks every profile against the database the
+//! guests get. BAR1 is 256 MiB for consumer boards (no resizable BAR) and the power of two that
+//! covers the VRAM for the data-centre boards.
 
 use std::fmt;
 
@@ -171,7 +173,8 @@ pub const fn is_gsp_architecture(architecture: u8) -> bool {
 pub struct Profile {
     /// Name on the command line, the chip in lower case (`gh100`), or `dead`.
     pub name: &'static str,
-    /// The board this profile copies, for humans.
+    /// The board this profile copies, as the PCI ID database names it (in brackets after the
+    /// chip).
     pub board: &'static str,
     /// PCI device ID of that board.
     pub device_id: u16,
@@ -291,7 +294,7 @@ pub const PROFILES: &[Profile] = &[
     // Ampere.
     board("ga100", "A100 SXM4 40GB", 0x20b0, CLASS_3D, chip(0x17, 0x0), 64 * GIB),
     board("ga102", "GeForce RTX 3090", 0x2204, CLASS_VGA, chip(0x17, 0x2), CONSUMER_BAR1),
-    board("ga103", "GeForce RTX 3060 Ti (GA103)", 0x2414, CLASS_VGA, chip(0x17, 0x3), CONSUMER_BAR1),
+    board("ga103", "GeForce RTX 3060 Ti", 0x2414, CLASS_VGA, chip(0x17, 0x3), CONSUMER_BAR1),
     board("ga104", "GeForce RTX 3070", 0x2484, CLASS_VGA, chip(0x17, 0x4), CONSUMER_BAR1),
     board("ga106", "GeForce RTX 3060", 0x2503, CLASS_VGA, chip(0x17, 0x6), CONSUMER_BAR1),
     board("ga107", "GeForce RTX 3050 8GB", 0x2582, CLASS_VGA, chip(0x17, 0x7), CONSUMER_BAR1),
@@ -311,7 +314,7 @@ pub const PROFILES: &[Profile] = &[
     board("gb203", "GeForce RTX 5080", 0x2c02, CLASS_VGA, chip(0x1b, 0x3), CONSUMER_BAR1),
     board("gb205", "GeForce RTX 5070", 0x2f04, CLASS_VGA, chip(0x1b, 0x5), CONSUMER_BAR1),
     board("gb206", "GeForce RTX 5060 Ti", 0x2d04, CLASS_VGA, chip(0x1b, 0x6), CONSUMER_BAR1),
-    board("gb207", "GeForce RTX 5050 Laptop GPU", 0x2d98, CLASS_VGA, chip(0x1b, 0x7), CONSUMER_BAR1),
+    board("gb207", "GeForce RTX 5050 Max-Q / Mobile", 0x2d98, CLASS_VGA, chip(0x1b, 0x7), CONSUMER_BAR1),
     // A GH100 board that enumerates but whose registers do not answer.
     Profile {
         name: "dead",

@@ -1,8 +1,8 @@
-//! Names for what GETPARAM gives: the chip (`GH100`) and its architecture (`Hopper`) from the
-//! chipset value, the revision (`A1`) and sizes (`128 GiB`), written as Nova's probe line
-//! writes them.
+//! Chips as Nova's probe line names them: the chip (`GH100`) and its architecture (`Hopper`)
+//! from the chipset value, the revision (`A1`) and sizes (`128 GiB`). The uAPI does not carry
+//! the chip: these are for reading and writing the kernel log (the tests' expectations).
 //!
-//! The chipset is `architecture << 4 | implementation`, as `NV_PMC_BOOT_0` identifies the chip;
+//! The chipset is `architecture << 4 | implementation`, as `NV_PMC_BOOT_42` identifies the chip;
 //! [`CHIPS`] lists the chipsets with a GSP, which Nova drives. A value that is not among them
 //! is still printable (`chipset 0x1f3`), never a panic.
 //!
@@ -60,7 +60,7 @@ pub fn architecture_name(architecture: u64) -> Option<&'static str> {
     })
 }
 
-/// A chipset value ([`crate::param::CHIPSET`]): `architecture << 4 | implementation`. Its
+/// A chipset value: `architecture << 4 | implementation`. Its
 /// `Display` is the chip's name (`GH100`), or `chipset 0x1f3` for a value not in [`CHIPS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Chipset(pub u64);
@@ -115,7 +115,7 @@ impl fmt::Display for Chipset {
     }
 }
 
-/// A chip revision ([`crate::param::REVISION`]): `major << 4 | minor`. Its `Display` is the
+/// A chip revision: `major << 4 | minor`. Its `Display` is the
 /// way NVIDIA and Nova's probe line write it: the major revision as a letter counted from 0xa
 /// (`A`), the minor one as a hexadecimal digit, so 0xa1 is `A1` and 0xb2 `B2`. A value with a
 /// major revision below 0xa, or above one byte, prints as hexadecimal (`0x01`, `0x1a1`).

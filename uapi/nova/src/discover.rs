@@ -9,7 +9,7 @@
 //! ```no_run
 //! for dev in nova::discover::devices()? {
 //!     let card = dev.open()?;
-//!     println!("{}: {}", dev.address, nova::chipset(&card)?.describe());
+//!     println!("{}: BAR1 {:#x}", dev.address, nova::vram_bar_size(&card)?);
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

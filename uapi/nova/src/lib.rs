@@ -1,6 +1,7 @@
 //! The userspace side of Nova, the Rust DRM driver for NVIDIA GPUs with a GSP (Turing and
-//! newer): its uAPI (`include/uapi/drm/nova_drm.h`, DRM driver `nova`), the names of its chips
-//! ([`chip`]) and the discovery of its devices ([`discover`]).
+//! newer): its uAPI (`include/uapi/drm/nova_drm.h`, DRM driver `nova`), the names its probe
+//! line gives chips ([`chip`]), the discovery of its devices ([`discover`]) and their names in
+//! the PCI ID database ([`pci_ids`]).
 //!
 //! # The uAPI
 //!
@@ -18,20 +19,17 @@
 //! ([`drm_client::Card::gem_close`]). Once the device is unbound or unplugged, every ioctl on a
 //! file still open is `ENODEV`.
 //!
-//! GETPARAM parameters ([`param`]): [`param::VRAM_BAR_SIZE`] (1, the length of PCI BAR1, the VRAM
-//! aperture) is the one of the uAPI as first published, with the three ioctls above.
-//! [`param::CHIPSET`] (2) and [`param::REVISION`] (3) are this series' proposal on top of it: the
-//! chip as `NV_PMC_BOOT_0` identifies it (architecture << 4 | implementation, 0x180 for GH100)
-//! and its revision (major << 4 | minor, 0xa1 for "A1"), so that userspace can name the GPU
-//! without parsing the kernel log or PCI IDs. The published header marks this uAPI as not
-//! stable (for testing only).
+//! GETPARAM has one parameter ([`param`]): [`param::VRAM_BAR_SIZE`] (1, the length of PCI BAR1,
+//! the VRAM aperture). This is mainline's uAPI of the stub, nothing more: the same ioctls,
+//! structures and numbers; the header marks it as not stable (for testing only). Userspace
+//! tells GPUs apart by their PCI address and IDs, as for any DRM driver ([`discover`],
+//! [`pci_ids`]).
 //!
 //! ```no_run
 //! use drm_client::{Card, NodeKind};
 //!
 //! let card = Card::open_driver(nova::DRIVER_NAME, NodeKind::Render)?;
-//! let chip = nova::chipset(&card)?;
-//! println!("{} rev {}", chip.describe(), nova::revision(&card)?);
+//! println!("BAR1: {}", nova::chip::format_size(nova::vram_bar_size(&card)?));
 //! let gem = nova::gem_create(&card, 4097)?;
 //! assert_eq!(nova::gem_info(&card, gem.handle)?, gem.size);
 //! card.gem_close(gem.handle)?;
@@ -42,6 +40,7 @@
 
 pub mod chip;
 pub mod discover;
+pub mod pci_ids;
 
 pub use chip::{Chipset, Revision};
 pub use discover::{Device, PciAddress};
@@ -56,17 +55,10 @@ pub const DRIVER_DESC: &str = "NVIDIA GPUs with a GSP (stub)";
 /// The DRM driver's version: major, minor, patch level.
 pub const DRIVER_VERSION: (i32, i32, i32) = (0, 0, 0);
 
-/// The parameters of [`GETPARAM`].
+/// The parameters of [`GETPARAM`]: any other is `EINVAL`.
 pub mod param {
-    /// `NOVA_GETPARAM_VRAM_BAR_SIZE`: the length of PCI BAR1 (the VRAM aperture) in bytes. As
-    /// first published.
+    /// `NOVA_GETPARAM_VRAM_BAR_SIZE`: the length of PCI BAR1 (the VRAM aperture) in bytes.
     pub const VRAM_BAR_SIZE: u64 = 1;
-    /// `NOVA_GETPARAM_CHIPSET`: the chipset, `architecture << 4 | implementation` as
-    /// `NV_PMC_BOOT_0` gives them (0x180 for GH100); see [`crate::Chipset`]. Our proposal.
-    pub const CHIPSET: u64 = 2;
-    /// `NOVA_GETPARAM_REVISION`: the chip revision, `major << 4 | minor` (0xa1 is "A1"); see
-    /// [`crate::Revision`]. Our proposal.
-    pub const REVISION: u64 = 3;
 }
 
 /// `struct drm_nova_getparam`.
@@ -137,36 +129,6 @@ pub fn getparam(card: &Card, param: u64) -> Result<u64, Errno> {
 /// The length of BAR1, the VRAM aperture, in bytes ([`param::VRAM_BAR_SIZE`]).
 pub fn vram_bar_size(card: &Card) -> Result<u64, Errno> {
     getparam(card, param::VRAM_BAR_SIZE)
-}
-
-/// The chipset ([`param::CHIPSET`]).
-pub fn chipset(card: &Card) -> Result<Chipset, Errno> {
-    getparam(card, param::CHIPSET).map(Chipset)
-}
-
-/// The chip revision ([`param::REVISION`]).
-pub fn revision(card: &Card) -> Result<Revision, Errno> {
-    getparam(card, param::REVISION).map(Revision)
-}
-
-/// What GETPARAM says about a GPU: its chipset, revision and BAR1 size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Identity {
-    /// [`param::CHIPSET`].
-    pub chipset: Chipset,
-    /// [`param::REVISION`].
-    pub revision: Revision,
-    /// [`param::VRAM_BAR_SIZE`], in bytes.
-    pub vram_bar_size: u64,
-}
-
-/// The [`Identity`] of the GPU of `card`: three GETPARAM calls, the first error ends it.
-pub fn identify(card: &Card) -> Result<Identity, Errno> {
-    Ok(Identity {
-        chipset: chipset(card)?,
-        revision: revision(card)?,
-        vram_bar_size: vram_bar_size(card)?,
-    })
 }
 
 /// [`GEM_CREATE`] with the argument as given (a non-zero `pad`, say); the driver writes
@@ -256,11 +218,46 @@ mod tests {
         );
     }
 
+    /// The `#define`s of the series' header (its tip view) whose names start with `prefix`,
+    /// with their values.
+    fn header_defines(prefix: &str) -> Vec<(String, u64)> {
+        const HEADER: &str = include_str!("../../../include/uapi/drm/nova_drm.h");
+        HEADER
+            .lines()
+            .filter_map(|l| l.strip_prefix("#define "))
+            .filter_map(|l| l.split_once(char::is_whitespace))
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(name, value)| {
+                let v = value.trim();
+                let v = match v.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16),
+                    None => v.parse(),
+                };
+                (name.to_string(), v.expect("a number"))
+            })
+            .collect()
+    }
+
     #[test]
-    fn params_are_the_headers() {
+    fn params_and_commands_are_the_headers() {
+        // Mainline's: one parameter, three commands; nothing else in the header.
         assert_eq!(
-            (param::VRAM_BAR_SIZE, param::CHIPSET, param::REVISION),
-            (1, 2, 3)
+            header_defines("NOVA_GETPARAM_"),
+            [(
+                "NOVA_GETPARAM_VRAM_BAR_SIZE".to_string(),
+                param::VRAM_BAR_SIZE
+            )]
+        );
+        let commands: Vec<u64> = [GETPARAM.nr(), GEM_CREATE.nr(), GEM_INFO.nr()]
+            .map(u64::from)
+            .into();
+        assert_eq!(
+            header_defines("DRM_NOVA_"),
+            [
+                ("DRM_NOVA_GETPARAM".to_string(), commands[0]),
+                ("DRM_NOVA_GEM_CREATE".to_string(), commands[1]),
+                ("DRM_NOVA_GEM_INFO".to_string(), commands[2]),
+            ]
         );
     }
 

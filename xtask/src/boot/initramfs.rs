@@ -2,6 +2,7 @@
 //! `newc` cpio archive by the tool itself (deterministic, no root needed for device nodes).
 
 use crate::boot::firmware::GuestFile;
+use crate::setup::PCI_IDS;
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -153,7 +154,8 @@ sync
 reboot -f
 "#;
 
-/// Builds the initramfs: busybox from the rootfs, `programs` copied into `/bin`, `modules` into
+/// Builds the initramfs: busybox and the PCI ID database ([`PCI_IDS`]) from the rootfs,
+/// `programs` copied into `/bin`, `modules` into
 /// `/lib/modules` (flat: `/lib/modules/<name>.ko`), the extra `files` at their guest paths
 /// (absolute, e.g. firmware under `/lib/firmware`; their folders are created), and the command
 /// lines of `run` executed in order by init.
@@ -188,6 +190,14 @@ pub fn build(
         0o755,
     );
     c.symlink("bin/sh", "busybox");
+    let ids = rootfs.join(PCI_IDS);
+    let data = fs::read(&ids).with_context(|| {
+        format!(
+            "cannot read {} (the rootfs's package pci.ids; setup installs it)",
+            ids.display()
+        )
+    })?;
+    c.file_with_dirs(&format!("/{PCI_IDS}"), data, 0o644)?;
     c.file("init", INIT.as_bytes().to_vec(), 0o755);
     for p in programs {
         let name = p
@@ -276,6 +286,8 @@ mod tests {
         let rootfs = dir.path().join("rootfs");
         fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
         fs::write(rootfs.join("usr/bin/busybox"), b"busybox").unwrap();
+        fs::create_dir_all(rootfs.join("usr/share/misc")).unwrap();
+        fs::write(rootfs.join(PCI_IDS), b"10de  NVIDIA Corporation\n").unwrap();
         let file = |path: &str, data: &[u8]| GuestFile::File {
             path: path.to_string(),
             data: data.to_vec(),
@@ -310,6 +322,7 @@ mod tests {
         let a = &e[at("lib/firmware/nvidia/tu102/gsp/a.bin")];
         assert_eq!((a.1, a.2.as_slice()), (0o100644, &b"A"[..]));
         assert_eq!(e[at("etc/x/y")].2, b"Y");
+        assert_eq!(e[at(PCI_IDS)].2, b"10de  NVIDIA Corporation\n");
         let link = &e[at("lib/firmware/nvidia/tu104/gsp/a.bin")];
         assert_eq!(
             (link.1, link.2.as_slice()),

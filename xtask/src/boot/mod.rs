@@ -390,7 +390,7 @@ mod tests {
              (error -2)",
             "[    1.4] nova 0000:01:00.0: unbind",
             "[    1.4] nova: DRM device released",
-            "GPU 0: NVIDIA GH100 (Hopper) rev A1, PCI 0000:01:00.0, BAR1 128 GiB, nodes card0 \
+            "GPU 0: NVIDIA Corporation GH100 [H100 SXM5 80GB] (rev a1), PCI 0000:01:00.0, BAR1 128 GiB, nodes card0 \
              renderD128",
             "no Nova devices found",
             "nova-init: run nova-info",

@@ -35,9 +35,11 @@ use crate::builds::{topic_images, variant_build, Variant};
 use crate::ctx::Ctx;
 use crate::results::report::{check, SuiteResult, TestResult};
 use crate::setup::Toolchain;
+use crate::setup::PCI_IDS;
 use crate::suites::rust_device::{add_boot_notes, KMEMLEAK_BASELINE, KMEMLEAK_CHECK};
 use anyhow::{Context, Result};
-use gpu_model::profile::{Overrides, Profile, PROFILES};
+use gpu_model::profile::{Overrides, Profile, NVIDIA_VENDOR_ID, PROFILES};
+use nova::pci_ids::{self, Database, PciIds};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -139,17 +141,83 @@ fn bound_line(p: &Profile) -> String {
     )
 }
 
-/// The two parts of `nova-info`'s line for a GPU of profile `p`, around its PCI address.
-fn nova_info_parts(p: &Profile) -> (String, String) {
+/// The PCI IDs of a GPU of profile `p`.
+fn pci_ids_of(p: &Profile) -> PciIds {
+    PciIds {
+        vendor: NVIDIA_VENDOR_ID,
+        device: p.device_id,
+        revision: p.revision_id(),
+    }
+}
+
+/// The two parts of `nova-info`'s line for a GPU of profile `p`, around its PCI address: its
+/// name is lspci's, from the database `db` the guests get.
+fn nova_info_parts(p: &Profile, db: &Database) -> (String, String) {
     (
-        format!(
-            ": NVIDIA {} ({}) rev {}, PCI ",
-            p.name.to_uppercase(),
-            arch_name(p.chip.architecture()),
-            revision_text(p.revision_id())
-        ),
+        format!(": {}, PCI ", pci_ids::name(Some(db), &pci_ids_of(p))),
         format!(", BAR1 {}, nodes card", size_text(p.bar1_size)),
     )
+}
+
+/// What is wrong with `profiles` against the PCI ID database `db`: each must be a real board,
+/// its device ID named `<CHIP>[suffix] [<board>]` under NVIDIA, where `<CHIP>` is the chip of
+/// the profile (for `dead`, that of the profile with its chip) and `<board>` its board (for
+/// `dead`, the text before its first comma).
+fn profile_problems(db: &Database, profiles: &[Profile]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for p in profiles {
+        let live = profiles.iter().find(|q| !q.dead && q.chip == p.chip);
+        let Some(live) = live else {
+            problems.push(format!("{}: no live profile has its chip", p.name));
+            continue;
+        };
+        let chip = live.name.to_uppercase();
+        let board = p.board.split(',').next().unwrap_or(p.board);
+        let want = format!("{chip} [{board}]");
+        match db.lookup(NVIDIA_VENDOR_ID, p.device_id) {
+            (Some("NVIDIA Corporation"), Some(name)) => {
+                let fits = name
+                    .strip_prefix(chip.as_str())
+                    .and_then(|rest| rest.split_once(" ["))
+                    .is_some_and(|(suffix, rest)| {
+                        suffix.chars().all(|c| c.is_ascii_uppercase())
+                            && rest.strip_suffix(']') == Some(board)
+                    });
+                if !fits {
+                    problems.push(format!(
+                        "{}: {:04x} is `{name}` in the database, not `{want}`",
+                        p.name, p.device_id
+                    ));
+                }
+            }
+            (vendor, _) => problems.push(format!(
+                "{}: the database has no device {:04x} of NVIDIA (vendor: {vendor:?}); `{want}` \
+                 wanted",
+                p.name, p.device_id
+            )),
+        }
+    }
+    problems
+}
+
+/// Test `nova-stub.profiles.in-pci-ids`: every profile of the model is a real board of the
+/// PCI ID database the guests get ([`profile_problems`]); the database's version goes to
+/// `notes`.
+fn profiles_test(tc: &Toolchain, notes: &mut Vec<String>) -> Result<(TestResult, Database)> {
+    let path = tc.rootfs.join(PCI_IDS);
+    let db = Database::load(&path)?;
+    let version =
+        std::fs::read_to_string(tc.rootfs.join("etc/nova-pci-ids-version")).unwrap_or_default();
+    notes.push(format!(
+        "{} profiles checked against pci.ids {}",
+        PROFILES.len(),
+        version.trim()
+    ));
+    let test = check(
+        "nova-stub.profiles.in-pci-ids",
+        profile_problems(&db, PROFILES),
+    );
+    Ok((test, db))
 }
 
 /// A GPU Nova must refuse: its profile, the model's overrides, and the line Nova prints
@@ -410,7 +478,7 @@ fn nova_line_test(name: String, console: &str, text: &str) -> TestResult {
 
 /// The `gsp` boot's own checks on its console: each profile's probe line, and `nova-info`
 /// listing each GPU once (one `GPU N: ...` line each, with its chip, revision and BAR1).
-fn gsp_checks(console: &str, profiles: &[&Profile]) -> Vec<TestResult> {
+fn gsp_checks(console: &str, profiles: &[&Profile], db: &Database) -> Vec<TestResult> {
     let info: Vec<&str> = console
         .lines()
         .filter(|l| !l.starts_with('[') && l.starts_with("GPU "))
@@ -422,7 +490,7 @@ fn gsp_checks(console: &str, profiles: &[&Profile]) -> Vec<TestResult> {
             console,
             &bound_line(p),
         ));
-        let (head, tail) = nova_info_parts(p);
+        let (head, tail) = nova_info_parts(p, db);
         let found = info
             .iter()
             .filter(|l| l.contains(&head) && l.contains(&tail))
@@ -451,7 +519,7 @@ fn gsp_checks(console: &str, profiles: &[&Profile]) -> Vec<TestResult> {
 
 /// The `refusals` boot's own checks: each refusal line, and the [`GOOD`] GPUs bound (their
 /// probe lines, `nova-info` listing them), no other.
-fn refusal_checks(console: &str, refusals: &[Refusal]) -> Vec<TestResult> {
+fn refusal_checks(console: &str, refusals: &[Refusal], db: &Database) -> Vec<TestResult> {
     let mut tests: Vec<TestResult> = refusals
         .iter()
         .map(|r| nova_line_test(format!("nova-stub.refused.{}", r.name), console, &r.line))
@@ -466,7 +534,7 @@ fn refusal_checks(console: &str, refusals: &[Refusal]) -> Vec<TestResult> {
         .map(|l| format!("bound: {l}"))
         .collect();
     tests.push(check("nova-stub.refused.only-good-bound", others));
-    tests.extend(gsp_checks(console, &good).into_iter().map(|mut t| {
+    tests.extend(gsp_checks(console, &good, db).into_iter().map(|mut t| {
         t.name = t.name.replace("nova-stub.", "nova-stub.good.");
         t
     }));
@@ -658,6 +726,8 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
     let profiles = gsp_profiles();
     let tree = crate::setup::nvidia_firmware(ctx)?;
     all.tests.push(modinfo_test(&built, &tree, &mut all.notes)?);
+    let (test, db) = profiles_test(tc, &mut all.notes)?;
+    all.tests.push(test);
     // The refusals: identification and a missing file, then the files made wrong.
     let mut refused = refusals();
     let mut replaced = BTreeMap::new();
@@ -677,14 +747,14 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         let mut tests = done.suite.tests;
         match b.name {
             "gsp" => {
-                tests.extend(gsp_checks(&done.console, &profiles));
+                tests.extend(gsp_checks(&done.console, &profiles, &db));
                 for (i, p) in profiles.iter().enumerate() {
                     let name = format!("nova-stub.model-override.{}-boot0", p.name);
                     tests.extend(override_test(name, done.ready.get(i), &gsp_overrides(p)));
                 }
             }
             "refusals" => {
-                tests.extend(refusal_checks(&done.console, &refused));
+                tests.extend(refusal_checks(&done.console, &refused, &db));
                 for (i, r) in refused.iter().enumerate() {
                     let name = format!("nova-stub.model-override.{}", r.name);
                     tests.extend(override_test(name, done.ready.get(i), &r.overrides));
@@ -1001,14 +1071,62 @@ mod tests {
         assert_eq!(revision_text(0xb2), "B2");
     }
 
+    /// A PCI ID database with the tests' boards, as Debian's names them.
+    fn db() -> Database {
+        Database::new(
+            "10de  NVIDIA Corporation\n\
+             \t1e04  TU102 [GeForce RTX 2080 Ti]\n\
+             \t2330  GH100 [H100 SXM5 80GB]\n\
+             \t2582  GA107 [GeForce RTX 3050 8GB]\n\
+             \t2b85  GB202 [GeForce RTX 5090]\n\
+             10df  Emulex Corporation\n",
+        )
+    }
+
     /// A console as the `gsp` boot would leave it for two GPUs.
     fn gsp_console() -> String {
         "[    1.2] nova 0000:02:00.0: NVIDIA TU102 (Turing), revision A1, BAR1 256 MiB: DRM device registered\n\
          [    1.3] nova 0000:01:00.0: NVIDIA GH100 (Hopper), revision A1, BAR1 128 GiB: DRM device registered\n\
          nova-init: run nova-info\n\
-         GPU 0: NVIDIA GH100 (Hopper) rev A1, PCI 0000:01:00.0, BAR1 128 GiB, nodes card1 renderD129\n\
-         GPU 1: NVIDIA TU102 (Turing) rev A1, PCI 0000:02:00.0, BAR1 256 MiB, nodes card0 renderD128\n"
+         GPU 0: NVIDIA Corporation GH100 [H100 SXM5 80GB] (rev a1), PCI 0000:01:00.0, BAR1 128 GiB, nodes card1 renderD129\n\
+         GPU 1: NVIDIA Corporation TU102 [GeForce RTX 2080 Ti] (rev a1), PCI 0000:02:00.0, BAR1 256 MiB, nodes card0 renderD128\n"
             .to_string()
+    }
+
+    #[test]
+    fn profiles_must_be_boards_of_the_database() {
+        let ok = [*p("tu102"), *p("gh100"), *p("dead")];
+        assert_eq!(profile_problems(&db(), &ok), Vec::<String>::new());
+        // A board named otherwise, a device ID the database lacks, another chip's ID.
+        let renamed = Profile {
+            board: "GeForce RTX 2080 Ti (TU102)",
+            ..*p("tu102")
+        };
+        let unknown = Profile {
+            device_id: 0x2331,
+            ..*p("gh100")
+        };
+        let other = Profile {
+            device_id: 0x2582,
+            board: "GeForce RTX 3050 8GB",
+            ..*p("gb202")
+        };
+        assert_eq!(
+            profile_problems(&db(), &[renamed, unknown, other]),
+            [
+                "tu102: 1e04 is `TU102 [GeForce RTX 2080 Ti]` in the database, not \
+                 `TU102 [GeForce RTX 2080 Ti (TU102)]`",
+                "gh100: the database has no device 2331 of NVIDIA (vendor: Some(\"NVIDIA \
+                 Corporation\")); `GH100 [H100 SXM5 80GB]` wanted",
+                "gb202: 2582 is `GA107 [GeForce RTX 3050 8GB]` in the database, not \
+                 `GB202 [GeForce RTX 3050 8GB]`",
+            ]
+        );
+        // A chip suffix (GL, M) is the database's; a longer chip name is another chip.
+        let t4 = Database::new("10de  NVIDIA Corporation\n\t1eb8  TU104GL [Tesla T4]\n");
+        assert!(profile_problems(&t4, &[*p("tu104")]).is_empty());
+        let gb = Database::new("10de  NVIDIA Corporation\n\t2b85  GB2020 [GeForce RTX 5090]\n");
+        assert_eq!(profile_problems(&gb, &[*p("gb202")]).len(), 1);
     }
 
     fn failed(tests: &[TestResult]) -> Vec<&str> {
@@ -1022,19 +1140,22 @@ mod tests {
     #[test]
     fn the_gsp_boot_needs_each_probe_line_and_nova_info_line() {
         let both = [p("tu102"), p("gh100")];
-        let tests = gsp_checks(&gsp_console(), &both);
+        let tests = gsp_checks(&gsp_console(), &both, &db());
         assert_eq!(tests.len(), 5);
         assert!(failed(&tests).is_empty(), "{tests:?}");
         // A GPU bound with the wrong BAR1, one missing from nova-info.
         let bad = gsp_console()
             .replace("BAR1 128 GiB: DRM", "BAR1 64 GiB: DRM")
-            .replace("GPU 1: NVIDIA TU102", "GPU 1: NVIDIA TU104");
+            .replace(
+                "GPU 1: NVIDIA Corporation TU102",
+                "GPU 1: NVIDIA Corporation TU104",
+            );
         assert_eq!(
-            failed(&gsp_checks(&bad, &both)),
+            failed(&gsp_checks(&bad, &both, &db())),
             ["nova-stub.nova-info.tu102", "nova-stub.probe-line.gh100"]
         );
         // nova-info must list each GPU once, and no more GPUs than were bound.
-        let tests = gsp_checks(&gsp_console(), &[p("gh100")]);
+        let tests = gsp_checks(&gsp_console(), &[p("gh100")], &db());
         assert_eq!(failed(&tests), ["nova-stub.nova-info.count"]);
     }
 
@@ -1052,18 +1173,18 @@ mod tests {
         console.push_str(&good(1, p("gb202")));
         console.push_str("nova-init: run nova-info\n");
         for (i, g) in GOOD.iter().enumerate() {
-            let (head, tail) = nova_info_parts(p(g));
+            let (head, tail) = nova_info_parts(p(g), &db());
             console.push_str(&format!("GPU {i}{head}0000:1{i}:00.0{tail}0 renderD128\n"));
         }
         assert!(
-            failed(&refusal_checks(&console, &r)).is_empty(),
+            failed(&refusal_checks(&console, &r, &db())).is_empty(),
             "{console}"
         );
         let bound = console.clone()
             + "[    2.9] nova 0000:05:00.0: NVIDIA TU102 (Turing), revision A1, BAR1 256 MiB: DRM device registered\n";
         let bound = bound.replace("missing firmware", "firmware");
         assert_eq!(
-            failed(&refusal_checks(&bound, &r)),
+            failed(&refusal_checks(&bound, &r, &db())),
             [
                 "nova-stub.refused.missing-firmware-tu102",
                 "nova-stub.refused.only-good-bound"
@@ -1071,7 +1192,7 @@ mod tests {
         );
         // The line must be Nova's, in the kernel log: not nova_test's echo of it.
         let echoed = format!("    # expecting '{}'\n", r[0].line);
-        assert!(!failed(&refusal_checks(&echoed, &r[..1])).is_empty());
+        assert!(!failed(&refusal_checks(&echoed, &r[..1], &db())).is_empty());
     }
 
     #[test]

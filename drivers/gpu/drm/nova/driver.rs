@@ -87,7 +87,7 @@ impl pci::Driver for NovaDriver {
         // Checked and let go: the stub does not boot the GSP yet.
         firmware::check(dev, spec.chipset)?;
         let bar1_size = pdev.resource_len(1)?;
-        let drm = drm::Device::<NovaDrm>::new(dev, NovaData { spec, bar1_size })?;
+        let drm = drm::Device::<NovaDrm>::new(dev, NovaData { bar1_size })?;
         // The last step: userspace may use the device from here on. The registration holds its
         // own reference, and unplugs the DRM device when the GPU unbinds.
         drm::Registration::new_foreign_owned(&drm, dev, 0)?;
@@ -116,8 +116,6 @@ pub(crate) struct NovaDrm;
 
 /// Nova's data of each DRM device: what userspace can ask about its GPU.
 pub(crate) struct NovaData {
-    /// The GPU's chipset and revision.
-    pub(crate) spec: Spec,
     /// The length of BAR1, the VRAM aperture.
     pub(crate) bar1_size: u64,
 }

@@ -29,8 +29,6 @@ impl File {
         let arg = &mut arg.0;
         arg.value = match arg.param {
             uapi::PARAM_VRAM_BAR_SIZE => dev.bar1_size,
-            uapi::PARAM_CHIPSET => u64::from(dev.spec.chipset.value()),
-            uapi::PARAM_REVISION => u64::from(dev.spec.revision.value()),
             _ => return Err(EINVAL),
         };
         Ok(0)

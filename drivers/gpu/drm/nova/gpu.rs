@@ -95,13 +95,6 @@ macro_rules! define_chipsets {
                 }
             }
 
-            /// The chipset's value: `architecture << 4 | implementation`.
-            pub(crate) fn value(self) -> u32 {
-                match self {
-                    $(Self::$chip => $value,)*
-                }
-            }
-
             /// The chipset's name, as NVIDIA writes it (`GH100`).
             pub(crate) fn name(self) -> &'static str {
                 match self {

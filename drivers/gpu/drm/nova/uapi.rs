@@ -11,10 +11,6 @@ use kernel::{
 
 /// `NOVA_GETPARAM_VRAM_BAR_SIZE`: the length of BAR1, in bytes.
 pub(crate) const PARAM_VRAM_BAR_SIZE: u64 = uapi::NOVA_GETPARAM_VRAM_BAR_SIZE as u64;
-/// `NOVA_GETPARAM_CHIPSET`: the chipset, `architecture << 4 | implementation`.
-pub(crate) const PARAM_CHIPSET: u64 = uapi::NOVA_GETPARAM_CHIPSET as u64;
-/// `NOVA_GETPARAM_REVISION`: the revision, `major << 4 | minor`.
-pub(crate) const PARAM_REVISION: u64 = uapi::NOVA_GETPARAM_REVISION as u64;
 
 /// Declares the ioctl argument type `$name` over the header's structure `$c`, whose fields are
 /// `$field: $ty`, in order.
