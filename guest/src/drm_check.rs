@@ -117,6 +117,21 @@ pub fn close_each<G: GemIoctls>(card: &Card, handles: &[u32], problems: &mut Vec
     }
 }
 
+/// Opens the DRM node `path` with `CAP_SYS_ADMIN` dropped from the effective capabilities for
+/// the `open` (and restored after): DRM authenticates every file opened with it
+/// (`drm_file_alloc()`), so a primary file opened this way while the master's is open is not
+/// authenticated.
+pub fn open_without_sys_admin(path: &std::path::Path) -> Result<drm_client::Card, String> {
+    use rustix::thread::{capabilities, set_capabilities, CapabilitySet};
+    let saved = capabilities(None).map_err(|e| format!("capget: {e}"))?;
+    let mut dropped = saved;
+    dropped.effective.remove(CapabilitySet::SYS_ADMIN);
+    set_capabilities(None, dropped).map_err(|e| format!("capset: {e}"))?;
+    let opened = drm_client::Card::open(path).map_err(|e| format!("open {}: {e}", path.display()));
+    set_capabilities(None, saved).map_err(|e| format!("capset (restore): {e}"))?;
+    opened
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,29 @@ impl Bus {
     }
 }
 
+/// The address of PCI device `spec`: an address (`0000:01:00.0`) as given, else the first device
+/// (by address) with the IDs `VVVV:DDDD` (`10de:2330`), from sysfs.
+pub fn pci_address(spec: &str) -> Result<String, String> {
+    let Some((vendor, device)) = spec.split_once(':').filter(|_| !spec.contains('.')) else {
+        return Ok(spec.to_string());
+    };
+    let dir = Path::new(SYS_BUS).join("pci/devices");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let id = |name: &str, file: &str| fs::read_to_string(dir.join(name).join(file));
+    names
+        .into_iter()
+        .find(|n| {
+            id(n, "vendor").is_ok_and(|v| v.trim() == format!("0x{vendor}"))
+                && id(n, "device").is_ok_and(|d| d.trim() == format!("0x{device}"))
+        })
+        .ok_or_else(|| format!("no PCI device {spec}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

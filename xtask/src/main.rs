@@ -91,6 +91,16 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         cold_cache: Option<std::path::PathBuf>,
     },
+    /// Fuzz Nova's and the DRM sample's uAPI on the debug kernel (guest program drm_fuzz,
+    /// model-checked); prints the seed, the ioctls and their rate
+    Fuzz {
+        /// How long, in seconds (half for each driver; at most 240)
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// The seed (a number, `0x` for hex), to replay a run
+        #[arg(long, value_parser = parse_seed)]
+        seed: Option<u64>,
+    },
     /// Install and cache what the tool needs (idempotent)
     Setup,
     /// Materialise the kernel tree build/linux from series/
@@ -293,7 +303,17 @@ fn run(command: Command) -> Result<()> {
             kcidb,
         } => suites::test(&ctx, &suites, &suites::Outputs { junit, kcidb }),
         Command::Bench { cases, cold_cache } => bench::bench(&ctx, &cases, cold_cache.as_deref()),
+        Command::Fuzz { seconds, seed } => suites::debug::fuzz(&ctx, seconds, seed),
     }
+}
+
+/// A seed: decimal, or hexadecimal after `0x`.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|_| format!("not a number: `{s}`"))
 }
 
 /// The branch checked out in the kernel tree.

@@ -1029,7 +1029,7 @@ fn refused_calls(name: &str, files: &Files) -> Result<(), String> {
             // A second file of the primary node while the first (the master) is open: not
             // authenticated, unless its opener has CAP_SYS_ADMIN (drm_file_alloc()), which
             // init's root has. So open it with that capability out of the effective set.
-            let other = open_without_sys_admin(path)?;
+            let other = drm_check::open_without_sys_admin(path)?;
             let r = nova::gem_create(&other, 4096);
             check(expect_errno(
                 "GEM_CREATE on a second primary file",
@@ -1547,19 +1547,6 @@ fn main() -> ExitCode {
     run.result("module_gone", gone);
     run.diag(&format!("elapsed: {:.1} s", start.elapsed().as_secs_f64()));
     ExitCode::from(run.finish() as u8)
-}
-
-/// Opens `path` with `CAP_SYS_ADMIN` dropped from the effective capabilities for the `open`
-/// (and restored after): DRM authenticates every file opened with it.
-fn open_without_sys_admin(path: &std::path::Path) -> Result<Card, String> {
-    use rustix::thread::{capabilities, set_capabilities, CapabilitySet};
-    let saved = capabilities(None).map_err(|e| format!("capget: {e}"))?;
-    let mut dropped = saved;
-    dropped.effective.remove(CapabilitySet::SYS_ADMIN);
-    set_capabilities(None, dropped).map_err(|e| format!("capset: {e}"))?;
-    let opened = Card::open(path).map_err(|e| format!("open {}: {e}", path.display()));
-    set_capabilities(None, saved).map_err(|e| format!("capset (restore): {e}"))?;
-    opened
 }
 
 #[cfg(test)]

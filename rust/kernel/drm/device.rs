@@ -10,7 +10,9 @@ use crate::{
     error::{from_err_ptr, to_result, Result},
     init::PinInit,
     prelude::*,
-    sync::{new_mutex, Mutex},
+    static_lock_class,
+    str::CStr,
+    sync::{LockClassKey, Mutex},
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 use core::{
@@ -127,6 +129,19 @@ pub(super) enum Plug {
     Unplugged,
 }
 
+/// The name of every DRM device's plug lock, for lockdep.
+///
+/// A static rather than a literal in [`Device::new`]: that function is instantiated in each
+/// driver's module, which would carry its own copy of a literal, and lockdep takes a class
+/// whose key it knows under another name's address for a corrupted class (it warns).
+static PLUG_LOCK_NAME: &CStr = c_str!("drm::Device::plug");
+
+/// The lock class of every DRM device's plug lock: one for all drivers, defined outside the
+/// generic [`Device::new`] for the same reason as [`PLUG_LOCK_NAME`].
+fn plug_lock_class() -> &'static LockClassKey {
+    static_lock_class!()
+}
+
 impl<T: Driver> Device<T> {
     /// Checks at compile time that `kmalloc()` (behind `__drm_dev_alloc()`) aligns the
     /// structure well enough: it guarantees `ARCH_KMALLOC_MINALIGN`, which is at least the
@@ -176,10 +191,11 @@ impl<T: Driver> Device<T> {
             // SAFETY: We own the initial reference, not handed out to anyone.
             unsafe { bindings::drm_dev_put(drm.get()) }
         };
+        let plug = Mutex::new(Plug::New, PLUG_LOCK_NAME, plug_lock_class());
         // SAFETY: `plug` and `data` are within the allocation, not initialised yet; nothing
         // else can reach them, and neither is moved after initialisation: the allocation is
         // freed, never moved, when the last reference goes. A `Mutex` needs no drop.
-        let plug = unsafe { new_mutex!(Plug::New).__pinned_init(ptr::addr_of_mut!((*raw).plug)) };
+        let plug = unsafe { plug.__pinned_init(ptr::addr_of_mut!((*raw).plug)) };
         if let Err(e) = plug {
             match e {}
         }

@@ -362,6 +362,35 @@ pub(crate) fn keep_in_commits_slot(ctx: &Ctx, tc: &Toolchain, branch: &str) -> R
     Ok(kept)
 }
 
+/// The debug kernel of topic `branch`: its tip as `series/` has it, in the configuration of its
+/// per-commit build ([`topic_fragments`]) plus `kconfig/debug.config`, every option of which
+/// must survive `olddefconfig` (checked), in a cache slot of its own (a kernel from nothing the
+/// first time). Its images are remembered by content, so a run with nothing changed boots
+/// without a build.
+pub(crate) fn debug_images(ctx: &Ctx, tc: &Toolchain, branch: &str) -> Result<Built> {
+    let series = ctx.series()?;
+    if series.topics.by_branch(branch).is_none() {
+        anyhow::bail!("no topic branch `{branch}` in series/topics.toml");
+    }
+    ToolTree::check(&ctx.build).apply(series, &tc.base_repo)?;
+    let mut fragments = topic_fragments(ctx, &series.topics, branch);
+    fragments.push(ctx.repo.join("kconfig/debug.config"));
+    let key = cache::key(
+        tc,
+        "debug images",
+        &[&tip_tree(ctx, branch)?, &fragments_key(&fragments)?],
+    );
+    let name = format!("debug-{}", slug(branch));
+    if let Some(built) = cached_images(ctx, &key)? {
+        return copy_images(ctx, &name, &built);
+    }
+    let kept = keep_topic_in_slot(ctx, tc, branch, &name, (None, None), |_| {
+        (fragments, true, false)
+    })?;
+    store_images(ctx, &key, &kept.built)?;
+    copy_images(ctx, &name, &kept.built)
+}
+
 /// The tree of topic `branch`'s tip as `series/` has it (applied in the check tree).
 fn tip_tree(ctx: &Ctx, branch: &str) -> Result<String> {
     let check_git = ToolTree::check(&ctx.build).git();

@@ -2,6 +2,7 @@
 //! Adding a suite is a file here and a line in [`SUITES`].
 
 mod compile_fail;
+pub(crate) mod debug;
 mod driver_author;
 mod gpu_model;
 mod host;
@@ -81,6 +82,11 @@ const SUITES: &[Suite] = &[
         name: "driver-author",
         runs_on: RunsOn::Topic("staging/dev"),
         run: driver_author::run,
+    },
+    Suite {
+        name: "debug",
+        runs_on: RunsOn::Tip,
+        run: debug::run,
     },
 ];
 

@@ -553,8 +553,8 @@ struct NovaBoot {
     wrong: bool,
     /// What the guest runs after loading Nova's dependencies.
     run_lines: Vec<String>,
-    /// Whether the host answers the guest's hot-unplug requests ([`HOTPLUG_CYCLES`]).
-    hotplug: bool,
+    /// How many of the guest's hot-unplug requests the host answers (0: none).
+    hotplug: usize,
 }
 
 /// What one boot left for the checks.
@@ -610,8 +610,8 @@ fn boot(
         expect_suites: EXPECT_SUITES,
         echo: false,
         append: Vec::new(),
-        hotplug_on: b.hotplug.then_some(HOTPLUG_MARKER),
-        hotplug_cycles: b.hotplug.then_some(HOTPLUG_CYCLES),
+        hotplug_on: (b.hotplug > 0).then_some(HOTPLUG_MARKER),
+        hotplug_cycles: (b.hotplug > 0).then_some(b.hotplug),
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     add_boot_notes(ctx, &mut suite, &res.console)?;
@@ -649,7 +649,7 @@ fn boots(refused: &[Refusal]) -> Vec<NovaBoot> {
             firmware: gsp.clone(),
             wrong: false,
             run_lines: vec![load_nova(), NOVA_INFO.to_string(), gsp_command(&gsp)],
-            hotplug: false,
+            hotplug: 0,
         },
         NovaBoot {
             name: "refusals",
@@ -657,7 +657,7 @@ fn boots(refused: &[Refusal]) -> Vec<NovaBoot> {
             firmware: refusal_firmware,
             wrong: true,
             run_lines: vec![load_nova(), NOVA_INFO.to_string(), refusal_command(refused)],
-            hotplug: false,
+            hotplug: 0,
         },
         NovaBoot {
             name: "stress",
@@ -669,7 +669,7 @@ fn boots(refused: &[Refusal]) -> Vec<NovaBoot> {
                 stress_command(),
                 KMEMLEAK_CHECK.to_string(),
             ],
-            hotplug: true,
+            hotplug: HOTPLUG_CYCLES,
         },
     ]
 }
@@ -710,6 +710,60 @@ fn modinfo_test(built: &Built, tree: &Path, notes: &mut Vec<String>) -> Result<T
         problems.push("nova.ko has no firmware= entry".to_string());
     }
     Ok(check("nova-stub.firmware.in-package", problems))
+}
+
+/// The `debug` suite's boot of Nova on the debug kernel `built`: one GPU of `profile` with its
+/// firmware,
+/// `nova_test` with `cycles` unbind/bind, module and hot-unplug cycles (4 workers; not run for
+/// 0), then the command lines `after`, between kmemleak's baseline and check; `programs` are
+/// the guest programs besides `nova_test`.
+pub(crate) fn debug_boot(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    built: &Built,
+    profile: &str,
+    cycles: usize,
+    programs: &[&str],
+    after: &[String],
+) -> Result<SuiteResult> {
+    let deps = insmod_line(&build_load_order(&built.modules, &[NOVA_MODULE], false)?);
+    let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
+    let mut names = vec![NOVA_TEST];
+    names.extend_from_slice(programs);
+    let programs = guest_programs(ctx, &names)?;
+    let p = gpu::profile(profile).with_context(|| format!("no profile {profile}"))?;
+    let mut run_lines = vec![KMEMLEAK_BASELINE.to_string()];
+    if cycles > 0 {
+        run_lines.push(format!(
+            "{NOVA_TEST} --module {NOVA_KO} --expect {} --cycles {cycles} --module-cycles \
+             {cycles} --workers 4 --hotplug-cycles {cycles}",
+            expect_arg(p)
+        ));
+    } else {
+        run_lines.push(format!("insmod {NOVA_KO}"));
+    }
+    run_lines.extend(after.iter().cloned());
+    run_lines.push(KMEMLEAK_CHECK.to_string());
+    let b = NovaBoot {
+        name: "debug",
+        gpus: vec![(p, Overrides::default())],
+        firmware: vec![p],
+        wrong: false,
+        run_lines,
+        hotplug: cycles,
+    };
+    let tree = crate::setup::nvidia_firmware(ctx)?;
+    let done = boot(
+        ctx,
+        tc,
+        built,
+        &bin,
+        &programs,
+        &deps,
+        &b,
+        (&tree, &NONE_REPLACED),
+    )?;
+    Ok(done.suite)
 }
 
 /// `nova-stub`: see the module documentation.
@@ -1039,7 +1093,7 @@ mod tests {
         assert_eq!(names, ["gsp", "refusals", "stress"]);
         assert_eq!(b[0].gpus.len(), 24);
         assert_eq!(b[0].firmware.len(), 24);
-        assert!(!b[0].wrong && !b[0].hotplug);
+        assert!(!b[0].wrong && b[0].hotplug == 0);
         assert_eq!(
             b[0].run_lines[..2],
             [
@@ -1048,7 +1102,7 @@ mod tests {
             ]
         );
         let s = &b[2];
-        assert!(s.hotplug && !s.wrong);
+        assert!(s.hotplug == HOTPLUG_CYCLES && !s.wrong);
         assert_eq!(s.firmware.len(), 1);
         assert_eq!(s.gpus.len(), 1);
         assert_eq!(s.gpus[0].0.name, "gh100");

@@ -10,11 +10,11 @@ use anyhow::Result;
 use std::path::Path;
 
 /// `rust_devres_test.ko` runs its tests when loaded; `module_ktap` reports them as a suite.
-const DEVRES_TESTS: &str =
+pub(crate) const DEVRES_TESTS: &str =
     "module_ktap --module /lib/modules/rust_devres_test.ko --suite rust_devres_test";
 
 /// sysfs unbind/bind and module load/unload cycles of the driver core's platform test driver.
-const PLATFORM_CYCLES: &str = "rust_device_cycles --driver rust_platform_test \
+pub(crate) const PLATFORM_CYCLES: &str = "rust_device_cycles --driver rust_platform_test \
      --device rust_platform_test --cycles 100 --module /lib/modules/rust_platform_test.ko \
      --module-cycles 20";
 

@@ -24,15 +24,15 @@ const BRANCH: &str = "topic/rust-drm";
 
 /// The C module that registers the platform devices `rust-drm-sample` and
 /// `rust-drm-sample-spare`.
-const DEVICE_MODULE: &str = "rust_driver_drm_device";
+pub(crate) const DEVICE_MODULE: &str = "rust_driver_drm_device";
 /// The Rust DRM sample driver's module.
-const DRIVER_MODULE: &str = "rust_driver_drm";
+pub(crate) const DRIVER_MODULE: &str = "rust_driver_drm";
 /// C's vgem: the bench's reference, and the suite's foreign importer.
-const VGEM_MODULE: &str = "vgem";
+pub(crate) const VGEM_MODULE: &str = "vgem";
 
 /// The guest command of the suite: 100 unbind/bind cycles, 20 module cycles, 4 workers racing
 /// an unbind. It loads and unloads [`DRIVER_MODULE`] itself.
-const TEST_COMMAND: &str = "rust_drm_test --module /lib/modules/rust_driver_drm.ko \
+pub(crate) const TEST_COMMAND: &str = "rust_drm_test --module /lib/modules/rust_driver_drm.ko \
      --cycles 100 --module-cycles 20 --workers 4";
 
 /// The bench's extra fragments: none (the suite boots the per-commit build, which has kmemleak

@@ -16,7 +16,7 @@ use anyhow::Result;
 const BRANCH: &str = "staging/rust-pci";
 
 /// The QEMU devices the sample drives.
-const DEVICES: [&str; 2] = ["pci-testdev", "edu"];
+pub(crate) const DEVICES: [&str; 2] = ["pci-testdev", "edu"];
 
 /// What each probe of pci-testdev must print (checked by `rust_pci_cycles` on every probe).
 const TESTDEV_LINES: [&str; 1] = ["pci-testdev data-match count: 1"];
@@ -34,7 +34,8 @@ const EDU_LINES: [&str; 3] = [
 /// and IRQ vector APIs refuse (review P13 of v1 moved them out of the sample), review P2's
 /// INTx-then-MSI sequence, and review P12's unbind of a `Bar` and of IRQ registrations owned by
 /// a work item and by a device-managed resource.
-const PCI_TESTS: &str = "module_ktap --module /lib/modules/rust_pci_test.ko --suite rust_pci_test";
+pub(crate) const PCI_TESTS: &str =
+    "module_ktap --module /lib/modules/rust_pci_test.ko --suite rust_pci_test";
 
 /// The out-of-tree module folder with the same register access in C and Rust.
 const CODEGEN_DIR: &str = "xtask/codegen/io";
@@ -115,7 +116,7 @@ fn console_between_test(
 }
 
 /// The guest command: 100 unbind/bind cycles of each device and 20 module cycles.
-fn cycles_command() -> String {
+pub(crate) fn cycles_command() -> String {
     let mut cmd = String::from(
         "rust_pci_cycles --driver rust_driver_pci --module /lib/modules/rust_driver_pci.ko \
          --cycles 100 --module-cycles 20 --device 1b36:0005",

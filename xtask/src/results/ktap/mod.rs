@@ -133,22 +133,43 @@ pub const CRASH_PATTERNS: &[&str] = &[
     "Unable to handle kernel",
 ];
 
-/// kmemleak lines that are printed on every boot with `CONFIG_DEBUG_KMEMLEAK` and report nothing.
+/// kmemleak lines that report nothing: printed on every boot with `CONFIG_DEBUG_KMEMLEAK`, and
+/// when fault injection fails one of its own allocations for a scan area (it then scans the
+/// whole object, missing nothing).
 const BENIGN_KMEMLEAK: &[&str] = &[
     "Kernel memory leak detector initialized",
     "Automatic memory scanning thread started",
+    "Cannot allocate a scan area, scanning the full object",
+];
+
+/// The first lines of the kernel's report of a failed allocation (`warn_alloc()`), which ends
+/// with the stack dump's `</TASK>`: the kernel working as meant when an allocation fails (as
+/// fault injection makes them), not a bug.
+const ALLOCATION_FAILURE: &[&str] = &[
+    ": vmalloc error: size ",
+    ": page allocation failure: order:",
 ];
 
 /// Returns every console line that reports a kernel crash or warning, in order, with `\r` and
 /// surrounding whitespace removed (the printk timestamp is kept).
 ///
-/// A line counts when it contains one of [`CRASH_PATTERNS`]. Two kinds of line are exempt because
-/// they appear in healthy boots: the `Command line:` / `Kernel command line:` echoes (they may say
-/// `kmemleak=on`) and kmemleak's start-up messages.
+/// A line counts when it contains one of [`CRASH_PATTERNS`]. Three kinds of line are exempt
+/// because they appear in healthy boots: the `Command line:` / `Kernel command line:` echoes
+/// (they may say `kmemleak=on`), kmemleak's messages that report nothing ([`BENIGN_KMEMLEAK`]),
+/// and the report of a failed allocation, from its first line ([`ALLOCATION_FAILURE`]) to the
+/// end of its stack dump.
 pub fn find_crashes(log: &str) -> Vec<String> {
+    let mut in_allocation_failure = false;
     log.lines()
         .filter(|raw| {
             let msg = strip_console_prefix(raw).trim_start();
+            if ALLOCATION_FAILURE.iter().any(|a| msg.contains(a)) {
+                in_allocation_failure = true;
+            }
+            if in_allocation_failure {
+                in_allocation_failure = msg != "</TASK>";
+                return false;
+            }
             if msg.starts_with("Kernel command line:") || msg.starts_with("Command line:") {
                 return false;
             }

@@ -528,3 +528,35 @@ fn console_prefix() {
     );
     assert_eq!(strip_console_prefix("    # no stamp"), "    # no stamp");
 }
+
+#[test]
+fn a_failed_allocation_s_report_is_not_a_crash_but_what_follows_it_is() {
+    // From the debug suite's console (fault injection failed a vmalloc's vm_struct), then a
+    // warning of a later call.
+    let log = "\
+[   37.572876] fail_nth: vmalloc error: size 219128, vm_struct allocation failed, mode:0xcc0(GFP_KERNEL), nodemask=(null)
+[   37.574816] CPU: 0 UID: 0 PID: 394 Comm: fail_nth Tainted: G                 N 6.12.117+ #2
+[   37.575334] Call Trace:
+[   37.575461]  <TASK>
+[   37.576228]  warn_alloc+0x1b4/0x350
+[   37.579155]  </TASK>
+[   37.579382] Mem-Info:
+[   40.216067] kmemleak: Cannot allocate a scan area, scanning the full object
+[   41.000000] WARNING: CPU: 0 PID: 394 at rust/kernel/drm/device.rs:1 x+0x1/0x2
+[   41.000100] Call Trace:
+";
+    assert_eq!(
+        find_crashes(log),
+        [
+            "[   41.000000] WARNING: CPU: 0 PID: 394 at rust/kernel/drm/device.rs:1 x+0x1/0x2",
+            "[   41.000100] Call Trace:",
+        ]
+    );
+    // The other kind of report, and kmemleak's real findings still count.
+    let page = "[ 1.0] x: page allocation failure: order:4, mode:0x40cc0\n[ 1.1] Call Trace:\n\
+                [ 1.2]  </TASK>\n[ 2.0] kmemleak: 1 new suspected memory leaks\n";
+    assert_eq!(
+        find_crashes(page),
+        ["[ 2.0] kmemleak: 1 new suspected memory leaks"]
+    );
+}
