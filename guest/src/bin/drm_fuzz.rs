@@ -228,6 +228,11 @@ impl Arg {
     }
 }
 
+/// The most pages a fuzzed object has (shmem allocates none until used).
+const MAX_PAGES: u64 = 4096;
+/// The most objects the model keeps live: creating more closes one instead.
+const MAX_LIVE: usize = 256;
+
 const GETPARAM: u8 = 0;
 const GEM_CREATE: u8 = 1;
 const GEM_INFO: u8 = 2;
@@ -328,10 +333,11 @@ impl Model {
         }
     }
 
-    /// A size for a new object: a page count no live object has, with an offset into the page.
+    /// A size for a new object: a page count no live object has (of up to [`MAX_PAGES`]; at
+    /// most [`MAX_LIVE`] objects are live, so there is one), with an offset into the page.
     fn fresh_size(&mut self, rng: &mut Rng) -> (u64, u64) {
         loop {
-            let pages = 1 + rng.below(64);
+            let pages = 1 + rng.below(MAX_PAGES);
             let rounded = pages * self.page;
             if !self.objs.values().any(|o| o.size == rounded) {
                 let size = rounded - rng.pick(&[0, 1, self.page - 1]);
@@ -417,6 +423,9 @@ impl Model {
     }
 
     fn create(&mut self, rng: &mut Rng, f: usize) -> Result<u64, String> {
+        if self.live() >= MAX_LIVE {
+            return self.close_handle(rng, f);
+        }
         let (size, rounded) = self.fresh_size(rng);
         let (size, rounded) = match rng.below(12) {
             0 => (0, 0),
@@ -831,8 +840,8 @@ fn run_model(args: &Args, rng: &mut Rng, count: &mut u64) -> Result<(), String> 
     Ok(())
 }
 
-/// One process of the shared run: `ioctls` calls (or until `deadline`) on the shared files
-/// `fds`, reopening some. The number of ioctls made.
+/// One process of the shared run: `ioctls` ioctls (or until `deadline`) on the shared files
+/// `fds`, reopening some between them. The number of ioctls made.
 fn shared_worker(
     driver: Driver,
     paths: &(PathBuf, PathBuf),
@@ -851,25 +860,31 @@ fn shared_worker(
         Errno::NOMEM,
     ];
     let mut made = 0;
-    for i in 0..ioctls {
-        if i % 64 == 0 && over(deadline) {
+    let mut card: Option<Card> = None;
+    for i in 0.. {
+        if made >= ioctls || (i % 64 == 0 && over(deadline)) {
             break;
         }
-        let fd = rng.pick(fds);
-        // SAFETY: the descriptor is only borrowed to duplicate it; another process may have
-        // closed it or put another file of the device in its place, which the kernel answers
-        // with EBADF or serves.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let Ok(dup) = borrowed.try_clone_to_owned() else {
-            continue;
-        };
-        let Ok(card) = Card::from_fd(dup) else {
+        // A file of the shared table, taken again every 16 calls: the duplicate keeps the
+        // file open while the number may already name another one.
+        if i % 16 == 0 {
+            let fd = rng.pick(fds);
+            // SAFETY: the descriptor is only borrowed to duplicate it; another process may
+            // have closed it or put another file of the device in its place, which the kernel
+            // answers with EBADF or serves.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            card = borrowed
+                .try_clone_to_owned()
+                .ok()
+                .and_then(|dup| Card::from_fd(dup).ok());
+        }
+        let Some(card) = card.as_ref() else {
             continue;
         };
         let r = match rng.below(6) {
             0 => {
                 let mut a = Arg::param(1);
-                raw_ioctl(&card, GETPARAM, Direction::ReadWrite, 16, &mut a)
+                raw_ioctl(card, GETPARAM, Direction::ReadWrite, 16, &mut a)
             }
             1 | 2 => {
                 let mut a = Arg {
@@ -877,7 +892,7 @@ fn shared_worker(
                     b: 0,
                     c: 1 + rng.below(1 << 16),
                 };
-                raw_ioctl(&card, GEM_CREATE, Direction::ReadWrite, 16, &mut a)
+                raw_ioctl(card, GEM_CREATE, Direction::ReadWrite, 16, &mut a)
             }
             3 => {
                 let mut a = Arg {
@@ -885,12 +900,13 @@ fn shared_worker(
                     b: 0,
                     c: 0,
                 };
-                raw_ioctl(&card, GEM_INFO, Direction::ReadWrite, 16, &mut a)
+                raw_ioctl(card, GEM_INFO, Direction::ReadWrite, 16, &mut a)
             }
             4 => card.gem_close(1 + rng.below(64) as u32),
             _ => {
                 // Put a new file of the device in place of one of the shared numbers: the
                 // file there is closed, under the others' calls.
+                let fd = rng.pick(fds);
                 let path = if rng.chance(2) { &paths.0 } else { &paths.1 };
                 if let Ok(new) = Card::open(path) {
                     let new = new.into_fd();
@@ -911,9 +927,9 @@ fn shared_worker(
     Ok(made)
 }
 
-/// Where worker `k` of the shared run leaves its count of ioctls.
-fn count_file(k: usize) -> PathBuf {
-    PathBuf::from(format!("/tmp/drm_fuzz.{}.{k}", std::process::id()))
+/// Where worker `k` of the shared run of process `parent` leaves its count of ioctls.
+fn count_file(parent: u32, k: usize) -> PathBuf {
+    PathBuf::from(format!("/tmp/drm_fuzz.{parent}.{k}"))
 }
 
 /// The shared run: `procs` processes sharing the file table, `ioctls` calls in all (or half
@@ -931,8 +947,10 @@ fn run_shared(args: &Args, device: &str, seed: u64) -> Result<u64, String> {
     let share = args.ioctls / (args.procs as u64 + 1);
     let deadline = args.half.map(|h| Instant::now() + h);
     let mut children = Vec::new();
+    // The parent's, read before the clone: a child's own would be its.
+    let parent = std::process::id();
     for k in 0..args.procs {
-        let _ = std::fs::remove_file(count_file(k));
+        let _ = std::fs::remove_file(count_file(parent, k));
         // SAFETY: clone without CLONE_VM is a fork that shares the file table (CLONE_FILES);
         // this program is single-threaded, and the child only runs the worker and leaves
         // with _exit.
@@ -953,7 +971,7 @@ fn run_shared(args: &Args, device: &str, seed: u64) -> Result<u64, String> {
             let seed = seed ^ ((k as u64 + 1) << 32);
             let r = shared_worker(args.driver, &paths, &fds, seed, (share, deadline));
             let code = match r {
-                Ok(n) => i32::from(std::fs::write(count_file(k), n.to_string()).is_err()),
+                Ok(n) => i32::from(std::fs::write(count_file(parent, k), n.to_string()).is_err()),
                 Err(e) => {
                     eprintln!("drm_fuzz: {e}");
                     1
@@ -987,9 +1005,11 @@ fn run_shared(args: &Args, device: &str, seed: u64) -> Result<u64, String> {
         if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
             problems.push(format!("worker {pid} ended with status {status:#x}"));
         }
-        let n = std::fs::read_to_string(count_file(k)).unwrap_or_default();
-        made += n.trim().parse::<u64>().unwrap_or(0);
-        let _ = std::fs::remove_file(count_file(k));
+        match std::fs::read_to_string(count_file(parent, k)) {
+            Ok(n) => made += n.trim().parse::<u64>().unwrap_or(0),
+            Err(e) => problems.push(format!("worker {pid}'s count: {e}")),
+        }
+        let _ = std::fs::remove_file(count_file(parent, k));
     }
     drop(keep);
     if bus.driver_of(device).as_deref() != Some(driver) {

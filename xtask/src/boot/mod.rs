@@ -130,7 +130,13 @@ pub struct BootPlan<'a> {
     pub hotplug_on: Option<&'a str>,
     /// With [`Self::hotplug_on`]: how many cycles must be done (test `hotplug.cycles`).
     pub hotplug_cycles: Option<usize>,
+    /// How long the boot may take before QEMU is stopped ([`BOOT_TIMEOUT`] but for the debug
+    /// kernel's long runs).
+    pub timeout: Duration,
 }
+
+/// How long a boot may take.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Boots a plan and turns what the console showed into test results: the KTAP tests, a crash
 /// check and a check that the boot completed.
@@ -157,7 +163,7 @@ pub fn boot_suite(
         append: plan.append.clone(),
         gpus: plan.gpus.clone(),
         devices: plan.devices.clone(),
-        timeout: Duration::from_secs(300),
+        timeout: plan.timeout,
     };
     let (accel, why) = qemu::accelerator();
     util::announce(&format!("boot {} under QEMU ({accel}: {why})", plan.name));
@@ -243,6 +249,7 @@ pub fn boot_modules(
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        timeout: BOOT_TIMEOUT,
     };
     boot_suite(ctx, tc, plan)
 }

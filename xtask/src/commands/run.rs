@@ -7,7 +7,8 @@ use crate::boot::gpu;
 use crate::boot::modules::{build_load_order, has_module, insmod_line, NOVA_MODULE};
 use crate::boot::qemu::Gpu;
 use crate::boot::{
-    all_guest_programs, boot_suite, guest_programs, ms, nova_info, BootPlan, NOVA_INFO,
+    all_guest_programs, boot_suite, guest_programs, ms, nova_info, BootPlan, BOOT_TIMEOUT,
+    NOVA_INFO,
 };
 use crate::builds::build_tree;
 use crate::ctx::Ctx;
@@ -211,6 +212,7 @@ pub fn run(
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        timeout: BOOT_TIMEOUT,
     };
     let (suite, _) = boot_suite(ctx, &tc, plan)?;
     drop(models);

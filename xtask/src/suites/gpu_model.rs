@@ -3,7 +3,7 @@
 use super::host;
 use crate::boot::gpu;
 use crate::boot::qemu::Gpu;
-use crate::boot::{boot_suite, console_line, guest_programs, ms, BootPlan};
+use crate::boot::{boot_suite, console_line, guest_programs, ms, BootPlan, BOOT_TIMEOUT};
 use crate::builds::topic_images;
 use crate::ctx::Ctx;
 use crate::results::report::{check, SuiteResult};
@@ -189,6 +189,7 @@ fn one_run(
         hotplug_on: r.hotplug.then_some("waiting for unplug"),
         // gpu_probe's loop asks once.
         hotplug_cycles: r.hotplug.then_some(1),
+        timeout: BOOT_TIMEOUT,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     for (i, model) in models.iter().enumerate() {

@@ -29,7 +29,7 @@ use crate::boot::firmware::{
 use crate::boot::gpu;
 use crate::boot::modules::{build_load_order, insmod_line, NOVA_MODULE};
 use crate::boot::qemu::Gpu;
-use crate::boot::{boot_suite, guest_programs, BootPlan, NOVA_INFO};
+use crate::boot::{boot_suite, guest_programs, BootPlan, BOOT_TIMEOUT, NOVA_INFO};
 use crate::builds::kbuild::Built;
 use crate::builds::{topic_images, variant_build, Variant};
 use crate::ctx::Ctx;
@@ -42,6 +42,7 @@ use gpu_model::profile::{Overrides, Profile, NVIDIA_VENDOR_ID, PROFILES};
 use nova::pci_ids::{self, Database, PciIds};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The branch under test.
 const BRANCH: &str = "nova/stub";
@@ -555,6 +556,8 @@ struct NovaBoot {
     run_lines: Vec<String>,
     /// How many of the guest's hot-unplug requests the host answers (0: none).
     hotplug: usize,
+    /// How long the boot may take.
+    timeout: Duration,
 }
 
 /// What one boot left for the checks.
@@ -612,6 +615,7 @@ fn boot(
         append: Vec::new(),
         hotplug_on: (b.hotplug > 0).then_some(HOTPLUG_MARKER),
         hotplug_cycles: (b.hotplug > 0).then_some(b.hotplug),
+        timeout: b.timeout,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     add_boot_notes(ctx, &mut suite, &res.console)?;
@@ -650,6 +654,7 @@ fn boots(refused: &[Refusal]) -> Vec<NovaBoot> {
             wrong: false,
             run_lines: vec![load_nova(), NOVA_INFO.to_string(), gsp_command(&gsp)],
             hotplug: 0,
+            timeout: BOOT_TIMEOUT,
         },
         NovaBoot {
             name: "refusals",
@@ -658,6 +663,7 @@ fn boots(refused: &[Refusal]) -> Vec<NovaBoot> {
             wrong: true,
             run_lines: vec![load_nova(), NOVA_INFO.to_string(), refusal_command(refused)],
             hotplug: 0,
+            timeout: BOOT_TIMEOUT,
         },
         NovaBoot {
             name: "stress",
@@ -670,6 +676,7 @@ fn boots(refused: &[Refusal]) -> Vec<NovaBoot> {
                 KMEMLEAK_CHECK.to_string(),
             ],
             hotplug: HOTPLUG_CYCLES,
+            timeout: BOOT_TIMEOUT,
         },
     ]
 }
@@ -714,8 +721,8 @@ fn modinfo_test(built: &Built, tree: &Path, notes: &mut Vec<String>) -> Result<T
 
 /// The `debug` suite's boot of Nova on the debug kernel `built`: one GPU of `profile` with its
 /// firmware,
-/// `nova_test` with `cycles` unbind/bind, module and hot-unplug cycles (4 workers; not run for
-/// 0), then the command lines `after`, between kmemleak's baseline and check; `programs` are
+/// `nova_test` with `cycles` unbind/bind, module and hot-unplug cycles (4 workers; for 0, only
+/// its checks of the GPU, and Nova loaded again after it), then the command lines `after`, between kmemleak's baseline and check; `programs` are
 /// the guest programs besides `nova_test`.
 pub(crate) fn debug_boot(
     ctx: &Ctx,
@@ -740,7 +747,11 @@ pub(crate) fn debug_boot(
             expect_arg(p)
         ));
     } else {
-        run_lines.push(format!("insmod {NOVA_KO}"));
+        // The GPU's own checks only; nova_test unloads Nova at its end.
+        run_lines.push(format!(
+            "{NOVA_TEST} --module {NOVA_KO} --expect {} && insmod {NOVA_KO}",
+            expect_arg(p)
+        ));
     }
     run_lines.extend(after.iter().cloned());
     run_lines.push(KMEMLEAK_CHECK.to_string());
@@ -751,6 +762,7 @@ pub(crate) fn debug_boot(
         wrong: false,
         run_lines,
         hotplug: cycles,
+        timeout: crate::suites::debug::DEBUG_BOOT_TIMEOUT,
     };
     let tree = crate::setup::nvidia_firmware(ctx)?;
     let done = boot(

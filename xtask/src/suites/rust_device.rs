@@ -1,7 +1,7 @@
 //! Suite `rust-device`: staging/rust-device as series/ has it, its doctests, the driver core's
 //! test modules, the platform sample's ID information, and kmemleak afterwards.
 
-use crate::boot::{boot_suite, console_line, guest_programs, BootPlan};
+use crate::boot::{boot_suite, console_line, guest_programs, BootPlan, BOOT_TIMEOUT};
 use crate::builds::{topic_images, variant_build, Variant};
 use crate::ctx::Ctx;
 use crate::results::report::{SuiteResult, TestResult};
@@ -92,6 +92,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        timeout: BOOT_TIMEOUT,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     for (name, line) in SAMPLE_LINES {

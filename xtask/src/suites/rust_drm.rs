@@ -8,7 +8,7 @@
 //! build without kmemleak.
 
 use crate::boot::modules::{build_load_order, insmod_line};
-use crate::boot::{boot_suite, guest_programs, BootPlan};
+use crate::boot::{boot_suite, guest_programs, BootPlan, BOOT_TIMEOUT};
 use crate::builds::kbuild::Built;
 use crate::builds::{copy_images, keep_series_topic, topic_images, variant_build, Variant};
 use crate::ctx::Ctx;
@@ -86,6 +86,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        timeout: BOOT_TIMEOUT,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     suite.tests.extend(compile_fail);
@@ -213,6 +214,7 @@ pub(crate) fn bench_drm_gem(ctx: &Ctx, tc: &Toolchain) -> Result<(DrmGem, PathBu
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        timeout: BOOT_TIMEOUT,
     };
     let (suite, res) = boot_suite(ctx, tc, plan)?;
     let failed: Vec<String> = suite

@@ -4,7 +4,7 @@
 //! C's (see [`super::mmio_codegen`]), and builds without PCI, without MSI, for arm64 and with the oldest
 //! rustc.
 
-use crate::boot::{boot_suite, guest_programs, BootPlan};
+use crate::boot::{boot_suite, guest_programs, BootPlan, BOOT_TIMEOUT};
 use crate::builds::{topic_images, topic_module, variant_build, Variant};
 use crate::ctx::Ctx;
 use crate::results::report::{SuiteResult, TestResult};
@@ -194,6 +194,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        timeout: BOOT_TIMEOUT,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     match codegen {
