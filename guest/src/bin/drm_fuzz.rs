@@ -280,6 +280,11 @@ fn expect<T: std::fmt::Debug + PartialEq>(
 }
 
 impl Model {
+    /// Driver ioctl `nr` on file `f`, with the whole argument both ways.
+    fn call(&self, f: usize, nr: u8, arg: &mut Arg) -> Result<(), Errno> {
+        raw_ioctl(&self.files[f].card, nr, Direction::ReadWrite, 16, arg)
+    }
+
     fn open(&mut self, kind: Kind) -> Result<(), String> {
         let path = match kind {
             Kind::Render => &self.paths.1,
@@ -406,14 +411,7 @@ impl Model {
             (Driver::Sample, _) => Err(Errno::INVAL),
         };
         let mut arg = Arg::param(param);
-        let got = raw_ioctl(
-            &self.files[f].card,
-            GETPARAM,
-            Direction::ReadWrite,
-            16,
-            &mut arg,
-        )
-        .map(|()| arg.c);
+        let got = self.call(f, GETPARAM, &mut arg).map(|()| arg.c);
         expect(
             &format!("GETPARAM({param:#x}) on a {kind:?} file"),
             got,
@@ -440,13 +438,7 @@ impl Model {
             c: size,
         };
         let kind = self.files[f].kind;
-        let got = raw_ioctl(
-            &self.files[f].card,
-            GEM_CREATE,
-            Direction::ReadWrite,
-            16,
-            &mut arg,
-        );
+        let got = self.call(f, GEM_CREATE, &mut arg);
         let what = format!("GEM_CREATE(size {size:#x}, pad {pad}) on a {kind:?} file");
         let want_err = if !self.authed(f) {
             Some(Err(Errno::ACCESS))
@@ -506,14 +498,7 @@ impl Model {
         let h = self.pick_handle(rng, f);
         let pad = if rng.chance(10) { 7 } else { 0 };
         let mut arg = Arg { a: h, b: pad, c: 0 };
-        let got = raw_ioctl(
-            &self.files[f].card,
-            GEM_INFO,
-            Direction::ReadWrite,
-            16,
-            &mut arg,
-        )
-        .map(|()| arg.c);
+        let got = self.call(f, GEM_INFO, &mut arg).map(|()| arg.c);
         let want = match self.info_want(f, h) {
             Err(Errno::ACCESS) => Err(Errno::ACCESS),
             _ if pad != 0 => Err(Errno::INVAL),
@@ -594,14 +579,7 @@ impl Model {
         let size = self.objs[&id].size;
         let mut arg = Arg { a: h, b: 0, c: 0 };
         if self.authed(f) {
-            let got = raw_ioctl(
-                &self.files[f].card,
-                GEM_INFO,
-                Direction::ReadWrite,
-                16,
-                &mut arg,
-            )
-            .map(|()| arg.c);
+            let got = self.call(f, GEM_INFO, &mut arg).map(|()| arg.c);
             expect(&format!("{what}: GEM_INFO({h})"), got, Ok(size))?;
             return Ok(2);
         }
@@ -669,7 +647,7 @@ impl Model {
         let first = self.driver.num_ioctls();
         let nr = first + rng.below(u64::from(0x60 - first)) as u8;
         let mut arg = Arg::default();
-        let got = raw_ioctl(&self.files[f].card, nr, Direction::ReadWrite, 16, &mut arg);
+        let got = self.call(f, nr, &mut arg);
         expect(
             &format!("driver ioctl {nr:#x}, past the table"),
             got,

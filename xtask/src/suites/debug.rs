@@ -16,7 +16,7 @@
 //! the suite puts the points per operation in its notes and fails when an operation has fewer
 //! than [`FLOORS`] says (the coverage must not shrink unnoticed).
 
-use crate::boot::modules::{build_load_order, insmod_line};
+use crate::boot::modules::insmod_line;
 use crate::boot::{boot_suite, guest_programs, BootPlan};
 use crate::builds::debug_images;
 use crate::ctx::Ctx;
@@ -125,6 +125,13 @@ fn coverage(found: &[(String, u32)]) -> TestResult {
     check("debug.fail-nth.coverage", problems)
 }
 
+/// Boots `plan` and adds the boot's notes (doctests run, compile-only examples).
+fn boot_with_notes(ctx: &Ctx, tc: &Toolchain, plan: BootPlan<'_>) -> Result<SuiteResult> {
+    let (mut suite, res) = boot_suite(ctx, tc, plan)?;
+    add_boot_notes(ctx, &mut suite, &res.console)?;
+    Ok(suite)
+}
+
 /// One boot of the debug kernel's modules with the rust-device and rust-pci programs.
 fn device_pci_boot(
     ctx: &Ctx,
@@ -173,9 +180,7 @@ fn device_pci_boot(
         hotplug_cycles: None,
         timeout: DEBUG_BOOT_TIMEOUT,
     };
-    let (mut suite, res) = boot_suite(ctx, tc, plan)?;
-    add_boot_notes(ctx, &mut suite, &res.console)?;
-    Ok(suite)
+    boot_with_notes(ctx, tc, plan)
 }
 
 /// One boot with the DRM sample's program.
@@ -184,13 +189,7 @@ fn drm_boot(
     tc: &Toolchain,
     built: &crate::builds::kbuild::Built,
 ) -> Result<SuiteResult> {
-    let mut order = build_load_order(&built.modules, &[rust_drm::DRIVER_MODULE], false)?;
-    let others = [rust_drm::DEVICE_MODULE, rust_drm::VGEM_MODULE];
-    for m in build_load_order(&built.modules, &others, true)? {
-        if !order.contains(&m) {
-            order.push(m);
-        }
-    }
+    let order = rust_drm::load_order(built)?;
     let plan = BootPlan {
         name: "debug-drm",
         kernel: &built.kernel,
@@ -218,9 +217,7 @@ fn drm_boot(
         hotplug_cycles: None,
         timeout: DEBUG_BOOT_TIMEOUT,
     };
-    let (mut suite, res) = boot_suite(ctx, tc, plan)?;
-    add_boot_notes(ctx, &mut suite, &res.console)?;
-    Ok(suite)
+    boot_with_notes(ctx, tc, plan)
 }
 
 /// The longest `cargo xtask fuzz` run: the guest must be done within the boot's 300 s.
@@ -235,12 +232,7 @@ pub(crate) fn fuzz(ctx: &Ctx, seconds: u64, seed: Option<u64>) -> Result<()> {
     }
     let tc = crate::setup::setup(ctx)?;
     let built = debug_images(ctx, &tc, BRANCH)?;
-    let mut order = build_load_order(&built.modules, &[rust_drm::DRIVER_MODULE], false)?;
-    for m in build_load_order(&built.modules, &[rust_drm::DEVICE_MODULE], true)? {
-        if !order.contains(&m) {
-            order.push(m);
-        }
-    }
+    let order = rust_drm::load_order(&built)?;
     let seed = seed.map(|s| format!(" --seed {s:#x}")).unwrap_or_default();
     let half = seconds.div_ceil(2);
     let lines = [

@@ -55,18 +55,24 @@ fn build(ctx: &Ctx, tc: &Toolchain, extra: &[&str]) -> Result<Built> {
     Ok(built)
 }
 
-/// `rust-drm`: see the module documentation.
-pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
-    // What the topic's types must refuse (xtask/compile-fail/rust-drm): review R1 of v1.
-    let compile_fail = super::compile_fail::run(ctx, tc, "rust-drm", "rust-drm", BRANCH)?;
-    let built = topic_images(ctx, tc, BRANCH)?;
-    // The device module and the dependencies of both (rust_drm_test loads the driver).
+/// The modules to load before the sample's driver, in order: the driver's dependencies, the
+/// device module and vgem (the driver itself is left to the guest program, which loads it).
+pub(crate) fn load_order(built: &Built) -> Result<Vec<String>> {
     let mut order = build_load_order(&built.modules, &[DRIVER_MODULE], false)?;
     for m in build_load_order(&built.modules, &[DEVICE_MODULE, VGEM_MODULE], true)? {
         if !order.contains(&m) {
             order.push(m);
         }
     }
+    Ok(order)
+}
+
+/// `rust-drm`: see the module documentation.
+pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
+    // What the topic's types must refuse (xtask/compile-fail/rust-drm): review R1 of v1.
+    let compile_fail = super::compile_fail::run(ctx, tc, "rust-drm", "rust-drm", BRANCH)?;
+    let built = topic_images(ctx, tc, BRANCH)?;
+    let order = load_order(&built)?;
     let plan = BootPlan {
         name: "rust-drm",
         kernel: &built.kernel,
