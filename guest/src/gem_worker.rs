@@ -116,6 +116,19 @@ pub fn worker_main(
     }
 }
 
+/// One iteration of a worker on a Nova file: create, look up and close an object; a line of
+/// its own when GEM_INFO gives another size than GEM_CREATE did.
+pub fn nova_iteration(card: &Card) -> Result<(), Errno> {
+    let g = nova::gem_create(card, 4096)?;
+    let info = nova::gem_info(card, g.handle);
+    if let Ok(size) = info {
+        if size != g.size {
+            println!("GEM_INFO({}) gave {size}, GEM_CREATE {}", g.handle, g.size);
+        }
+    }
+    info.and_then(|_| card.gem_close(g.handle))
+}
+
 /// A worker child: its process and what it wrote.
 struct Worker {
     child: Child,

@@ -1200,19 +1200,6 @@ fn module_unloaded(rig: &Rig) -> Result<(), String> {
     }
 }
 
-/// One iteration of a worker: create, look up and close an object on the shared file; a line
-/// of its own when GEM_INFO gives another size than GEM_CREATE did.
-fn worker_iteration(card: &Card) -> Result<(), Errno> {
-    let g = nova::gem_create(card, 4096)?;
-    let info = nova::gem_info(card, g.handle);
-    if let Ok(size) = info {
-        if size != g.size {
-            println!("GEM_INFO({}) gave {size}, GEM_CREATE {}", g.handle, g.size);
-        }
-    }
-    info.and_then(|_| card.gem_close(g.handle))
-}
-
 /// Prints a line of the current test and makes sure it left (the harness acts on some).
 fn say(run: &Planned, msg: &str) {
     run.diag(msg);
@@ -1439,7 +1426,9 @@ fn main() -> ExitCode {
                  [--hotplug-cycles N]";
     let args = match guest::start(SUITE, Some(usage), parse) {
         Ok(Mode::Test(a)) => a,
-        Ok(Mode::Worker(limit)) => return gem_worker::worker_main(limit, worker_iteration),
+        Ok(Mode::Worker(limit)) => {
+            return gem_worker::worker_main(limit, gem_worker::nova_iteration)
+        }
         Err(code) => return code,
     };
     // From the oldest record: the probe lines may predate this program.

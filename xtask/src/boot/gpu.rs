@@ -277,8 +277,22 @@ impl Model {
     }
 }
 
+impl Model {
+    /// Kills the model with SIGKILL (no chance to close its sockets cleanly) and reaps it;
+    /// how it ended.
+    pub fn kill(&mut self) -> Result<String> {
+        self.child.kill().context("cannot kill the model")?;
+        let status = self.child.wait().context("cannot reap the killed model")?;
+        Ok(format!("killed: {status}"))
+    }
+}
+
 impl Drop for Model {
     fn drop(&mut self) {
+        // Reaped already (killed): its pid may be another process's by now.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         // SAFETY: `kill` has no memory-safety requirements; the pid is our own live child.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let start = Instant::now();

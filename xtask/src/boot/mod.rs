@@ -1,6 +1,7 @@
 //! One boot of a suite or of `cargo xtask run`: the plan (image, guest programs, modules, what
 //! init runs, the GPU, what must be seen), the boot under QEMU, and its test results.
 
+pub mod faults;
 pub mod firmware;
 pub mod gpu;
 pub mod hotplug;
@@ -130,6 +131,9 @@ pub struct BootPlan<'a> {
     pub hotplug_on: Option<&'a str>,
     /// With [`Self::hotplug_on`]: how many cycles must be done (test `hotplug.cycles`).
     pub hotplug_cycles: Option<usize>,
+    /// The models to fault when the guest asks (see [`faults`]), and how many requests must
+    /// come (test `faults.host-requests`).
+    pub faults: Option<(Box<dyn faults::Injector + Send>, usize)>,
     /// How long the boot may take before QEMU is stopped ([`BOOT_TIMEOUT`] but for the debug
     /// kernel's long runs).
     pub timeout: Duration,
@@ -174,12 +178,20 @@ pub fn boot_suite(
         }
         _ => None,
     };
+    let (fault_models, fault_requests) = match plan.faults {
+        Some((models, want)) => (Some(models), want),
+        None => (None, 0),
+    };
+    let mut faults = fault_models.map(faults::Faults::start);
     let res = qemu::boot(&tc.rootfs, &boot, |line| {
         if plan.echo && shown_in_run(line) {
             println!("    | {line}");
         }
         if let Some(h) = hotplug.as_mut() {
             h.on_line(line);
+        }
+        if let Some(f) = faults.as_mut() {
+            f.on_line(line);
         }
     })?;
     println!(
@@ -203,6 +215,11 @@ pub fn boot_suite(
             "hot-unplug needs an emulated GPU as gpu0",
         )),
         None => {}
+    }
+    if let Some(f) = faults {
+        let (test, note) = f.finish(fault_requests);
+        suite.tests.push(test);
+        suite.notes.push(note);
     }
     Ok((suite, res))
 }
@@ -249,6 +266,7 @@ pub fn boot_modules(
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        faults: None,
         timeout: BOOT_TIMEOUT,
     };
     boot_suite(ctx, tc, plan)

@@ -212,6 +212,7 @@ pub fn run(
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        faults: None,
         timeout: BOOT_TIMEOUT,
     };
     let (suite, _) = boot_suite(ctx, &tc, plan)?;

@@ -6,8 +6,12 @@
 //! - `debug-device-pci`: rust-device's and rust-pci's guest programs ([`CYCLES`] unbind/bind
 //!   and module cycles each), then `fail_nth` on the PCI sample and pci-testdev;
 //! - `debug-drm`: `rust_drm_test` with [`CYCLES`] cycles, then `fail_nth` on the DRM sample;
-//! - `nova-stub-debug`: `nova_test` on a tu102 with [`CYCLES`] unbind/bind, module and
-//!   hot-unplug cycles, then `fail_nth` on Nova.
+//! - `nova-stub-debug`: `nova_test` on a tu102 with [`CYCLES`] unbind/bind and module cycles
+//!   and [`HOTPLUG_CYCLES`] hot-unplugs under the ioctl load of 4 processes, then `fail_nth`
+//!   and `drm_fuzz` on Nova;
+//! - `nova-stub-faults`: `gpu_faults` on three tu102s (the hardware misbehaving, see
+//!   [`nova_stub::faults_boot`]): gpu0 falls off the bus under ioctl load, is refused on
+//!   re-bind and recovers, gpu1's model is killed under ioctl load, gpu2's during a probe.
 //!
 //! Each boot runs the kernel's Rust doctests, starts and ends with kmemleak (no new leak), and
 //! fails on any console line of a kernel report (KASAN, lockdep, RCU, "sleeping function
@@ -31,10 +35,12 @@ use std::time::Duration;
 
 /// The branch whose tip is built: it has every topic.
 const BRANCH: &str = "nova/stub";
-/// Unbind/bind, module and hot-unplug cycles of each guest program (the issue's minimum: on
-/// the debug kernel a cycle costs several times what it does on the per-commit build).
+/// Unbind/bind and module cycles of each guest program (the issue's minimum: on the debug
+/// kernel a cycle costs several times what it does on the per-commit build).
 const CYCLES: usize = 10;
-/// The GPU of the Nova boot: a TU102, whose GSP image (28.5 MB) is the smaller of the two the
+/// Hot-unplugs of the Nova boot, each under the ioctl load of 4 processes (the issue's 20).
+const HOTPLUG_CYCLES: usize = 20;
+/// The GPU of the Nova boots: a TU102, whose GSP image (28.5 MB) is the smaller of the two the
 /// firmware package has, as each bind tried under fault injection loads it.
 const NOVA_PROFILE: &str = "tu102";
 /// Its PCI IDs (the profile's), for the guest programs.
@@ -178,6 +184,7 @@ fn device_pci_boot(
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        faults: None,
         timeout: DEBUG_BOOT_TIMEOUT,
     };
     boot_with_notes(ctx, tc, plan)
@@ -215,6 +222,7 @@ fn drm_boot(
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        faults: None,
         timeout: DEBUG_BOOT_TIMEOUT,
     };
     boot_with_notes(ctx, tc, plan)
@@ -241,7 +249,7 @@ pub(crate) fn fuzz(ctx: &Ctx, seconds: u64, seed: Option<u64>) -> Result<()> {
         format!("{DRM_FUZZ} --driver nova --device {NOVA_PCI} --seconds {half}{seed}"),
         format!("{DRM_FUZZ} --driver sample --device rust-drm-sample --seconds {half}{seed}"),
     ];
-    let suite = nova_stub::debug_boot(ctx, &tc, &built, NOVA_PROFILE, 0, &[DRM_FUZZ], &lines)?;
+    let suite = nova_stub::debug_boot(ctx, &tc, &built, NOVA_PROFILE, (0, 0), &[DRM_FUZZ], &lines)?;
     let console = suite
         .tests
         .iter()
@@ -296,7 +304,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         tc,
         &built,
         NOVA_PROFILE,
-        CYCLES,
+        (CYCLES, HOTPLUG_CYCLES),
         &[FAIL_NTH, DRM_FUZZ],
         &[
             format!("{FAIL_NTH} --nova {NOVA_PCI} --nova-module /lib/modules/nova.ko"),
@@ -307,6 +315,10 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         ("debug-device-pci", device_pci_boot(ctx, tc, &built)?),
         ("debug-drm", drm_boot(ctx, tc, &built)?),
         ("nova-stub-debug", nova),
+        (
+            "nova-stub-faults",
+            nova_stub::faults_boot(ctx, tc, &built, NOVA_PROFILE)?,
+        ),
     ];
     let (mut found, mut fuzz) = (Vec::new(), Vec::new());
     for (name, suite) in boots {

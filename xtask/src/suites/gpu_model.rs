@@ -189,6 +189,7 @@ fn one_run(
         hotplug_on: r.hotplug.then_some("waiting for unplug"),
         // gpu_probe's loop asks once.
         hotplug_cycles: r.hotplug.then_some(1),
+        faults: None,
         timeout: BOOT_TIMEOUT,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;

@@ -23,6 +23,7 @@
 //! ~0.1 s while every boot adds its fixed cost (the kernel, the doctests: ~1.5-2 s without,
 //! several seconds with them on a kmemleak build) again.
 
+use crate::boot::faults::Injector;
 use crate::boot::firmware::{
     firmware_name, gsp_firmware, modinfo_firmware, needs_gsp_firmware, resolve,
 };
@@ -556,6 +557,11 @@ struct NovaBoot {
     run_lines: Vec<String>,
     /// How many of the guest's hot-unplug requests the host answers (0: none).
     hotplug: usize,
+    /// How many fault requests the guest makes of the models ([`crate::boot::faults`]; 0:
+    /// none, and none is served).
+    faults: usize,
+    /// The KTAP suites that must have run.
+    expect_suites: &'static [&'static str],
     /// How long the boot may take.
     timeout: Duration,
 }
@@ -594,6 +600,18 @@ fn boot(
     let mut run_lines = vec![deps.to_string()];
     run_lines.extend(b.run_lines.iter().cloned());
     let name = format!("nova-stub-{}", b.name);
+    let ready = models.iter().map(|m| m.ready.clone()).collect();
+    let gpus = models
+        .iter()
+        .map(|m| Gpu::Model(m.socket.clone()))
+        .collect();
+    // The models go to the fault worker when the guest may ask for faults (one may be killed
+    // during the boot); they stop when the boot ends either way.
+    let (faults, models): (Option<(Box<dyn Injector + Send>, usize)>, _) = if b.faults > 0 {
+        (Some((Box::new(models), b.faults)), Vec::new())
+    } else {
+        (None, models)
+    };
     let plan = BootPlan {
         name: &name,
         kernel: &built.kernel,
@@ -605,21 +623,18 @@ fn boot(
             if b.wrong { replaced } else { &NONE_REPLACED },
         )?,
         run_lines,
-        gpus: models
-            .iter()
-            .map(|m| Gpu::Model(m.socket.clone()))
-            .collect(),
+        gpus,
         devices: Vec::new(),
-        expect_suites: EXPECT_SUITES,
+        expect_suites: b.expect_suites,
         echo: false,
         append: Vec::new(),
         hotplug_on: (b.hotplug > 0).then_some(HOTPLUG_MARKER),
         hotplug_cycles: (b.hotplug > 0).then_some(b.hotplug),
+        faults,
         timeout: b.timeout,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
     add_boot_notes(ctx, &mut suite, &res.console)?;
-    let ready = models.iter().map(|m| m.ready.clone()).collect();
     drop(models);
     Ok(Booted {
         suite,
@@ -654,6 +669,8 @@ fn boots(refused: &[Refusal]) -> Vec<NovaBoot> {
             wrong: false,
             run_lines: vec![load_nova(), NOVA_INFO.to_string(), gsp_command(&gsp)],
             hotplug: 0,
+            faults: 0,
+            expect_suites: EXPECT_SUITES,
             timeout: BOOT_TIMEOUT,
         },
         NovaBoot {
@@ -663,6 +680,8 @@ fn boots(refused: &[Refusal]) -> Vec<NovaBoot> {
             wrong: true,
             run_lines: vec![load_nova(), NOVA_INFO.to_string(), refusal_command(refused)],
             hotplug: 0,
+            faults: 0,
+            expect_suites: EXPECT_SUITES,
             timeout: BOOT_TIMEOUT,
         },
         NovaBoot {
@@ -676,6 +695,8 @@ fn boots(refused: &[Refusal]) -> Vec<NovaBoot> {
                 KMEMLEAK_CHECK.to_string(),
             ],
             hotplug: HOTPLUG_CYCLES,
+            faults: 0,
+            expect_suites: EXPECT_SUITES,
             timeout: BOOT_TIMEOUT,
         },
     ]
@@ -721,7 +742,8 @@ fn modinfo_test(built: &Built, tree: &Path, notes: &mut Vec<String>) -> Result<T
 
 /// The `debug` suite's boot of Nova on the debug kernel `built`: one GPU of `profile` with its
 /// firmware,
-/// `nova_test` with `cycles` unbind/bind, module and hot-unplug cycles (4 workers; for 0, only
+/// `nova_test` with `cycles` unbind/bind and module cycles and `hotplug_cycles` hot-unplugs (4
+/// workers; for no `cycles`, only
 /// its checks of the GPU, and Nova loaded again after it), then the command lines `after`, between kmemleak's baseline and check; `programs` are
 /// the guest programs besides `nova_test`.
 pub(crate) fn debug_boot(
@@ -729,7 +751,7 @@ pub(crate) fn debug_boot(
     tc: &Toolchain,
     built: &Built,
     profile: &str,
-    cycles: usize,
+    (cycles, hotplug_cycles): (usize, usize),
     programs: &[&str],
     after: &[String],
 ) -> Result<SuiteResult> {
@@ -743,7 +765,7 @@ pub(crate) fn debug_boot(
     if cycles > 0 {
         run_lines.push(format!(
             "{NOVA_TEST} --module {NOVA_KO} --expect {} --cycles {cycles} --module-cycles \
-             {cycles} --workers 4 --hotplug-cycles {cycles}",
+             {cycles} --workers 4 --hotplug-cycles {hotplug_cycles}",
             expect_arg(p)
         ));
     } else {
@@ -761,7 +783,59 @@ pub(crate) fn debug_boot(
         firmware: vec![p],
         wrong: false,
         run_lines,
-        hotplug: cycles,
+        hotplug: hotplug_cycles,
+        faults: 0,
+        expect_suites: EXPECT_SUITES,
+        timeout: crate::suites::debug::DEBUG_BOOT_TIMEOUT,
+    };
+    let tree = crate::setup::nvidia_firmware(ctx)?;
+    let done = boot(
+        ctx,
+        tc,
+        built,
+        &bin,
+        &programs,
+        &deps,
+        &b,
+        (&tree, &NONE_REPLACED),
+    )?;
+    Ok(done.suite)
+}
+
+/// The guest program of the faults boot.
+const GPU_FAULTS: &str = "gpu_faults";
+/// The fault requests `gpu_faults` makes: gpu0 `fall-off-bus` and `recover`, gpu1 and gpu2
+/// `kill`.
+const FAULT_REQUESTS: usize = 4;
+
+/// The `debug` suite's boot of Nova on GPUs that misbehave, on the debug kernel `built`: three
+/// GPUs of `profile` bound to Nova, `gpu_faults` with 4 workers (see its documentation: a fall
+/// off the bus and its recovery, the model killed under ioctl load and during a probe), between
+/// kmemleak's baseline and check.
+pub(crate) fn faults_boot(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    built: &Built,
+    profile: &str,
+) -> Result<SuiteResult> {
+    let deps = insmod_line(&build_load_order(&built.modules, &[NOVA_MODULE], false)?);
+    let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
+    let programs = guest_programs(ctx, &[GPU_FAULTS])?;
+    let p = gpu::profile(profile).with_context(|| format!("no profile {profile}"))?;
+    let b = NovaBoot {
+        name: "faults",
+        gpus: vec![(p, Overrides::default()); 3],
+        firmware: vec![p],
+        wrong: false,
+        run_lines: vec![
+            KMEMLEAK_BASELINE.to_string(),
+            format!("insmod {NOVA_KO}"),
+            format!("{GPU_FAULTS} --workers 4"),
+            KMEMLEAK_CHECK.to_string(),
+        ],
+        hotplug: 0,
+        faults: FAULT_REQUESTS,
+        expect_suites: &["rust_doctests_kernel", GPU_FAULTS],
         timeout: crate::suites::debug::DEBUG_BOOT_TIMEOUT,
     };
     let tree = crate::setup::nvidia_firmware(ctx)?;

@@ -92,6 +92,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        faults: None,
         timeout: BOOT_TIMEOUT,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;

@@ -92,6 +92,7 @@ pub fn run(ctx: &Ctx, tc: &Toolchain) -> Result<SuiteResult> {
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        faults: None,
         timeout: BOOT_TIMEOUT,
     };
     let (mut suite, res) = boot_suite(ctx, tc, plan)?;
@@ -220,6 +221,7 @@ pub(crate) fn bench_drm_gem(ctx: &Ctx, tc: &Toolchain) -> Result<(DrmGem, PathBu
         append: Vec::new(),
         hotplug_on: None,
         hotplug_cycles: None,
+        faults: None,
         timeout: BOOT_TIMEOUT,
     };
     let (suite, res) = boot_suite(ctx, tc, plan)?;
