@@ -8,6 +8,8 @@
 //! is built with kbuild `M=` against the topic's tip in the per-commit slot; a case that builds,
 //! or fails without every fragment, fails its test. A case whose `expect` is the one line
 //! [`MUST_BUILD`] is the other way round: a promise that some code builds (without warnings).
+//! A case whose `expect` starts with the line [`MUST_WARN`] must compile but be refused for
+//! its warnings, each fragment that follows in their text: a lint the builds enforce.
 //! A passed verdict is remembered by the tip's tree, the configuration, the toolchain and the
 //! case's files.
 
@@ -24,6 +26,9 @@ const CASES_DIR: &str = "xtask/compile-fail";
 
 /// The `expect` of a case that must build.
 const MUST_BUILD: &str = "builds";
+/// The first line of the `expect` of a case that must compile but be refused for its warnings
+/// (a lint the build enforces); the fragments of those warnings follow.
+const MUST_WARN: &str = "warns";
 
 /// The case folders of topic folder `topic` (sorted), none when it has no folder.
 fn case_dirs(repo: &Path, topic: &str) -> Result<Vec<PathBuf>> {
@@ -65,6 +70,27 @@ fn verdict(
         return match built {
             Ok(()) => TestResult::pass(name),
             Err(e) => TestResult::fail(name, format!("it must build, but: {e}")),
+        };
+    }
+    if expect.first().map(String::as_str) == Some(MUST_WARN) {
+        return match built {
+            Ok(()) => TestResult::fail(name, "it builds without warnings, but must warn"),
+            Err(e) if e.contains("builds with warnings") => {
+                let missing: Vec<&str> = expect[1..]
+                    .iter()
+                    .filter(|f| !log.contains(f.as_str()))
+                    .map(String::as_str)
+                    .collect();
+                if missing.is_empty() {
+                    TestResult::pass(name)
+                } else {
+                    TestResult::fail(
+                        name,
+                        format!("it warns, but not with {}: {e}", missing.join(", ")),
+                    )
+                }
+            }
+            Err(e) => TestResult::fail(name, format!("it must compile with warnings, but: {e}")),
         };
     }
     match built {
@@ -191,6 +217,28 @@ mod tests {
             "{}",
             warned.detail
         );
+    }
+
+    #[test]
+    fn a_lint_case_passes_only_when_refused_for_its_warnings() {
+        let expect: Vec<String> = [MUST_WARN, "missing a safety comment"]
+            .map(String::from)
+            .to_vec();
+        let v = |built, log| verdict("c".into(), &expect, built, log);
+        let warned = || Err("the module c builds with warnings:\nwarning: x".to_string());
+        let log = "warning: unsafe block missing a safety comment\n";
+        assert_eq!(v(warned(), log).outcome, Outcome::Pass);
+        let other = v(warned(), "warning: unused variable: `x`\n");
+        assert_eq!(other.outcome, Outcome::Fail);
+        assert!(other.detail.contains("not with missing a safety comment"));
+        let clean = v(Ok(()), "");
+        assert!(
+            clean.detail.contains("without warnings"),
+            "{}",
+            clean.detail
+        );
+        let broken = v(Err("make failed".into()), "error[E0425]\n");
+        assert!(broken.detail.contains("must compile with warnings"));
     }
 
     #[test]
