@@ -58,6 +58,15 @@ fn expected(case: &Path) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// The fragments of `expect` that `log` does not show.
+fn missing<'a>(expect: &'a [String], log: &str) -> Vec<&'a str> {
+    expect
+        .iter()
+        .filter(|f| !log.contains(f.as_str()))
+        .map(String::as_str)
+        .collect()
+}
+
 /// The verdict on a case whose build gave `built` (the `.ko` files, or the failure) with the
 /// build log `log`.
 fn verdict(
@@ -76,11 +85,7 @@ fn verdict(
         return match built {
             Ok(()) => TestResult::fail(name, "it builds without warnings, but must warn"),
             Err(e) if e.contains("builds with warnings") => {
-                let missing: Vec<&str> = expect[1..]
-                    .iter()
-                    .filter(|f| !log.contains(f.as_str()))
-                    .map(String::as_str)
-                    .collect();
+                let missing = missing(&expect[1..], log);
                 if missing.is_empty() {
                     TestResult::pass(name)
                 } else {
@@ -101,11 +106,7 @@ fn verdict(
             format!("it builds (with warnings), but must not: {e}"),
         ),
         Err(e) => {
-            let missing: Vec<&str> = expect
-                .iter()
-                .filter(|f| !log.contains(f.as_str()))
-                .map(String::as_str)
-                .collect();
+            let missing = missing(expect, log);
             if missing.is_empty() {
                 TestResult::pass(name)
             } else {

@@ -755,11 +755,8 @@ pub(crate) fn debug_boot(
     programs: &[&str],
     after: &[String],
 ) -> Result<SuiteResult> {
-    let deps = insmod_line(&build_load_order(&built.modules, &[NOVA_MODULE], false)?);
-    let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
     let mut names = vec![NOVA_TEST];
     names.extend_from_slice(programs);
-    let programs = guest_programs(ctx, &names)?;
     let p = gpu::profile(profile).with_context(|| format!("no profile {profile}"))?;
     let mut run_lines = vec![KMEMLEAK_BASELINE.to_string()];
     if cycles > 0 {
@@ -788,6 +785,21 @@ pub(crate) fn debug_boot(
         expect_suites: EXPECT_SUITES,
         timeout: crate::suites::debug::DEBUG_BOOT_TIMEOUT,
     };
+    boot_debug_kernel(ctx, tc, built, &names, &b)
+}
+
+/// Boots `b` on the debug kernel `built` with the guest programs `programs`, Nova's
+/// dependencies loaded first and the real firmware of `b`'s chips.
+fn boot_debug_kernel(
+    ctx: &Ctx,
+    tc: &Toolchain,
+    built: &Built,
+    programs: &[&str],
+    b: &NovaBoot,
+) -> Result<SuiteResult> {
+    let deps = insmod_line(&build_load_order(&built.modules, &[NOVA_MODULE], false)?);
+    let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
+    let programs = guest_programs(ctx, programs)?;
     let tree = crate::setup::nvidia_firmware(ctx)?;
     let done = boot(
         ctx,
@@ -796,7 +808,7 @@ pub(crate) fn debug_boot(
         &bin,
         &programs,
         &deps,
-        &b,
+        b,
         (&tree, &NONE_REPLACED),
     )?;
     Ok(done.suite)
@@ -818,9 +830,6 @@ pub(crate) fn faults_boot(
     built: &Built,
     profile: &str,
 ) -> Result<SuiteResult> {
-    let deps = insmod_line(&build_load_order(&built.modules, &[NOVA_MODULE], false)?);
-    let bin = gpu::build_model(&ctx.repo, &ctx.logs())?;
-    let programs = guest_programs(ctx, &[GPU_FAULTS])?;
     let p = gpu::profile(profile).with_context(|| format!("no profile {profile}"))?;
     let b = NovaBoot {
         name: "faults",
@@ -838,18 +847,7 @@ pub(crate) fn faults_boot(
         expect_suites: &["rust_doctests_kernel", GPU_FAULTS],
         timeout: crate::suites::debug::DEBUG_BOOT_TIMEOUT,
     };
-    let tree = crate::setup::nvidia_firmware(ctx)?;
-    let done = boot(
-        ctx,
-        tc,
-        built,
-        &bin,
-        &programs,
-        &deps,
-        &b,
-        (&tree, &NONE_REPLACED),
-    )?;
-    Ok(done.suite)
+    boot_debug_kernel(ctx, tc, built, &[GPU_FAULTS], &b)
 }
 
 /// `nova-stub`: see the module documentation.
