@@ -209,16 +209,16 @@ impl Rig {
     }
 
     /// Asks the harness for `action` on `gpuN`, then waits until the config space of
-    /// `address` reads `want`; how long that took.
+    /// `address` reads `want`, calling `meanwhile` between reads; how long that took.
     fn fault(
         &self,
-        n: usize,
+        (n, address): (usize, PciAddress),
         action: &str,
-        address: PciAddress,
         want: u32,
+        meanwhile: impl FnMut(),
     ) -> Result<Duration, String> {
         self.say(&format!("{ASK} gpu{n} {action}"));
-        self.until(address, want, action, || {})
+        self.until(address, want, action, meanwhile)
     }
 
     /// Waits (up to [`WAIT`]) until the config space of `address` reads `want`, calling
@@ -347,8 +347,7 @@ fn under_load(rig: &mut Rig, n: usize, action: &str, workers: u32) -> Vec<String
         return vec!["not every worker got going".into()];
     }
     let mut p = Vec::new();
-    rig.say(&format!("{ASK} gpu{n} {action}"));
-    match rig.until(address, ALL_ONES, action, || load.pump()) {
+    match rig.fault((n, address), action, ALL_ONES, || load.pump()) {
         Ok(t) => rig.say(&format!(
             "gpu{n} ({address}): config space all-ones {:.3} s after `{action}` was asked",
             t.as_secs_f64()
@@ -441,7 +440,7 @@ fn off_bus_bind_refused(rig: &mut Rig) -> Result<(), String> {
 /// Test `recover_and_rebind` on gpu0, whose config space read `id` before its fault.
 fn recover_and_rebind(rig: &mut Rig, id: u32) -> Result<(), String> {
     let address = gpu_address(Path::new(discover::SYS), 0)?;
-    rig.fault(0, "recover", address, id)?;
+    rig.fault((0, address), "recover", id, || {})?;
     rig.bus.bind(DRIVER, &address.to_string())?;
     let mut p = rig.expect_lines(&[(probe_line(address), 1), (line_of(address, NO_ANSWER), 0)]);
     let works = rig.bound(address).and_then(|d| {
