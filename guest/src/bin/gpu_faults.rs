@@ -32,7 +32,7 @@
 //! - `off_bus_bind_refused` (gpu0): sysfs `bind` fails with `ENODEV`, Nova prints its
 //!   does-not-answer line once and registers nothing;
 //! - `recover_and_rebind` (gpu0): `recover`; `bind` works, the probe line once, the nodes answer
-//!   GETPARAM with the BAR1 size of before and a GEM create/close;
+//!   GETPARAM with BAR1's length (sysfs `resource`) and a GEM create/close;
 //! - `model_killed_under_load` (gpu1): as `fall_off_bus_under_load` with `kill`, then `bind`
 //!   refused as in `off_bus_bind_refused`;
 //! - `model_killed_during_probe` (gpu2): unbound, then `kill` asked for and `bind` written at
@@ -192,6 +192,27 @@ fn config_id(address: PciAddress) -> Result<u32, String> {
         .and_then(|mut f| f.read_exact(&mut id))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(u32::from_le_bytes(id))
+}
+
+/// The length of BAR `bar` of `address` as the PCI core sized it (its line of the device's
+/// `resource` file in sysfs: start, end and flags), 0 when unused.
+fn bar_len(address: PciAddress, bar: usize) -> Result<u64, String> {
+    let path = PathBuf::from(discover::SYS)
+        .join("bus/pci/devices")
+        .join(address.to_string())
+        .join("resource");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    resource_len(&text, bar).ok_or_else(|| format!("{}: no line for BAR {bar}", path.display()))
+}
+
+/// The length of resource `index` in the text of a sysfs `resource` file.
+fn resource_len(text: &str, index: usize) -> Option<u64> {
+    let line = text.lines().nth(index)?;
+    let mut n = line
+        .split_whitespace()
+        .map(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok());
+    let (start, end) = (n.next()??, n.next()??);
+    Some(if end > start { end - start + 1 } else { 0 })
 }
 
 /// The guest: the kernel log and the PCI bus.
@@ -451,9 +472,14 @@ fn recover_and_rebind(rig: &mut Rig, id: u32) -> Result<(), String> {
             .map_err(|e| format!("GEM_CLOSE: {e}"))?;
         Ok(bar1)
     });
-    match works {
-        Ok(bar1) => rig.say(&format!("gpu0 ({address}) bound again, BAR1 {bar1:#x}")),
-        Err(e) => p.push(e),
+    match (works, bar_len(address, 1)) {
+        (Ok(bar1), Ok(len)) if bar1 == len => {
+            rig.say(&format!("gpu0 ({address}) bound again, BAR1 {bar1:#x}"))
+        }
+        (Ok(bar1), Ok(len)) => p.push(format!(
+            "GETPARAM VRAM_BAR_SIZE gives {bar1:#x}, BAR1 is {len:#x} long"
+        )),
+        (Err(e), _) | (_, Err(e)) => p.push(e),
     }
     verdict(p)
 }
@@ -613,6 +639,18 @@ mod tests {
             lines_problems(&texts, &[(probe_line(b), 0)]),
             [format!("`{}` printed 1 time(s), expected 0", probe_line(b))]
         );
+    }
+
+    #[test]
+    fn bar_lengths_come_from_the_resource_file() {
+        let text = "0x0000000042000000 0x0000000042ffffff 0x0000000000040200\n\
+                    0x0000010030000000 0x000001003fffffff 0x000000000014220c\n\
+                    0x0000000000000000 0x0000000000000000 0x0000000000000000\n";
+        assert_eq!(resource_len(text, 0), Some(16 << 20));
+        assert_eq!(resource_len(text, 1), Some(256 << 20));
+        assert_eq!(resource_len(text, 2), Some(0));
+        assert_eq!(resource_len(text, 3), None);
+        assert_eq!(resource_len("0x10 zz 0x0\n", 0), None);
     }
 
     #[test]
