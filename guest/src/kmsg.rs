@@ -74,6 +74,15 @@ impl Kmsg {
             buf: vec![0; KMSG_RECORD_MAX],
         })
     }
+
+    /// [`Kmsg::open`] for the `main` of guest program `program`: on failure, says why on
+    /// stderr and gives the exit code to return.
+    pub fn open_for(program: &str, at_end: bool) -> Result<Self, std::process::ExitCode> {
+        Self::open(at_end).map_err(|e| {
+            eprintln!("{program}: {e}");
+            std::process::ExitCode::FAILURE
+        })
+    }
 }
 
 impl RecordSource for Kmsg {

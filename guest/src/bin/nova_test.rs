@@ -1432,12 +1432,9 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     // From the oldest record: the probe lines may predate this program.
-    let kmsg = match Kmsg::open(false) {
+    let kmsg = match Kmsg::open_for(SUITE, false) {
         Ok(k) => k,
-        Err(e) => {
-            eprintln!("{SUITE}: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let mut rig = Rig {
         kmsg,

@@ -1404,12 +1404,9 @@ fn main() -> ExitCode {
         }
         Err(code) => return code,
     };
-    let kmsg = match Kmsg::open(true) {
+    let kmsg = match Kmsg::open_for(SUITE, true) {
         Ok(k) => k,
-        Err(e) => {
-            eprintln!("{SUITE}: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let mut rig = Rig {
         kmsg,

@@ -370,12 +370,9 @@ fn main() -> ExitCode {
         }
     }
     let mut ktap = Ktap::start(SUITE, 3 + args.devices.len());
-    let mut kmsg = match Kmsg::open(true) {
+    let mut kmsg = match Kmsg::open_for(SUITE, true) {
         Ok(k) => k,
-        Err(e) => {
-            eprintln!("{SUITE}: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let start = Instant::now();
     let loaded = step(&mut kmsg, &args.devices, &args.driver, true, || {

@@ -83,6 +83,15 @@ impl Injector for Vec<Model> {
     }
 }
 
+/// The faults side of a boot plan: the models the guest may fault, and how many requests it
+/// must make.
+pub struct FaultPlan {
+    /// The boot's models, in GPU order (they stop when the boot ends).
+    pub models: Box<dyn Injector + Send>,
+    /// The requests the guest must make (test `faults.host-requests`).
+    pub requests: usize,
+}
+
 /// The outcome of one request: its text and how long it took, or what went wrong.
 type Outcome = Result<(String, Duration), String>;
 

@@ -131,9 +131,8 @@ pub struct BootPlan<'a> {
     pub hotplug_on: Option<&'a str>,
     /// With [`Self::hotplug_on`]: how many cycles must be done (test `hotplug.cycles`).
     pub hotplug_cycles: Option<usize>,
-    /// The models to fault when the guest asks (see [`faults`]), and how many requests must
-    /// come (test `faults.host-requests`).
-    pub faults: Option<(Box<dyn faults::Injector + Send>, usize)>,
+    /// The models to fault when the guest asks (see [`faults`]).
+    pub faults: Option<faults::FaultPlan>,
     /// How long the boot may take before QEMU is stopped ([`BOOT_TIMEOUT`] but for the debug
     /// kernel's long runs).
     pub timeout: Duration,
@@ -178,11 +177,8 @@ pub fn boot_suite(
         }
         _ => None,
     };
-    let (fault_models, fault_requests) = match plan.faults {
-        Some((models, want)) => (Some(models), want),
-        None => (None, 0),
-    };
-    let mut faults = fault_models.map(faults::Faults::start);
+    let fault_requests = plan.faults.as_ref().map_or(0, |f| f.requests);
+    let mut faults = plan.faults.map(|f| faults::Faults::start(f.models));
     let res = qemu::boot(&tc.rootfs, &boot, |line| {
         if plan.echo && shown_in_run(line) {
             println!("    | {line}");

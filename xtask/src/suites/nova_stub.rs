@@ -23,7 +23,7 @@
 //! ~0.1 s while every boot adds its fixed cost (the kernel, the doctests: ~1.5-2 s without,
 //! several seconds with them on a kmemleak build) again.
 
-use crate::boot::faults::Injector;
+use crate::boot::faults::FaultPlan;
 use crate::boot::firmware::{
     firmware_name, gsp_firmware, modinfo_firmware, needs_gsp_firmware, resolve,
 };
@@ -607,8 +607,12 @@ fn boot(
         .collect();
     // The models go to the fault worker when the guest may ask for faults (one may be killed
     // during the boot); they stop when the boot ends either way.
-    let (faults, models): (Option<(Box<dyn Injector + Send>, usize)>, _) = if b.faults > 0 {
-        (Some((Box::new(models), b.faults)), Vec::new())
+    let (faults, models) = if b.faults > 0 {
+        let plan = FaultPlan {
+            models: Box::new(models),
+            requests: b.faults,
+        };
+        (Some(plan), Vec::new())
     } else {
         (None, models)
     };
